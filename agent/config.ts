@@ -1,0 +1,43 @@
+// Agent settings: embedded defaults, overridden by environment, overridden by flags.
+import { hostname } from 'node:os';
+import type { FullPolicy } from './outbox.js';
+import type { ClientTls } from './connection.js';
+
+export interface AgentConfig {
+  aggregatorUrl: string;
+  agentId: string;
+  tls: ClientTls;
+  token?: string;
+  /** Local intake, gRPC LocalAgent (loopback by default: only the service beside it should call). */
+  grpcHost: string;
+  grpcPort: number;
+  /** Local HTTP: intake, /metrics, /healthz. */
+  httpHost: string;
+  httpPort: number;
+  outboxCapacity: number;
+  outboxPolicy: FullPolicy;
+  maxBatch: number;
+  lingerMs: number;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+  fromFile?: string;
+  /** With fromFile: exit once the file is read and every signal acknowledged. */
+  exitWhenDone: boolean;
+}
+
+export const AGENT_DEFAULTS: AgentConfig = {
+  aggregatorUrl: 'grpc://localhost:50051',
+  agentId: process.env.POD_NAME ?? hostname(),
+  tls: {},
+  grpcHost: '127.0.0.1',
+  grpcPort: 50052,
+  httpHost: '127.0.0.1',
+  httpPort: 8081,
+  outboxCapacity: 100_000,
+  outboxPolicy: 'drop-oldest',
+  maxBatch: 500,
+  lingerMs: 5,
+  backoffBaseMs: 250,
+  backoffMaxMs: 30_000,
+  exitWhenDone: false,
+};

@@ -1,0 +1,57 @@
+// The agent's HTTP side: POST /v1/signals (intake), GET /metrics, /healthz, /v1/status.
+import { createServer, type Server } from 'node:http';
+import type { Registry } from 'prom-client';
+import { SignalJsonError } from '../proto/index.js';
+import { parseSignalBody, type Intake } from './intake.js';
+
+const MAX_BODY_BYTES = 4 * 1024 * 1024;
+
+export function agentHttpServer(intake: Intake, registry: Registry, status: () => Record<string, unknown>): Server {
+  return createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const send = (code: number, body: unknown): void => {
+      const text = typeof body === 'string' ? body : JSON.stringify(body, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+      res.writeHead(code, { 'content-type': typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json' });
+      res.end(typeof body === 'string' ? text : `${text}\n`);
+    };
+    if (req.method === 'POST' && url.pathname === '/v1/signals') {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      let tooBig = false;
+      req.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size > MAX_BODY_BYTES) tooBig = true;
+        else chunks.push(c);
+      });
+      req.on('end', () => {
+        if (tooBig) return send(413, { error: `body is ${size} bytes, more than ${MAX_BODY_BYTES}; send smaller requests` });
+        let signals;
+        try {
+          signals = parseSignalBody(Buffer.concat(chunks).toString('utf8'), req.headers['content-type'] ?? '');
+        } catch (e) {
+          return send(400, { error: e instanceof SignalJsonError ? e.message : String(e) });
+        }
+        intake.emit(signals, 'http').then(
+          (reply) => send(reply.accepted === 0 && reply.rejections.length > 0 ? 400 : 200, reply),
+          (e: Error) => send(500, { error: e.message }),
+        );
+      });
+      return;
+    }
+    if (req.method !== 'GET') return send(405, 'use POST /v1/signals, or GET /metrics, /healthz, /v1/status\n');
+    switch (url.pathname) {
+      case '/metrics':
+        registry.metrics().then((m) => {
+          res.writeHead(200, { 'content-type': registry.contentType });
+          res.end(m);
+        }, (e: Error) => send(500, `${e.message}\n`));
+        return;
+      case '/healthz':
+        return send(200, 'ok\n');
+      case '/v1/status':
+        return send(200, status());
+      default:
+        return send(404, 'not found: try POST /v1/signals, GET /metrics, /healthz, /v1/status\n');
+    }
+  });
+}

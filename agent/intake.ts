@@ -1,0 +1,111 @@
+// Intake: the service beside the agent hands it signals, over gRPC (kafkaobs.v1.LocalAgent/Emit)
+// or HTTP (POST /v1/signals, JSON or NDJSON), or the agent reads them from an NDJSON file.
+// Each signal is checked with the aggregator's own rules so the caller hears at once what is wrong.
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import {
+  SignalJsonError,
+  contextProblem,
+  signProblem,
+  signalFromJson,
+  subjectProblem,
+  type EmitReply,
+  type Rejection,
+  type Signal,
+} from '../proto/index.js';
+import type { Outbox } from './outbox.js';
+
+export interface IntakeStats {
+  received: Map<string, number>;
+  rejected: Map<string, number>;
+}
+
+export class Intake {
+  readonly stats: IntakeStats = { received: new Map(), rejected: new Map() };
+
+  constructor(
+    private readonly outbox: Outbox,
+    private readonly nowNs: () => bigint,
+  ) {}
+
+  /** Why a signal from the service cannot be taken, or undefined. */
+  problem(s: Signal): string | undefined {
+    if (s.sourceId !== '' && s.sourceId !== this.outbox.sourceId) {
+      return `source_id "${s.sourceId}" is not this agent's ("${this.outbox.sourceId}"); leave it out and the agent fills it`;
+    }
+    return subjectProblem(s.subject) ?? signProblem(s) ?? contextProblem(s.context);
+  }
+
+  /** Takes signals in order; `channel` names where they came from (grpc, http, file). */
+  async emit(signals: readonly (Signal | { error: string })[], channel: string): Promise<EmitReply & { rejections: (Rejection & { index: number })[] }> {
+    const reply = { accepted: 0, dropped: 0, rejections: [] as (Rejection & { index: number })[] };
+    const now = this.nowNs();
+    for (let i = 0; i < signals.length; i++) {
+      const s = signals[i]!;
+      const problem = 'error' in s ? s.error : this.problem(s);
+      if (problem) {
+        reply.rejections.push({ index: i, seq: 0n, reason: problem, subject: 'error' in s ? '' : s.subject.slice(0, 200) });
+        bump(this.stats.rejected, channel);
+        continue;
+      }
+      const sig = s as Signal;
+      reply.dropped += await this.outbox.add(sig, now);
+      reply.accepted++;
+    }
+    bump(this.stats.received, channel, reply.accepted);
+    return reply;
+  }
+
+  /** Reads NDJSON (one signal per line) from a file or "-" for stdin; bad lines are reported by number. */
+  async fromFile(path: string, onBadLine: (line: number, reason: string) => void): Promise<{ accepted: number; rejected: number }> {
+    const input = path === '-' ? process.stdin : createReadStream(path);
+    const lines = createInterface({ input, crlfDelay: Infinity });
+    let n = 0;
+    let accepted = 0;
+    let rejected = 0;
+    for await (const line of lines) {
+      n++;
+      if (line.trim() === '') continue;
+      const parsed = parseSignalText(line);
+      const reply = await this.emit([parsed], 'file');
+      accepted += reply.accepted;
+      for (const r of reply.rejections) {
+        rejected++;
+        onBadLine(n, r.reason);
+      }
+    }
+    return { accepted, rejected };
+  }
+}
+
+/** One JSON signal from text; a parse failure becomes data the reply reports. */
+export function parseSignalText(text: string): Signal | { error: string } {
+  try {
+    return signalFromJson(JSON.parse(text));
+  } catch (e) {
+    return { error: e instanceof SignalJsonError ? e.message : `not valid JSON: ${(e as Error).message}` };
+  }
+}
+
+/** The signals of an HTTP body: a JSON object, an array, {"signals": [...]}, or NDJSON. */
+export function parseSignalBody(body: string, contentType: string): (Signal | { error: string })[] {
+  if (/ndjson|jsonl/.test(contentType)) return body.split('\n').filter((l) => l.trim() !== '').map(parseSignalText);
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch (e) {
+    throw new SignalJsonError(`body is not valid JSON: ${(e as Error).message}`);
+  }
+  const list = Array.isArray(value) ? value : typeof value === 'object' && value !== null && Array.isArray((value as { signals?: unknown }).signals) ? (value as { signals: unknown[] }).signals : [value];
+  return list.map((v) => {
+    try {
+      return signalFromJson(v);
+    } catch (e) {
+      return { error: e instanceof SignalJsonError ? e.message : String((e as Error).message) };
+    }
+  });
+}
+
+function bump(m: Map<string, number>, k: string, n = 1): void {
+  m.set(k, (m.get(k) ?? 0) + n);
+}

@@ -1,0 +1,36 @@
+// The agent's Prometheus metrics, read from the outbox, link and intake at scrape time.
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Outbox } from './outbox.js';
+import type { AggregatorLink } from './link.js';
+import type { Intake } from './intake.js';
+
+export function createAgentMetrics(outbox: Outbox, link: AggregatorLink, intake: Intake): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'kafkaobs_agent_process_' });
+  const counter = (name: string, help: string, read: () => number): void => {
+    new Counter({ name, help, registers: [registry], collect() { this.reset(); this.inc(read()); } });
+  };
+  const gauge = (name: string, help: string, read: () => number): void => {
+    new Gauge({ name, help, registers: [registry], collect() { this.set(read()); } });
+  };
+  const byChannel = (name: string, help: string, m: Map<string, number>): void => {
+    new Counter({
+      name, help, labelNames: ['channel'], registers: [registry],
+      collect() { this.reset(); for (const [channel, n] of m) this.inc({ channel }, n); },
+    });
+  };
+  byChannel('kafkaobs_agent_signals_received_total', 'Signals taken from the service, by channel (grpc, http, file).', intake.stats.received);
+  byChannel('kafkaobs_agent_signals_refused_total', 'Signals refused at intake (invalid), by channel.', intake.stats.rejected);
+  counter('kafkaobs_agent_outbox_dropped_total', 'Signals dropped from a full outbox (drop-oldest policy).', () => outbox.stats.dropped);
+  counter('kafkaobs_agent_outbox_blocked_total', 'Times a producer waited for room in a full outbox (block policy).', () => outbox.stats.blocked);
+  counter('kafkaobs_agent_signals_acked_total', 'Signals the aggregator acknowledged.', () => outbox.stats.acked);
+  counter('kafkaobs_agent_signals_sent_total', 'Signals written to the aggregator stream (resends included).', () => link.stats.signalsSent);
+  counter('kafkaobs_agent_signals_rejected_by_aggregator_total', 'Signals the aggregator refused.', () => link.stats.rejectedByAggregator);
+  counter('kafkaobs_agent_stream_failures_total', 'Aggregator streams that failed (each followed by a reconnect).', () => link.stats.failures);
+  counter('kafkaobs_agent_connects_total', 'Streams established with the aggregator.', () => link.stats.connects);
+  gauge('kafkaobs_agent_outbox_signals', 'Signals waiting for acknowledgement.', () => outbox.size);
+  gauge('kafkaobs_agent_outbox_capacity', 'Outbox capacity in signals.', () => outbox.capacity);
+  gauge('kafkaobs_agent_connected', '1 while a stream to the aggregator is up.', () => (link.stats.connected ? 1 : 0));
+  gauge('kafkaobs_agent_acked_seq', 'Highest seq the aggregator acknowledged.', () => Number(outbox.ackedSeq));
+  return registry;
+}

@@ -1,0 +1,173 @@
+// The agent's outbox: every signal taken from the service waits here, numbered, until the
+// aggregator acknowledges it. Bounded; when full it either makes the producer wait ("block")
+// or drops the oldest signal ("drop-oldest"), and every drop is counted.
+import { boundClock, mergeClock, type Signal, type VectorClock } from '../proto/index.js';
+
+export type FullPolicy = 'block' | 'drop-oldest';
+
+export interface OutboxStats {
+  added: number;
+  dropped: number;
+  acked: number;
+  /** Times a producer had to wait for room (block policy). */
+  blocked: number;
+}
+
+const MAX_CLOCK_ENTRIES = 64;
+
+export class Outbox {
+  private items: Signal[] = [];
+  private head = 0;
+  /** Index (from head) of the first signal not yet written on the current stream. */
+  private unsent = 0;
+  private nextSeq: bigint;
+  private lastAcked: bigint;
+  private readonly clock: VectorClock = {};
+  private readonly waitingForWork: (() => void)[] = [];
+  private readonly waitingForRoom: (() => void)[] = [];
+  private waitingForAck: (() => void)[] = [];
+  readonly stats: OutboxStats = { added: 0, dropped: 0, acked: 0, blocked: 0 };
+
+  constructor(
+    readonly sourceId: string,
+    readonly capacity: number,
+    readonly policy: FullPolicy,
+    /** First seq: the wall clock in microseconds, so a restarted agent keeps increasing. */
+    firstSeq: bigint = BigInt(Date.now()) * 1000n,
+  ) {
+    this.nextSeq = firstSeq;
+    this.lastAcked = firstSeq - 1n;
+  }
+
+  get size(): number {
+    return this.items.length - this.head;
+  }
+
+  get pendingUnsent(): number {
+    return this.size - this.unsent;
+  }
+
+  get ackedSeq(): bigint {
+    return this.lastAcked;
+  }
+
+  get lastSeq(): bigint {
+    return this.nextSeq - 1n;
+  }
+
+  /**
+   * Numbers, stamps and queues one signal. Under "block" it waits while the outbox is full;
+   * under "drop-oldest" it never waits. Returns how many old signals were dropped for it.
+   */
+  async add(signal: Signal, nowNs: bigint): Promise<number> {
+    if (this.policy === 'block') {
+      if (this.size >= this.capacity) this.stats.blocked++;
+      while (this.size >= this.capacity) await new Promise<void>((r) => this.waitingForRoom.push(r));
+      this.push(signal, nowNs);
+      return 0;
+    }
+    let dropped = 0;
+    while (this.size >= this.capacity) {
+      this.items[this.head++] = undefined as unknown as Signal;
+      if (this.unsent > 0) this.unsent--;
+      dropped++;
+    }
+    this.stats.dropped += dropped;
+    this.push(signal, nowNs);
+    return dropped;
+  }
+
+  private push(signal: Signal, nowNs: bigint): void {
+    const seq = this.nextSeq++;
+    signal.sourceId = this.sourceId;
+    signal.seq = seq;
+    if (signal.timestamp === 0n) signal.timestamp = nowNs;
+    // The agent's clock: its own counter is its seq; what the service passed in is merged.
+    if (Object.keys(signal.clock).length > 0) mergeClock(this.clock, signal.clock);
+    this.clock[this.sourceId] = seq;
+    const bounded = boundClock(this.clock, MAX_CLOCK_ENTRIES, this.sourceId);
+    signal.clock = bounded === this.clock ? { ...this.clock } : bounded;
+    this.items.push(signal);
+    this.stats.added++;
+    if (this.waitingForWork.length > 0) for (const w of this.waitingForWork.splice(0)) w();
+  }
+
+  /**
+   * The next batch to write: waits for at least one unsent signal, then up to `lingerMs` for
+   * the batch to fill to `max`. Resolves undefined when `signal` aborts.
+   */
+  async nextBatch(max: number, lingerMs: number, signal: AbortSignal): Promise<Signal[] | undefined> {
+    while (this.pendingUnsent === 0) {
+      if (signal.aborted) return undefined;
+      await this.waitForWork(signal);
+    }
+    if (this.pendingUnsent < max && lingerMs > 0) {
+      const deadline = Date.now() + lingerMs;
+      while (this.pendingUnsent < max && !signal.aborted) {
+        const left = deadline - Date.now();
+        if (left <= 0) break;
+        await this.waitForWork(signal, left);
+      }
+    }
+    if (signal.aborted || this.pendingUnsent === 0) return undefined;
+    const start = this.head + this.unsent;
+    const n = Math.min(max, this.pendingUnsent);
+    this.unsent += n;
+    return this.items.slice(start, start + n);
+  }
+
+  /** Forgets every signal up to and including `seq`. */
+  ack(seq: bigint): void {
+    if (seq <= this.lastAcked) return;
+    this.lastAcked = seq;
+    let freed = 0;
+    while (this.head < this.items.length && this.items[this.head]!.seq <= seq) {
+      this.items[this.head++] = undefined as unknown as Signal;
+      freed++;
+    }
+    this.unsent = Math.max(0, this.unsent - freed);
+    this.stats.acked += freed;
+    if (this.head > 4096 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    if (this.waitingForAck.length > 0) {
+      const w = this.waitingForAck;
+      this.waitingForAck = [];
+      for (const f of w) f();
+    }
+    if (freed > 0 && this.waitingForRoom.length > 0) {
+      for (const w of this.waitingForRoom.splice(0, freed)) w();
+    }
+  }
+
+  /** After a reconnect everything not acknowledged is sent again, oldest first. */
+  rewind(): void {
+    this.unsent = 0;
+  }
+
+  /** Resolves once nothing is waiting for acknowledgement (or on abort). */
+  async drained(signal: AbortSignal): Promise<boolean> {
+    while (this.size > 0 && !signal.aborted) {
+      await new Promise<void>((resolve) => {
+        this.waitingForAck.push(resolve);
+        signal.addEventListener('abort', () => resolve(), { once: true });
+      });
+    }
+    return this.size === 0;
+  }
+
+  private waitForWork(signal: AbortSignal, timeoutMs?: number): Promise<void> {
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const done = (): void => {
+        if (timer) clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      if (timeoutMs !== undefined) timer = setTimeout(done, timeoutMs);
+      signal.addEventListener('abort', done, { once: true });
+      this.waitingForWork.push(done);
+    });
+  }
+}

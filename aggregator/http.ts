@@ -1,0 +1,36 @@
+// The aggregator's HTTP side: Prometheus /metrics, /healthz (alive), /readyz (taking signals),
+// and GET /v1/cell for a look at the hierarchy without a gRPC client.
+import { createServer, type Server } from 'node:http';
+import type { Registry } from 'prom-client';
+import { Cell } from '../proto/index.js';
+import type { HierarchyManager } from '../hierarchy/manager.js';
+
+export function aggregatorHttpServer(registry: Registry, hierarchy: HierarchyManager, ready: () => boolean): Server {
+  return createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const send = (code: number, body: string, type = 'text/plain; charset=utf-8'): void => {
+      res.writeHead(code, { 'content-type': type });
+      res.end(body);
+    };
+    if (req.method !== 'GET') return send(405, 'only GET is served here\n');
+    switch (url.pathname) {
+      case '/metrics':
+        registry.metrics().then((m) => send(200, m, registry.contentType), (e: Error) => send(500, `${e.message}\n`));
+        return;
+      case '/healthz':
+        return send(200, 'ok\n');
+      case '/readyz':
+        return ready() ? send(200, 'ready\n') : send(503, 'not ready: starting or draining\n');
+      case '/v1/cell': {
+        const path = url.searchParams.get('path') ?? '';
+        const depth = Number(url.searchParams.get('depth') ?? '1');
+        if (!Number.isInteger(depth) || depth < 0) return send(400, 'depth must be a non-negative integer\n');
+        const cell = hierarchy.get(path, depth);
+        if (!cell) return send(404, `no cell at path "${path}"\n`);
+        return send(200, JSON.stringify(Cell.toJSON(cell)), 'application/json');
+      }
+      default:
+        return send(404, 'not found: try /metrics, /healthz, /readyz, /v1/cell?path=&depth=\n');
+    }
+  });
+}

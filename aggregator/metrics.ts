@@ -1,0 +1,65 @@
+// The aggregator's Prometheus metrics. Hot-path numbers live in plain fields of the pipeline's
+// stats and are read at scrape time, so ingest pays nothing per signal for them.
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { IngressStats } from './ingress.js';
+import type { HierarchyManager } from '../hierarchy/manager.js';
+import type { EventLog } from './event-log.js';
+
+export interface AggregatorMetrics {
+  registry: Registry;
+  streamsOpen: Gauge;
+  subscribersOpen: Gauge;
+  subscriberGaps: Counter;
+  subscriberMissed: Counter;
+  streamErrors: Counter<'reason'>;
+  authFailures: Counter<'reason'>;
+}
+
+export function createAggregatorMetrics(stats: IngressStats, hierarchy: HierarchyManager, log: EventLog): AggregatorMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'kafkaobs_aggregator_process_' });
+  const gaugeFrom = (name: string, help: string, read: () => number): void => {
+    new Gauge({ name, help, registers: [registry], collect() { this.set(read()); } });
+  };
+  new Counter({
+    name: 'kafkaobs_signals_accepted_total',
+    help: 'Signals accepted into the pipeline.',
+    registers: [registry],
+    collect() { this.reset(); this.inc(stats.accepted); },
+  });
+  new Counter({
+    name: 'kafkaobs_signals_duplicate_total',
+    help: 'Signals dropped as duplicates of an already handled (source, seq).',
+    registers: [registry],
+    collect() { this.reset(); this.inc(stats.duplicates); },
+  });
+  new Counter({
+    name: 'kafkaobs_signals_rejected_total',
+    help: 'Signals (or whole frames) rejected, by reason: invalid_signal, hierarchy_full, malformed_frame, oversize_batch.',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [reason, n] of stats.rejected) this.inc({ reason }, n);
+    },
+  });
+  new Counter({
+    name: 'kafkaobs_source_seq_jumps_total',
+    help: 'Times a source skipped ahead in its sequence (it dropped signals, or restarted).',
+    registers: [registry],
+    collect() { this.reset(); this.inc(stats.seqJumps); },
+  });
+  gaugeFrom('kafkaobs_sources', 'Sources (agents) heard from since start.', () => stats.sources);
+  gaugeFrom('kafkaobs_hierarchy_cells', 'Cells in the hierarchy.', () => hierarchy.size);
+  gaugeFrom('kafkaobs_event_log_next_offset', 'Offset the next event will get.', () => Number(log.nextOffset));
+  gaugeFrom('kafkaobs_event_log_retained', 'Events retained for resume and slow subscribers.', () => Number(log.nextOffset - log.firstOffset));
+  return {
+    registry,
+    streamsOpen: new Gauge({ name: 'kafkaobs_streams_open', help: 'Agent signal streams open.', registers: [registry] }),
+    subscribersOpen: new Gauge({ name: 'kafkaobs_subscribers_open', help: 'Subscribe streams open.', registers: [registry] }),
+    subscriberGaps: new Counter({ name: 'kafkaobs_subscriber_gaps_total', help: 'Gap events sent to subscribers that fell behind or resumed too far back.', registers: [registry] }),
+    subscriberMissed: new Counter({ name: 'kafkaobs_subscriber_dropped_events_total', help: 'Events subscribers missed (reported to them in gap events).', registers: [registry] }),
+    streamErrors: new Counter({ name: 'kafkaobs_stream_errors_total', help: 'Signal streams ended with an error, by reason.', labelNames: ['reason'], registers: [registry] }),
+    authFailures: new Counter({ name: 'kafkaobs_auth_failures_total', help: 'Calls refused for a missing or wrong bearer token.', labelNames: ['reason'], registers: [registry] }),
+  };
+}

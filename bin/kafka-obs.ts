@@ -1,0 +1,225 @@
+#!/usr/bin/env node
+// kafka-obs: the command line. Subcommands: aggregator, agent, tail.
+import { readFileSync } from 'node:fs';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { pino, type Logger } from 'pino';
+import { createChannel, createClientFactory, ClientError, Status } from 'nice-grpc';
+import { AGGREGATOR_DEFAULTS, type AggregatorConfig } from '../aggregator/config.js';
+import { startAggregator } from '../aggregator/server.js';
+import { AGENT_DEFAULTS, type AgentConfig } from '../agent/config.js';
+import { startAgent } from '../agent/agent.js';
+import { bearerToken, channelCredentials, channelOptions, parseTarget, TargetError } from '../agent/connection.js';
+import { eventJson, formatEvent } from '../aggregator/tail.js';
+import { EventKind, SignalAggregatorDefinition, directDefinition } from '../proto/index.js';
+
+const VERSION = '0.1.0';
+
+function logger(name: string): Logger {
+  return pino({ name, level: process.env.LOG_LEVEL ?? 'info', redact: ['token', '*.token', 'password', '*.password'] }, pino.destination({ fd: 2 }));
+}
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => (v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}, got "${v}"`);
+  return n;
+};
+
+/** A secret from a file (trailing newline trimmed) or an environment variable; never from a flag. */
+function secret(file: string | undefined, envName: string): string | undefined {
+  if (file) {
+    try {
+      const v = readFileSync(file, 'utf8').trim();
+      if (v === '') fail(`token file ${file} is empty`);
+      return v;
+    } catch (e) {
+      fail(`cannot read token file ${file}: ${(e as Error).message}`);
+    }
+  }
+  const v = process.env[envName]?.trim();
+  return v ? v : undefined;
+}
+
+function fail(message: string): never {
+  process.stderr.write(`kafka-obs: ${message}\n`);
+  process.exit(2);
+}
+
+/** Stops gracefully on SIGTERM/SIGINT; a second signal exits at once. */
+function onShutdown(log: Logger, stop: () => Promise<void>): void {
+  let stopping = false;
+  const handler = (sig: NodeJS.Signals): void => {
+    if (stopping) {
+      log.warn({ signal: sig }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    log.info({ signal: sig }, 'shutting down');
+    stop().then(() => process.exit(0), (e: Error) => {
+      log.error({ err: e.message }, 'shutdown failed');
+      process.exit(1);
+    });
+  };
+  process.on('SIGTERM', handler);
+  process.on('SIGINT', handler);
+}
+
+function startupFailure(log: Logger, what: string, e: unknown): never {
+  const err = e as NodeJS.ErrnoException;
+  const hint = err.code === 'EADDRINUSE' ? ' (the port is taken: choose another with the port flags)' : err.code === 'ENOENT' ? ' (a file named in the settings does not exist)' : '';
+  log.fatal({ err: err.message }, `${what} could not start${hint}`);
+  process.stderr.write(`kafka-obs: ${what} could not start: ${err.message}${hint}\n`);
+  process.exit(1);
+}
+
+const program = new Command()
+  .name('kafka-obs')
+  .description('Kafka observability mesh: sidecar agents stream signals over gRPC to an aggregator that explains what is happening.')
+  .version(VERSION)
+  .showHelpAfterError('(run with --help for usage)')
+  .addHelpText('after', `
+Examples:
+  $ kafka-obs aggregator                         # gRPC :50051, HTTP :8080, data in ./data
+  $ AGGREGATOR_URL=grpc://aggregator:50051 kafka-obs agent
+  $ curl -XPOST localhost:8081/v1/signals -d '{"subject":"service/orders/pod/orders-1/producer/p1","queue":{"sign":"OVERFLOW","units":95}}'
+  $ kafka-obs tail --kinds signal,cell --prefix service/orders
+  $ buf curl --protocol grpc --http2-prior-knowledge --list-methods http://localhost:50051`);
+
+program
+  .command('aggregator')
+  .description('Run the aggregator: takes agent streams, keeps the hierarchy, serves subscribers.')
+  .addOption(new Option('--grpc-port <port>', 'gRPC port').env('KAFKA_OBS_GRPC_PORT').argParser(int(0, 65535)).default(AGGREGATOR_DEFAULTS.grpcPort))
+  .addOption(new Option('--grpc-host <host>', 'gRPC listen address').env('KAFKA_OBS_GRPC_HOST').default(AGGREGATOR_DEFAULTS.grpcHost))
+  .addOption(new Option('--http-port <port>', 'HTTP port (/metrics, /healthz, /readyz, /v1/cell)').env('KAFKA_OBS_HTTP_PORT').argParser(int(0, 65535)).default(AGGREGATOR_DEFAULTS.httpPort))
+  .addOption(new Option('--http-host <host>', 'HTTP listen address').env('KAFKA_OBS_HTTP_HOST').default(AGGREGATOR_DEFAULTS.httpHost))
+  .addOption(new Option('--data-dir <dir>', 'where state is kept').env('KAFKA_OBS_DATA_DIR').default(AGGREGATOR_DEFAULTS.dataDir))
+  .addOption(new Option('--retain-events <n>', 'events kept in memory for resume and slow subscribers').env('KAFKA_OBS_RETAIN_EVENTS').argParser(int(1000)).default(AGGREGATOR_DEFAULTS.retainEvents))
+  .addOption(new Option('--max-batch-signals <n>', 'largest batch accepted, in signals').env('KAFKA_OBS_MAX_BATCH_SIGNALS').argParser(int(1)).default(AGGREGATOR_DEFAULTS.maxBatchSignals))
+  .addOption(new Option('--max-batch-bytes <n>', 'largest batch accepted, in bytes').env('KAFKA_OBS_MAX_BATCH_BYTES').argParser(int(1024)).default(AGGREGATOR_DEFAULTS.maxBatchBytes))
+  .addOption(new Option('--max-cells <n>', 'most hierarchy cells kept; signals for new subjects beyond it are rejected').env('KAFKA_OBS_MAX_CELLS').argParser(int(1)).default(AGGREGATOR_DEFAULTS.maxCells))
+  .addOption(new Option('--tls-cert <file>', 'server certificate (PEM): enables TLS').env('KAFKA_OBS_TLS_CERT'))
+  .addOption(new Option('--tls-key <file>', 'server private key (PEM)').env('KAFKA_OBS_TLS_KEY'))
+  .addOption(new Option('--tls-client-ca <file>', 'CA that client certificates must chain to: enables mutual TLS').env('KAFKA_OBS_TLS_CLIENT_CA'))
+  .addOption(new Option('--token-file <file>', 'file holding the bearer token every call must carry (or set KAFKA_OBS_TOKEN)').env('KAFKA_OBS_TOKEN_FILE'))
+  .addOption(new Option('--drain-timeout-ms <ms>', 'how long SIGTERM waits for open streams').argParser(int(0)).default(AGGREGATOR_DEFAULTS.drainTimeoutMs))
+  .action(async (o) => {
+    const log = logger('aggregator');
+    if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) fail('TLS needs both --tls-cert and --tls-key');
+    if (o.tlsClientCa && !o.tlsCert) fail('--tls-client-ca (mutual TLS) needs --tls-cert and --tls-key');
+    const config: AggregatorConfig = {
+      ...AGGREGATOR_DEFAULTS,
+      grpcHost: o.grpcHost, grpcPort: o.grpcPort, httpHost: o.httpHost, httpPort: o.httpPort, dataDir: o.dataDir,
+      retainEvents: o.retainEvents, maxBatchSignals: o.maxBatchSignals, maxBatchBytes: o.maxBatchBytes, maxCells: o.maxCells,
+      drainTimeoutMs: o.drainTimeoutMs,
+      tls: o.tlsCert ? { certFile: o.tlsCert, keyFile: o.tlsKey, clientCaFile: o.tlsClientCa } : undefined,
+      token: secret(o.tokenFile, 'KAFKA_OBS_TOKEN'),
+    };
+    const running = await startAggregator(config, log).catch((e) => startupFailure(log, 'aggregator', e));
+    onShutdown(log, running.stop);
+  });
+
+program
+  .command('agent')
+  .description('Run an agent (sidecar): takes signals from the service beside it and streams them to the aggregator.')
+  .addOption(new Option('--aggregator-url <url>', 'grpc://host:port, or grpcs://host:port for TLS').env('AGGREGATOR_URL').default(AGENT_DEFAULTS.aggregatorUrl))
+  .addOption(new Option('--agent-id <id>', 'this agent\'s source id (default: the pod or host name)').env('AGENT_ID').default(AGENT_DEFAULTS.agentId))
+  .addOption(new Option('--grpc-port <port>', 'local gRPC intake (kafkaobs.v1.LocalAgent)').env('AGENT_GRPC_PORT').argParser(int(0, 65535)).default(AGENT_DEFAULTS.grpcPort))
+  .addOption(new Option('--grpc-host <host>', 'local gRPC intake address').env('AGENT_GRPC_HOST').default(AGENT_DEFAULTS.grpcHost))
+  .addOption(new Option('--http-port <port>', 'local HTTP (POST /v1/signals, /metrics, /healthz, /v1/status)').env('AGENT_HTTP_PORT').argParser(int(0, 65535)).default(AGENT_DEFAULTS.httpPort))
+  .addOption(new Option('--http-host <host>', 'local HTTP address (0.0.0.0 to let Prometheus scrape it)').env('AGENT_HTTP_HOST').default(AGENT_DEFAULTS.httpHost))
+  .addOption(new Option('--outbox-capacity <n>', 'signals held until acknowledged').env('OUTBOX_CAPACITY').argParser(int(1)).default(AGENT_DEFAULTS.outboxCapacity))
+  .addOption(new Option('--outbox-policy <policy>', 'when the outbox is full').env('OUTBOX_POLICY').choices(['block', 'drop-oldest']).default(AGENT_DEFAULTS.outboxPolicy))
+  .addOption(new Option('--max-batch <n>', 'signals per batch').env('AGENT_MAX_BATCH').argParser(int(1, 10_000)).default(AGENT_DEFAULTS.maxBatch))
+  .addOption(new Option('--linger-ms <ms>', 'how long a batch waits to fill').env('AGENT_LINGER_MS').argParser(int(0, 10_000)).default(AGENT_DEFAULTS.lingerMs))
+  .addOption(new Option('--backoff-max-ms <ms>', 'longest wait between reconnects').argParser(int(1)).default(AGENT_DEFAULTS.backoffMaxMs))
+  .addOption(new Option('--tls-ca <file>', 'CA to trust for the aggregator (grpcs://)').env('AGGREGATOR_TLS_CA'))
+  .addOption(new Option('--tls-cert <file>', 'client certificate for mutual TLS').env('AGGREGATOR_TLS_CERT'))
+  .addOption(new Option('--tls-key <file>', 'client key for mutual TLS').env('AGGREGATOR_TLS_KEY'))
+  .addOption(new Option('--tls-server-name <name>', 'expected name in the aggregator\'s certificate').env('AGGREGATOR_TLS_SERVER_NAME'))
+  .addOption(new Option('--token-file <file>', 'file holding the bearer token (or set AGGREGATOR_TOKEN)').env('AGGREGATOR_TOKEN_FILE'))
+  .option('--from-file <file>', 'also read signals from an NDJSON file ("-" for stdin)')
+  .option('--exit-when-done', 'with --from-file: exit once every signal of the file is acknowledged', false)
+  .action(async (o) => {
+    const log = logger('agent');
+    try {
+      parseTarget(o.aggregatorUrl);
+    } catch (e) {
+      fail((e as TargetError).message);
+    }
+    const config: AgentConfig = {
+      ...AGENT_DEFAULTS,
+      aggregatorUrl: o.aggregatorUrl, agentId: o.agentId,
+      grpcHost: o.grpcHost, grpcPort: o.grpcPort, httpHost: o.httpHost, httpPort: o.httpPort,
+      outboxCapacity: o.outboxCapacity, outboxPolicy: o.outboxPolicy, maxBatch: o.maxBatch, lingerMs: o.lingerMs,
+      backoffMaxMs: o.backoffMaxMs,
+      tls: { caFile: o.tlsCa, certFile: o.tlsCert, keyFile: o.tlsKey, serverName: o.tlsServerName },
+      token: secret(o.tokenFile, 'AGGREGATOR_TOKEN'),
+      fromFile: o.fromFile, exitWhenDone: o.exitWhenDone,
+    };
+    if (config.exitWhenDone && !config.fromFile) fail('--exit-when-done goes with --from-file');
+    const running = await startAgent(config, log).catch((e) => startupFailure(log, 'agent', e));
+    onShutdown(log, running.stop);
+    running.done.then(async () => {
+      await running.stop();
+      process.exit(0);
+    }, (e: Error) => {
+      log.error({ err: e.message }, 'reading the file failed');
+      void running.stop().then(() => process.exit(1));
+    });
+  });
+
+program
+  .command('tail')
+  .description('Subscribe to the aggregator and print events as they happen.')
+  .addOption(new Option('--aggregator-url <url>', 'grpc://host:port or grpcs://host:port').env('AGGREGATOR_URL').default('grpc://localhost:50051'))
+  .option('--kinds <list>', 'event kinds to show: signal,cell,gap (default all)')
+  .option('--prefix <subject>', 'only subjects under this path, e.g. cluster/prod', '')
+  .option('--from <offset>', 'replay retained events from this offset first (0 = all retained)')
+  .option('--json', 'one canonical JSON event per line', false)
+  .option('--no-color', 'plain text even on a terminal')
+  .option('--limit <n>', 'exit after this many events')
+  .addOption(new Option('--tls-ca <file>', 'CA to trust (grpcs://)').env('AGGREGATOR_TLS_CA'))
+  .addOption(new Option('--tls-cert <file>', 'client certificate for mutual TLS').env('AGGREGATOR_TLS_CERT'))
+  .addOption(new Option('--tls-key <file>', 'client key for mutual TLS').env('AGGREGATOR_TLS_KEY'))
+  .addOption(new Option('--token-file <file>', 'file holding the bearer token (or set AGGREGATOR_TOKEN)').env('AGGREGATOR_TOKEN_FILE'))
+  .action(async (o) => {
+    const kindNames: Record<string, EventKind> = { signal: EventKind.SIGNAL, cell: EventKind.CELL_CHANGE, cell_change: EventKind.CELL_CHANGE, gap: EventKind.GAP };
+    const kinds = (o.kinds ? String(o.kinds).split(',') : []).map((k: string) => {
+      const kind = kindNames[k.trim().toLowerCase()];
+      if (kind === undefined) fail(`unknown event kind "${k}" (expected signal, cell, gap)`);
+      return kind;
+    });
+    const fromOffset = o.from === undefined ? undefined : BigInt(int(0)(o.from));
+    const limit = o.limit === undefined ? Infinity : int(1)(o.limit);
+    let target;
+    try {
+      target = parseTarget(o.aggregatorUrl);
+    } catch (e) {
+      fail((e as TargetError).message);
+    }
+    const tls = { caFile: o.tlsCa, certFile: o.tlsCert, keyFile: o.tlsKey };
+    const channel = createChannel(target.address, channelCredentials(target, tls), channelOptions(tls));
+    const token = secret(o.tokenFile, 'AGGREGATOR_TOKEN');
+    const client = (token ? createClientFactory().use(bearerToken(token)) : createClientFactory()).create(directDefinition(SignalAggregatorDefinition), channel);
+    const abort = new AbortController();
+    process.on('SIGINT', () => abort.abort());
+    process.on('SIGTERM', () => abort.abort());
+    process.stdout.on('error', () => abort.abort()); // e.g. piped into head
+    const color = o.color !== false && !o.json && process.stdout.isTTY === true;
+    let n = 0;
+    try {
+      for await (const e of client.subscribe({ kinds, subjectPrefix: o.prefix, fromOffset }, { signal: abort.signal })) {
+        process.stdout.write(`${o.json ? eventJson(e) : formatEvent(e, color)}\n`);
+        if (++n >= limit) break;
+      }
+    } catch (e) {
+      if (!abort.signal.aborted) {
+        const msg = e instanceof ClientError ? `${Status[e.code]}: ${e.details}` : (e as Error).message;
+        process.stderr.write(`kafka-obs tail: ${msg} (aggregator ${o.aggregatorUrl})\n`);
+        process.exitCode = 1;
+      }
+    } finally {
+      channel.close();
+    }
+  });
+
+program.parseAsync(process.argv).catch((e: Error) => fail(e.message));

@@ -1,0 +1,31 @@
+// The shared language of kafka-obs: the generated contract and the helpers every side needs.
+export * from './gen/kafkaobs/v1/signal.js';
+export {
+  Cell,
+  CellChange,
+  Event,
+  EventKind,
+  eventKindFromJSON,
+  eventKindToJSON,
+  Gap,
+  GetCellRequest,
+  SignalAggregatorDefinition,
+  SubscribeRequest,
+  type SignalAggregatorClient,
+  type SignalAggregatorServiceImplementation,
+} from './gen/kafkaobs/v1/aggregator.js';
+export {
+  HealthCheckRequest,
+  HealthCheckResponse,
+  HealthCheckResponse_ServingStatus,
+  HealthDefinition,
+  HealthListResponse,
+  type HealthServiceImplementation,
+} from './gen/grpc/health/v1/health.js';
+export { EmitReply, LocalAgentDefinition, type LocalAgentClient, type LocalAgentServiceImplementation } from './gen/kafkaobs/v1/agent.js';
+export * from './signs.js';
+export * from './vclock.js';
+export * from './validate.js';
+export * from './json.js';
+export { descriptorSet, SERVICE_NAMES } from './descriptor.js';
+export { directDefinition, type DirectDefinition } from './service.js';

@@ -1,0 +1,106 @@
+// The rules a signal must satisfy, shared by the agent (at intake, so the service hears at once)
+// and the aggregator (at ingress, because agents are not trusted to be current).
+import type { Signal } from './gen/kafkaobs/v1/signal.js';
+import { SIGN_FIELDS, SIGN_SETS, enumNames, isKnownEnumValue } from './signs.js';
+
+export const LIMITS = {
+  sourceIdChars: 128,
+  subjectChars: 512,
+  subjectSegments: 32,
+  segmentChars: 128,
+  contextEntries: 64,
+  contextKeyChars: 128,
+  contextValueChars: 1024,
+  clockEntries: 128,
+  /** A timestamp further ahead of the receiver's clock than this is rejected. */
+  futureSkewNs: 5n * 60n * 1_000_000_000n,
+} as const;
+
+/** 2000-01-01 in unix nanos: below it, a timestamp was almost surely sent in s or ms. */
+const MIN_TIMESTAMP_NS = 946_684_800n * 1_000_000_000n;
+const SOURCE_ID = /^[A-Za-z0-9][A-Za-z0-9._:@-]*$/;
+// A segment: no slash, no whitespace, no control characters.
+const SEGMENT = /^[^\s/\p{Cc}]+$/u;
+
+/** Why a subject path is not acceptable, or undefined when it is. */
+export function subjectProblem(subject: string): string | undefined {
+  if (subject.length === 0) return 'subject is empty';
+  if (subject.length > LIMITS.subjectChars) return `subject is ${subject.length} characters, more than ${LIMITS.subjectChars}`;
+  const segments = subject.split('/');
+  if (segments.length > LIMITS.subjectSegments) return `subject has ${segments.length} segments, more than ${LIMITS.subjectSegments}`;
+  for (const seg of segments) {
+    if (seg.length === 0) return `subject "${subject}" has an empty segment (leading, trailing or double "/")`;
+    if (seg.length > LIMITS.segmentChars) return `subject segment is more than ${LIMITS.segmentChars} characters`;
+    if (!SEGMENT.test(seg)) return `subject segment "${seg}" contains whitespace or control characters`;
+  }
+  return undefined;
+}
+
+export function sourceIdProblem(id: string): string | undefined {
+  if (id.length === 0) return 'source_id is empty';
+  if (id.length > LIMITS.sourceIdChars) return `source_id is more than ${LIMITS.sourceIdChars} characters`;
+  if (!SOURCE_ID.test(id)) return `source_id "${id}" may hold only letters, digits and . _ : @ - (and start with a letter or digit)`;
+  return undefined;
+}
+
+/** Why the sign part is not acceptable (none, several, unknown enum values), or undefined. */
+export function signProblem(s: Signal): string | undefined {
+  let found: (typeof SIGN_SETS)[number] | undefined;
+  for (const set of SIGN_SETS) {
+    if (s[set] === undefined) continue;
+    if (found) return `signal sets more than one sign (${found} and ${set}); exactly one is allowed`;
+    found = set;
+  }
+  if (!found) return `signal has no sign: set one of ${SIGN_SETS.join(', ')}`;
+  const sign = s[found] as unknown as Record<string, unknown>;
+  for (const [field, spec] of Object.entries(SIGN_FIELDS[found])) {
+    const v = sign[field];
+    if (spec === 'number') {
+      if (typeof v !== 'number' || !Number.isFinite(v)) return `${found}.${field} must be a finite number`;
+      continue;
+    }
+    if (typeof v !== 'number') return `${found}.${field} is missing`;
+    if (v === 0 && spec.optional) continue;
+    if (!isKnownEnumValue(spec.enum, v)) {
+      const what = v === 0 ? 'is not set' : v === -1 ? 'has an unknown name' : `has unknown value ${v}`;
+      return `${found}.${field} ${what} (expected one of ${enumNames(spec.enum).join(', ')})`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Why the signal must be rejected, or undefined when it is acceptable. `nowNs` is the
+ * receiver's clock (injected so tests and replays decide the same way).
+ */
+export function signalProblem(s: Signal, nowNs: bigint): string | undefined {
+  const p = sourceIdProblem(s.sourceId) ?? subjectProblem(s.subject) ?? signProblem(s);
+  if (p) return p;
+  if (s.seq <= 0n) return 'seq must be positive';
+  if (s.timestamp < MIN_TIMESTAMP_NS) return `timestamp ${s.timestamp} is not unix nanoseconds (before 2000-01-01)`;
+  if (s.timestamp > nowNs + LIMITS.futureSkewNs) return `timestamp is ${(s.timestamp - nowNs) / 1_000_000_000n} s in the future`;
+  return contextProblem(s.context) ?? clockProblem(s.clock);
+}
+
+export function contextProblem(context: { [k: string]: string }): string | undefined {
+  let n = 0;
+  for (const k in context) {
+    if (++n > LIMITS.contextEntries) return `context has more than ${LIMITS.contextEntries} entries`;
+    if (k.length === 0 || k.length > LIMITS.contextKeyChars) return `context key "${k.slice(0, 40)}" must be 1 to ${LIMITS.contextKeyChars} characters`;
+    if (context[k]!.length > LIMITS.contextValueChars) return `context value of "${k}" is more than ${LIMITS.contextValueChars} characters`;
+  }
+  return undefined;
+}
+
+function clockProblem(clock: { [k: string]: bigint }): string | undefined {
+  let n = 0;
+  for (const k in clock) {
+    if (++n > LIMITS.clockEntries) return `clock has more than ${LIMITS.clockEntries} entries`;
+    if (k.length === 0 || k.length > LIMITS.sourceIdChars) return `clock key must be 1 to ${LIMITS.sourceIdChars} characters`;
+  }
+  return undefined;
+}
+
+export function nowNs(): bigint {
+  return BigInt(Date.now()) * 1_000_000n;
+}

@@ -16,7 +16,7 @@ const buf = join(dirname(require.resolve('@bufbuild/buf/package.json')), 'bin', 
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
 const run = (args) => execFileSync(process.execPath, [buf, ...args], { cwd: protoDir, stdio: 'inherit' });
-run(['generate']);
+run(['generate', '--exclude-path', 'grpc/reflection']);
 // Imports included: reflection must describe every type a method touches.
 run(['build', '-o', join('gen', 'kafkaobs.binpb')]);
 console.log('proto: generated proto/gen (TypeScript and descriptor set)');

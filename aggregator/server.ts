@@ -72,11 +72,15 @@ export async function startAggregator(config: AggregatorConfig, logger: Logger):
       logger.info('draining: no new batches taken; open streams finish and end');
       draining.abort();
       log.wakeAll();
-      const timer = setTimeout(() => {
-        logger.warn({ timeoutMs: config.drainTimeoutMs }, 'drain timed out: closing remaining calls');
-        server.forceShutdown();
-      }, config.drainTimeoutMs);
-      await server.shutdown();
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          logger.warn({ timeoutMs: config.drainTimeoutMs }, 'drain timed out: closing remaining calls');
+          server.forceShutdown();
+          resolve();
+        }, config.drainTimeoutMs);
+      });
+      await Promise.race([server.shutdown(), timedOut]);
       clearTimeout(timer);
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));

@@ -1,0 +1,488 @@
+// kafka-obs benchmark (`npm run bench`). Prints figures; never fails on a target, only when
+// something crashes or hangs. Everything runs on 127.0.0.1 in child processes it cleans up.
+//
+//   1. Ingest throughput: the aggregator (the real CLI, own process) under 50 simulated agents
+//      (each its own gRPC connection and StreamSignals stream) from 1-2 load processes, with one
+//      subscriber to every event; then the same without the subscriber.
+//   2. Ceiling: the same load against a bare grpc-js server that only decodes and acks.
+//   3. Latency: driver -> agent (LocalAgent/Emit) -> aggregator -> subscriber, paced 20 000/s.
+//   4. Agent RSS: idle, and while it handles 5 000 signals/s.
+//
+// Tunables (environment): BENCH_AGENTS (50), BENCH_LOAD_PROCS (1), BENCH_INFLIGHT (8),
+// BENCH_BATCH (100), BENCH_WARMUP_MS (2000), BENCH_MEASURE_MS (10000), BENCH_LATENCY_RATE (20000),
+// BENCH_LATENCY_MS (8000), BENCH_RSS_RATE (5000), BENCH_SKIP (comma list of: nosub, ceiling,
+// latency, rss), BENCH_AGGREGATOR_ARGS (extra CLI flags for the aggregator, space separated),
+// BENCH_AGGREGATOR_NODE_ARGS / BENCH_AGENT_NODE_ARGS (node flags, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"),
+// BENCH_CLI (path of another build's dist/bin/kafka-obs.js to measure instead).
+import { cpus } from 'node:os';
+import { existsSync } from 'node:fs';
+import { CLI, fmt, fmtInt, httpGet, metric, readCpuMs, readRss, establishedTo, sleep, waitUntil, type Rss } from './common.js';
+import { Worker, killAllNow, type LogTail, startAgentProc, startAggregatorProc, stopAll, stopChild, type AggregatorProc } from './procs.js';
+import type { LoadArgs, LoadSnap, SubscribeSnap } from './load-worker.js';
+import type { EmitArgs, EmitResult } from './emit-worker.js';
+
+const env = (name: string, dflt: number): number => {
+  const v = process.env[name];
+  const n = v === undefined ? dflt : Number(v);
+  return Number.isFinite(n) && n > 0 ? n : dflt;
+};
+
+const CFG = {
+  agents: env('BENCH_AGENTS', 50),
+  loadProcs: Math.min(2, env('BENCH_LOAD_PROCS', 1)),
+  inFlight: env('BENCH_INFLIGHT', 8),
+  batch: env('BENCH_BATCH', 100),
+  subjectsPerAgent: 20,
+  warmupMs: env('BENCH_WARMUP_MS', 2000),
+  measureMs: env('BENCH_MEASURE_MS', 10_000),
+  latencyRate: env('BENCH_LATENCY_RATE', 20_000),
+  latencyMs: env('BENCH_LATENCY_MS', 8000),
+  rssRate: env('BENCH_RSS_RATE', 5000),
+  skip: new Set((process.env.BENCH_SKIP ?? '').split(',').map((s) => s.trim()).filter(Boolean)),
+  aggregatorArgs: (process.env.BENCH_AGGREGATOR_ARGS ?? '').split(' ').filter(Boolean),
+};
+
+const TARGET = { ingestPerSec: 250_000, p99Ms: 20, agentRssMb: 60 };
+/** The whole run must stay well inside ~4 minutes; past this, give up and clean up. */
+const BUDGET_MS = 230_000;
+
+const out = (s = ''): void => void process.stdout.write(`${s}\n`);
+const failures: string[] = [];
+
+// ---------------------------------------------------------------------------------------------
+// 1 + 2: throughput
+
+interface Window {
+  seconds: number;
+  accepted: number;
+  fromAcks: number;
+  sentPerSec: number;
+  events?: number;
+  sub?: { events: number; signals: number; cellChanges: number };
+  cpuTargetPct?: number;
+  cpuLoadPct?: number;
+  cpuSubPct?: number;
+  loop?: LoopStats;
+}
+
+type LoopStats = ReturnType<LogTail['loop']>;
+
+function loopText(l: LoopStats): string {
+  return l ? `event-loop delay p50 ${fmt(l.p50, 1)} ms, worst per-second p99 ${fmt(l.p99, 0)} ms, max ${fmt(l.max, 0)} ms; utilisation ${fmt(l.elu * 100, 0)}%` : 'n/a';
+}
+
+interface ThroughputResult {
+  label: string;
+  window: Window;
+  connections: number;
+  rss?: Rss;
+  loadEnd: LoadSnap;
+  sub?: { end: SubscribeSnap; lagAtWindowEnd: number; caughtUpMs?: number; finalLag: number };
+  bytesPerSignal: number;
+  targetLog?: string[];
+}
+
+function sumLoad(snaps: LoadSnap[]): LoadSnap {
+  const s: LoadSnap = { t: 0, batchesSent: 0, signalsSent: 0, acks: 0, accepted: 0, duplicates: 0, rejected: 0, firstRejection: '', streamErrors: 0, firstError: '', streamsEnded: 0, bytesPerSignal: 0 };
+  for (const x of snaps) {
+    s.t = Math.max(s.t, x.t);
+    s.batchesSent += x.batchesSent;
+    s.signalsSent += x.signalsSent;
+    s.acks += x.acks;
+    s.accepted += x.accepted;
+    s.duplicates += x.duplicates;
+    s.rejected += x.rejected;
+    s.firstRejection ||= x.firstRejection;
+    s.streamErrors += x.streamErrors;
+    s.firstError ||= x.firstError;
+    s.streamsEnded += x.streamsEnded;
+    s.bytesPerSignal ||= x.bytesPerSignal;
+  }
+  return s;
+}
+
+async function throughput(kind: 'aggregator' | 'ceiling', withSubscriber: boolean): Promise<ThroughputResult> {
+  const label = kind === 'ceiling' ? 'bare grpc-js ceiling' : withSubscriber ? 'aggregator + 1 subscriber' : 'aggregator, no subscriber';
+  let agg: AggregatorProc | undefined;
+  let ceiling: Worker | undefined;
+  let sub: Worker | undefined;
+  const loads: Worker[] = [];
+  try {
+    let address: string;
+    let targetPid: number;
+    let grpcPort: number;
+    if (kind === 'aggregator') {
+      agg = await startAggregatorProc(CFG.aggregatorArgs);
+      address = agg.address;
+      targetPid = agg.child.pid!;
+      grpcPort = agg.grpcPort;
+    } else {
+      ceiling = new Worker('ceiling-server', 'ceiling-server.js');
+      const { port } = await ceiling.call<{ port: number }>('listen');
+      address = `127.0.0.1:${port}`;
+      targetPid = ceiling.child.pid!;
+      grpcPort = port;
+    }
+    const scrape = async (): Promise<{ t: number; accepted: number; nextOffset: number; subscribers: number }> => {
+      const t0 = performance.now();
+      const r = await httpGet(agg!.metricsUrl, 8000);
+      const t1 = performance.now();
+      return {
+        t: (t0 + t1) / 2,
+        accepted: metric(r.body, 'kafkaobs_signals_accepted_total') ?? NaN,
+        nextOffset: metric(r.body, 'kafkaobs_event_log_next_offset') ?? NaN,
+        subscribers: metric(r.body, 'kafkaobs_subscribers_open') ?? 0,
+      };
+    };
+    if (withSubscriber && agg) {
+      sub = new Worker('subscriber', 'load-worker.js', ['subscribe']);
+      await sub.call('subscribe', { address, kinds: [], subjectPrefix: '' });
+      await waitUntil('the subscriber to be registered', 10_000, async () => ((await scrape()).subscribers >= 1 ? true : undefined));
+    }
+    for (let i = 0; i < CFG.loadProcs; i++) loads.push(new Worker(`load-${i}`, 'load-worker.js', ['load']));
+    const per = Math.ceil(CFG.agents / CFG.loadProcs);
+    await Promise.all(
+      loads.map((w, i) => {
+        const args: LoadArgs = {
+          address,
+          agents: Math.max(0, Math.min(per, CFG.agents - i * per)),
+          agentBase: i * per,
+          batchSize: CFG.batch,
+          maxInFlight: CFG.inFlight,
+          subjectsPerAgent: CFG.subjectsPerAgent,
+        };
+        return w.call('start', args);
+      }),
+    );
+
+    const alive = (): void => {
+      if (agg && agg.child.exitCode !== null) throw new Error(`aggregator crashed during the run (exit ${agg.child.exitCode}): ${agg.log.lines.slice(-3).join(' | ')}`);
+      if (ceiling && !ceiling.alive) throw new Error('ceiling server crashed during the run');
+    };
+    const snapshot = async () => {
+      const cpuTarget = readCpuMs(targetPid) ?? NaN;
+      const cpuLoad = loads.reduce((s, w) => s + (readCpuMs(w.child.pid!) ?? NaN), 0);
+      const cpuSub = sub ? readCpuMs(sub.child.pid!) ?? NaN : NaN;
+      const t = performance.now();
+      const wall = Date.now();
+      const [m, l, s, c] = await Promise.all([
+        agg ? scrape() : undefined,
+        Promise.all(loads.map((w) => w.call<LoadSnap>('snap'))),
+        sub?.call<SubscribeSnap>('snap'),
+        ceiling?.call<{ t: number; signals: number }>('snap'),
+      ]);
+      return { t, wall, m, l: sumLoad(l), s, c, cpuTarget, cpuLoad, cpuSub };
+    };
+
+    await sleep(CFG.warmupMs);
+    alive();
+    const a = await snapshot();
+    await sleep(CFG.measureMs);
+    alive();
+    const b = await snapshot();
+    const rss = readRss(targetPid);
+    const connections = establishedTo(grpcPort);
+
+    const seconds = (b.t - a.t) / 1000;
+    const window: Window = {
+      seconds,
+      accepted: agg ? (b.m!.accepted - a.m!.accepted) / ((b.m!.t - a.m!.t) / 1000) : (b.c!.signals - a.c!.signals) / ((b.c!.t - a.c!.t) / 1000),
+      fromAcks: (b.l.accepted - a.l.accepted) / ((b.l.t - a.l.t) / 1000),
+      sentPerSec: (b.l.signalsSent - a.l.signalsSent) / ((b.l.t - a.l.t) / 1000),
+      cpuTargetPct: ((b.cpuTarget - a.cpuTarget) / (b.t - a.t)) * 100,
+      cpuLoadPct: ((b.cpuLoad - a.cpuLoad) / (b.t - a.t)) * 100,
+      cpuSubPct: ((b.cpuSub - a.cpuSub) / (b.t - a.t)) * 100,
+    };
+    if (agg) {
+      window.events = (b.m!.nextOffset - a.m!.nextOffset) / ((b.m!.t - a.m!.t) / 1000);
+      window.loop = agg.log.loop(a.wall, b.wall);
+    }
+    if (a.s && b.s) {
+      const dt = (b.s.t - a.s.t) / 1000;
+      window.sub = { events: (b.s.events - a.s.events) / dt, signals: (b.s.signals - a.s.signals) / dt, cellChanges: (b.s.cellChanges - a.s.cellChanges) / dt };
+    }
+
+    const loadEnd = sumLoad(await Promise.all(loads.map((w) => w.call<LoadSnap>('stop', undefined, 15_000))));
+    let subResult: ThroughputResult['sub'];
+    if (sub && agg) {
+      const lagAtWindowEnd = b.m!.nextOffset - 1 - b.s!.lastOffset;
+      const target = (await scrape()).nextOffset - 1;
+      const t0 = performance.now();
+      let caughtUpMs: number | undefined;
+      try {
+        await waitUntil('the subscriber to catch up', 8000, async () => {
+          const s = await sub!.call<SubscribeSnap>('snap');
+          return s.lastOffset >= target ? true : undefined;
+        }, 50);
+        caughtUpMs = performance.now() - t0;
+      } catch {
+        // reported as not caught up
+      }
+      const end = await sub.call<SubscribeSnap>('stop');
+      subResult = { end, lagAtWindowEnd, caughtUpMs, finalLag: Math.max(0, target - end.lastOffset) };
+    }
+    alive();
+    return { label, window, connections, rss, loadEnd, sub: subResult, bytesPerSignal: loadEnd.bytesPerSignal, targetLog: agg?.log.summary() };
+  } finally {
+    await Promise.allSettled([...loads, ...(sub ? [sub] : [])].map((w) => w.stop()));
+    if (ceiling) {
+      await ceiling.call('stop', undefined, 5000).catch(() => {});
+      await ceiling.stop();
+    }
+    if (agg) {
+      const code = await stopChild(agg.child, 5000);
+      if (code !== 0 && code !== null) out(`    note: aggregator exited with code ${code} on SIGTERM`);
+    }
+  }
+}
+
+function printThroughput(r: ThroughputResult): void {
+  const w = r.window;
+  out(`  ${r.label}  (${fmt(w.seconds, 1)} s window after ${CFG.warmupMs / 1000} s warm-up)`);
+  out(`    accepted               ${fmtInt(w.accepted).padStart(10)} signals/s   (from acks: ${fmtInt(w.fromAcks)}/s, sent: ${fmtInt(w.sentPerSec)}/s)`);
+  if (w.events !== undefined) out(`    events produced        ${fmtInt(w.events).padStart(10)} events/s    (event log offsets; signals + cell changes)`);
+  if (w.sub) {
+    out(`    subscriber received    ${fmtInt(w.sub.events).padStart(10)} events/s    (${fmtInt(w.sub.signals)} signal + ${fmtInt(w.sub.cellChanges)} cell-change /s; kinds: all)`);
+  }
+  if (r.sub) {
+    const e = r.sub.end;
+    out(`    subscriber gaps        ${fmtInt(e.gaps).padStart(10)}             (missed ${fmtInt(e.gapMissed)} events in gaps; ${fmtInt(e.silentHoles)} missing without a gap event)`);
+    out(`    subscriber lag         ${fmtInt(r.sub.lagAtWindowEnd).padStart(10)} events      at window end; ${r.sub.caughtUpMs !== undefined ? `caught up ${fmt(r.sub.caughtUpMs / 1000, 2)} s after load stopped` : `NOT caught up 8 s after load stopped (${fmtInt(r.sub.finalLag)} behind)`}${e.error ? `; error: ${e.error}` : ''}`);
+  }
+  const cpu = [`target ${fmt(w.cpuTargetPct ?? NaN, 0)}%`, `load gen ${fmt(w.cpuLoadPct ?? NaN, 0)}%`];
+  if (Number.isFinite(w.cpuSubPct)) cpu.push(`subscriber ${fmt(w.cpuSubPct!, 0)}%`);
+  out(`    cpu (of one core)      ${cpu.join(', ')}`);
+  if (w.loop) out(`    aggregator loop        ${loopText(w.loop)}`);
+  out(`    connections            ${r.connections} established to the server port (${CFG.agents} agents${r.sub ? ' + 1 subscriber' : ''})`);
+  if (r.rss) out(`    server rss at end      ${fmt(r.rss.rssMb, 1)} MB (peak ${fmt(r.rss.hwmMb, 1)} MB)`);
+  const l = r.loadEnd;
+  const issues = [];
+  if (l.rejected) issues.push(`${l.rejected} rejected (${l.firstRejection})`);
+  if (l.duplicates) issues.push(`${l.duplicates} duplicates`);
+  if (l.streamErrors) issues.push(`${l.streamErrors} stream errors (${l.firstError})`);
+  out(`    load                   ${CFG.agents} agents in ${CFG.loadProcs} process(es), batches of ${CFG.batch} × ~${fmt(r.bytesPerSignal, 0)} B, ≤ ${CFG.inFlight} unacked/stream; ${issues.length ? issues.join('; ') : 'no rejections, duplicates or stream errors'}`);
+  if (r.targetLog && r.targetLog.length) out(`    aggregator warnings    ${r.targetLog.join(' / ')}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3 + 4: latency and agent RSS
+
+interface LatencyResult {
+  res: EmitResult;
+  cpu?: { aggregator: number; agent: number; driver: number };
+  loops?: { aggregator: LoopStats; agent: LoopStats };
+  agentRss?: Rss;
+  agentStatus?: { outbox?: { signals?: number; dropped?: number }; sent?: number };
+}
+
+async function agentRun(rate: number, warmupMs: number, durationMs: number, opts: { idleMs?: number; sampleRss?: boolean }): Promise<LatencyResult & { idle?: Rss; loadedPeakMb?: number; loadedEndMb?: number }> {
+  const agg = await startAggregatorProc(CFG.aggregatorArgs);
+  let emitter: Worker | undefined;
+  let sampler: NodeJS.Timeout | undefined;
+  const agentId = `bench-agent-lat-${rate}`;
+  try {
+    const agent = await startAgentProc(agg.grpcPort, agentId, !opts.sampleRss);
+    const pid = agent.child.pid!;
+    let idle: Rss | undefined;
+    if (opts.idleMs) {
+      await sleep(opts.idleMs);
+      idle = readRss(pid);
+    }
+    emitter = new Worker('emitter', 'emit-worker.js');
+    const prefix = `service/lat-${rate}`;
+    await emitter.call('subscribe', { aggregatorAddress: agg.address, subjectPrefix: prefix });
+    await waitUntil('the latency subscriber to be registered', 10_000, async () => ((metric((await httpGet(agg.metricsUrl, 3000)).body, 'kafkaobs_subscribers_open') ?? 0) >= 1 ? true : undefined));
+    let peak = 0;
+    let last = 0;
+    if (opts.sampleRss) {
+      sampler = setInterval(() => {
+        const r = readRss(pid);
+        if (r) {
+          peak = Math.max(peak, r.rssMb);
+          last = r.rssMb;
+        }
+      }, 100);
+    }
+    const args: EmitArgs = { agentAddress: agent.grpcAddress, rate, warmupMs, durationMs, batch: 20, maxInFlight: 256, subjectPrefix: prefix, drainMs: 3000 };
+    const cpuOf = () => ({ aggregator: readCpuMs(agg.child.pid!) ?? NaN, agent: readCpuMs(pid) ?? NaN, driver: readCpuMs(emitter!.child.pid!) ?? NaN, t: performance.now(), wall: Date.now() });
+    let c0 = cpuOf();
+    let c1 = c0;
+    const warmTimer = setTimeout(() => (c0 = cpuOf()), warmupMs);
+    const endTimer = setTimeout(() => (c1 = cpuOf()), warmupMs + durationMs);
+    const res = await emitter.call<EmitResult>('run', args, warmupMs + durationMs + 20_000).finally(() => {
+      clearTimeout(warmTimer);
+      clearTimeout(endTimer);
+    });
+    const dt = c1.t - c0.t;
+    const cpu = { aggregator: ((c1.aggregator - c0.aggregator) / dt) * 100, agent: ((c1.agent - c0.agent) / dt) * 100, driver: ((c1.driver - c0.driver) / dt) * 100 };
+    const loops = { aggregator: agg.log.loop(c0.wall, c1.wall), agent: agent.log.loop(c0.wall, c1.wall) };
+    if (sampler) clearInterval(sampler);
+    const agentRss = readRss(pid);
+    let agentStatus;
+    try {
+      agentStatus = JSON.parse((await httpGet(`${agent.httpUrl}/v1/status`, 3000)).body);
+    } catch {
+      // reported as missing
+    }
+    if (agent.child.exitCode !== null) throw new Error(`agent crashed (exit ${agent.child.exitCode}): ${agent.log.lines.slice(-3).join(' | ')}`);
+    if (agg.child.exitCode !== null) throw new Error(`aggregator crashed (exit ${agg.child.exitCode})`);
+    await emitter.call('stop').catch(() => {});
+    await stopChild(agent.child, 5000);
+    return { res, cpu, loops, agentRss, agentStatus, idle, loadedPeakMb: peak || undefined, loadedEndMb: last || undefined };
+  } finally {
+    if (sampler) clearInterval(sampler);
+    if (emitter) await emitter.stop();
+    await stopAll();
+  }
+}
+
+function printLatency(r: LatencyResult, rate: number): void {
+  const x = r.res;
+  const l = x.latencyMs;
+  out(`    achieved rate          ${fmtInt(x.achievedRate).padStart(10)} signals/s   (asked ${fmtInt(rate)}/s; ${fmtInt(x.sent)} sent, ${fmtInt(x.accepted)} accepted by the agent)`);
+  if (l) {
+    out(`    latency                p50 ${fmt(l.p50, 2)} ms, p90 ${fmt(l.p90, 2)} ms, p99 ${fmt(l.p99, 2)} ms, p99.9 ${fmt(l.p999, 2)} ms, max ${fmt(l.max, 2)} ms  (n=${fmtInt(l.n)}, mean ${fmt(l.mean, 2)} ms)`);
+  }
+  if (x.toAggregatorMs && x.toSubscriberMs) {
+    const a = x.toAggregatorMs;
+    const b = x.toSubscriberMs;
+    out(`      driver->aggregator   p50 ${fmt(a.p50, 1)} ms, p99 ${fmt(a.p99, 1)} ms, max ${fmt(a.max, 1)} ms   (via agent; split at the event's aggregator time, ±1 ms)`);
+    out(`      aggregator->subscr.  p50 ${fmt(b.p50, 1)} ms, p99 ${fmt(b.p99, 1)} ms, max ${fmt(b.max, 1)} ms`);
+  }
+  out(`    Emit round trip        p50 ${fmt(x.emitRttMs.p50, 1)} ms, p99 ${fmt(x.emitRttMs.p99, 1)} ms, max ${fmt(x.emitRttMs.max, 1)} ms; driver loop delay p99 ${fmt(x.driverLoopMs.p99, 1)} ms, max ${fmt(x.driverLoopMs.max, 1)} ms`);
+  if (r.cpu) out(`    cpu (of one core)      aggregator ${fmt(r.cpu.aggregator, 0)}%, agent ${fmt(r.cpu.agent, 0)}%, driver+subscriber ${fmt(r.cpu.driver, 0)}%`);
+  if (r.loops?.agent) out(`    agent loop             ${loopText(r.loops.agent)}`);
+  if (r.loops?.aggregator) out(`    aggregator loop        ${loopText(r.loops.aggregator)}`);
+  const lost = x.accepted - x.delivered;
+  const notes = [];
+  if (x.rejected) notes.push(`${x.rejected} rejected by the agent (${x.firstRejection})`);
+  if (x.droppedByAgent) notes.push(`${x.droppedByAgent} dropped by the agent's outbox`);
+  if (x.emitErrors) notes.push(`${x.emitErrors} Emit errors (${x.firstError})`);
+  if (x.stalls) notes.push(`driver stalled ${x.stalls}× on 256 open Emit calls`);
+  if (x.subscriberGaps) notes.push(`${x.subscriberGaps} subscriber gaps`);
+  out(`    delivered              ${fmtInt(x.delivered)} of ${fmtInt(x.accepted)} to the subscriber${lost > 0 ? ` (${fmtInt(lost)} not seen within 3 s)` : ''}${notes.length ? `; ${notes.join('; ')}` : ''}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+interface Row {
+  what: string;
+  value: string;
+  target: string;
+  verdict: string;
+}
+
+async function main(): Promise<void> {
+  if (!existsSync(CLI)) throw new Error(`${CLI} not found: build first (npm run build)`);
+  const started = Date.now();
+  const cpu = cpus();
+  out(`kafka-obs bench — node ${process.version}, ${cpu.length} CPU(s) (${cpu[0]?.model.trim() ?? 'unknown'}), all on 127.0.0.1`);
+  out('');
+  const rows: Row[] = [];
+  const verdict = (ok: boolean | undefined): string => (ok === undefined ? '' : ok ? 'meets' : 'MISSES');
+  let ingest: ThroughputResult | undefined;
+  let ceilingR: ThroughputResult | undefined;
+  let noSub: ThroughputResult | undefined;
+
+  const phase = async (name: string, f: () => Promise<void>): Promise<void> => {
+    try {
+      await f();
+    } catch (e) {
+      const msg = (e as Error).stack ?? String(e);
+      failures.push(`${name}: ${(e as Error).message}`);
+      out(`  !! ${name} failed: ${msg}`);
+      await stopAll();
+    }
+    out('');
+  };
+
+  out('[1] ingest throughput (aggregator process; load and subscriber in their own processes)');
+  await phase('ingest', async () => {
+    ingest = await throughput('aggregator', true);
+    printThroughput(ingest);
+  });
+  if (!CFG.skip.has('nosub')) {
+    out('[1b] ingest throughput without the subscriber (for comparison)');
+    await phase('ingest without subscriber', async () => {
+      noSub = await throughput('aggregator', false);
+      printThroughput(noSub);
+    });
+  }
+  if (!CFG.skip.has('ceiling')) {
+    out('[2] ceiling: the same load against a bare grpc-js server that decodes each SignalBatch and acks it');
+    await phase('ceiling', async () => {
+      ceilingR = await throughput('ceiling', false);
+      printThroughput(ceilingR);
+      if (ingest) out(`    aggregator / ceiling   ${fmt((ingest.window.accepted / ceilingR.window.accepted) * 100, 1)} % with subscriber${noSub ? `, ${fmt((noSub.window.accepted / ceilingR.window.accepted) * 100, 1)} % without` : ''}`);
+    });
+  }
+  let lat: LatencyResult | undefined;
+  if (!CFG.skip.has('latency')) {
+    out(`[3] latency: driver -> agent Emit (paced ${fmtInt(CFG.latencyRate)}/s, batches of 20) -> aggregator -> subscriber, ${CFG.latencyMs / 1000} s after 2 s warm-up`);
+    await phase('latency', async () => {
+      lat = await agentRun(CFG.latencyRate, 2000, CFG.latencyMs, {});
+      printLatency(lat, CFG.latencyRate);
+      if (lat.agentRss) out(`    agent rss at end       ${fmt(lat.agentRss.rssMb, 1)} MB (peak ${fmt(lat.agentRss.hwmMb, 1)} MB)`);
+    });
+  }
+  let rss: Awaited<ReturnType<typeof agentRun>> | undefined;
+  if (!CFG.skip.has('rss')) {
+    out(`[4] agent memory: idle 2 s, then ${fmtInt(CFG.rssRate)} signals/s for 5 s via Emit (latency over the last 4 s)`);
+    await phase('agent rss', async () => {
+      rss = await agentRun(CFG.rssRate, 1000, 4000, { idleMs: 2000, sampleRss: true });
+      out(`    agent rss idle         ${fmt(rss.idle?.rssMb ?? NaN, 1)} MB`);
+      out(`    agent rss under load   ${fmt(rss.loadedPeakMb ?? NaN, 1)} MB peak (sampled every 100 ms), ${fmt(rss.loadedEndMb ?? NaN, 1)} MB at end, VmHWM ${fmt(rss.agentRss?.hwmMb ?? NaN, 1)} MB`);
+      printLatency(rss, CFG.rssRate);
+    });
+  }
+
+  // Summary.
+  if (ingest) rows.push({ what: 'ingest, aggregator + subscriber', value: `${fmtInt(ingest.window.accepted)} signals/s`, target: `≥ ${fmtInt(TARGET.ingestPerSec)}/s`, verdict: verdict(ingest.window.accepted >= TARGET.ingestPerSec) });
+  if (ingest?.window.sub) rows.push({ what: 'subscriber received', value: `${fmtInt(ingest.window.sub.events)} events/s`, target: '', verdict: `${ingest.sub?.end.gaps ?? 0} gaps, ${fmtInt(ingest.sub?.end.gapMissed ?? 0)} missed` });
+  if (noSub) rows.push({ what: 'ingest, aggregator alone', value: `${fmtInt(noSub.window.accepted)} signals/s`, target: `≥ ${fmtInt(TARGET.ingestPerSec)}/s`, verdict: verdict(noSub.window.accepted >= TARGET.ingestPerSec) });
+  if (ceilingR) rows.push({ what: 'ceiling, bare grpc-js', value: `${fmtInt(ceilingR.window.accepted)} signals/s`, target: '', verdict: '' });
+  if (ingest && ceilingR) rows.push({ what: 'aggregator / ceiling', value: `${fmt((ingest.window.accepted / ceilingR.window.accepted) * 100, 1)} %`, target: '', verdict: noSub ? `${fmt((noSub.window.accepted / ceilingR.window.accepted) * 100, 1)} % alone` : '' });
+  if (ingest?.rss) rows.push({ what: 'aggregator rss, end of ingest', value: `${fmt(ingest.rss.rssMb, 1)} MB`, target: '', verdict: `peak ${fmt(ingest.rss.hwmMb, 1)} MB` });
+  if (lat?.res.latencyMs) {
+    rows.push({ what: `latency p50 / p99 / max @ ${fmtInt(CFG.latencyRate)}/s`, value: `${fmt(lat.res.latencyMs.p50, 2)} / ${fmt(lat.res.latencyMs.p99, 2)} / ${fmt(lat.res.latencyMs.max, 1)} ms`, target: `p99 ≤ ${TARGET.p99Ms} ms`, verdict: verdict(lat.res.latencyMs.p99 <= TARGET.p99Ms) });
+    rows.push({ what: 'latency run achieved rate', value: `${fmtInt(lat.res.achievedRate)} signals/s`, target: `${fmtInt(CFG.latencyRate)}/s`, verdict: '' });
+  }
+  if (rss) {
+    rows.push({ what: 'agent rss idle', value: `${fmt(rss.idle?.rssMb ?? NaN, 1)} MB`, target: `≤ ${TARGET.agentRssMb} MB`, verdict: verdict(rss.idle ? rss.idle.rssMb <= TARGET.agentRssMb : undefined) });
+    rows.push({ what: `agent rss @ ${fmtInt(CFG.rssRate)}/s (peak)`, value: `${fmt(rss.loadedPeakMb ?? NaN, 1)} MB`, target: `≤ ${TARGET.agentRssMb} MB`, verdict: verdict(rss.loadedPeakMb ? rss.loadedPeakMb <= TARGET.agentRssMb : undefined) });
+  }
+  out('SUMMARY');
+  const w = [38, 28, 18];
+  out(`  ${'figure'.padEnd(w[0]!)}${'value'.padEnd(w[1]!)}${'target'.padEnd(w[2]!)}`);
+  out(`  ${'-'.repeat(w[0]! + w[1]! + w[2]! + 12)}`);
+  for (const r of rows) out(`  ${r.what.padEnd(w[0]!)}${r.value.padEnd(w[1]!)}${r.target.padEnd(w[2]!)}${r.verdict}`);
+  out('');
+  out(`done in ${fmt((Date.now() - started) / 1000, 1)} s${failures.length ? `; ${failures.length} phase(s) FAILED: ${failures.join(' | ')}` : ''}`);
+}
+
+process.on('exit', killAllNow);
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    out(`\n${sig}: stopping children`);
+    killAllNow();
+    process.exit(130);
+  });
+}
+const watchdog = setTimeout(() => {
+  out(`bench exceeded its ${BUDGET_MS / 1000} s budget: stopping`);
+  killAllNow();
+  process.exit(1);
+}, BUDGET_MS);
+watchdog.unref();
+
+main().then(
+  async () => {
+    await stopAll();
+    process.exit(failures.length ? 1 : 0);
+  },
+  async (e: Error) => {
+    out(`bench failed: ${e.stack ?? e.message}`);
+    await stopAll();
+    process.exit(1);
+  },
+);

@@ -1,7 +1,7 @@
 // Wires the aggregator: gRPC (signals, subscriptions, cells, health, reflection) and HTTP
 // (metrics, probes), around the pure pipeline (ingress -> hierarchy -> event log).
 import { mkdirSync, readFileSync } from 'node:fs';
-import { once } from 'node:events';
+import { once, setMaxListeners } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { ServerCredentials } from '@grpc/grpc-js';
 import { createServer } from 'nice-grpc';
@@ -34,6 +34,8 @@ export async function startAggregator(config: AggregatorConfig, logger: Logger):
   const ingress = new Ingress(hierarchy, log, nowNs);
   const metrics = createAggregatorMetrics(ingress.stats, hierarchy, log);
   const draining = new AbortController();
+  // Every open stream and subscriber listens for the drain: as many listeners as clients.
+  setMaxListeners(0, draining.signal);
   let ready = false;
 
   const server = config.token

@@ -44,6 +44,18 @@ export function signalAggregatorDefinition(limits: SignalServiceLimits) {
   });
 }
 
+/**
+ * The next request, or 'drain' once the aggregator drains. (Not Promise.race against one
+ * long-lived promise: every race would leave a reaction on it holding its batch until shutdown.)
+ */
+function nextOrDrain<T>(iterator: AsyncIterator<T>, draining: AbortSignal): Promise<IteratorResult<T> | 'drain'> {
+  return new Promise((resolve, reject) => {
+    const onDrain = (): void => resolve('drain');
+    draining.addEventListener('abort', onDrain, { once: true });
+    iterator.next().then(resolve, reject).finally(() => draining.removeEventListener('abort', onDrain));
+  });
+}
+
 export interface SignalServiceDeps {
   ingress: Ingress;
   hierarchy: HierarchyManager;
@@ -60,10 +72,9 @@ export function signalService(d: SignalServiceDeps) {
     async *streamSignals(requests: AsyncIterable<SignalBatch>, context: CallContext): AsyncIterable<Ack> {
       d.metrics.streamsOpen.inc();
       const iterator = requests[Symbol.asyncIterator]();
-      const drained = new Promise<'drain'>((resolve) => d.draining.addEventListener('abort', () => resolve('drain'), { once: true }));
       try {
         while (!d.draining.aborted) {
-          const next = await Promise.race([iterator.next(), drained]);
+          const next = await nextOrDrain(iterator, d.draining);
           if (next === 'drain' || next.done) break;
           const batch = next.value as CheckedBatch;
           const problem = batch[FRAME_PROBLEM];

@@ -10,7 +10,7 @@
 //
 // Tunables (environment): BENCH_AGENTS (50), BENCH_LOAD_PROCS (1), BENCH_INFLIGHT (8),
 // BENCH_BATCH (100), BENCH_WARMUP_MS (2000), BENCH_MEASURE_MS (10000), BENCH_LATENCY_RATE (20000),
-// BENCH_LATENCY_MS (8000), BENCH_RSS_RATE (5000), BENCH_SKIP (comma list of: nosub, ceiling,
+// BENCH_LATENCY_MS (8000), BENCH_RSS_RATE (5000), BENCH_SKIP (comma list of: ingest, nosub, ceiling,
 // latency, rss), BENCH_AGGREGATOR_ARGS (extra CLI flags for the aggregator, space separated),
 // BENCH_AGGREGATOR_NODE_ARGS / BENCH_AGENT_NODE_ARGS (node flags, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"),
 // BENCH_CLI (path of another build's dist/bin/kafka-obs.js to measure instead).
@@ -156,7 +156,7 @@ async function throughput(kind: 'aggregator' | 'ceiling', withSubscriber: boolea
     );
 
     const alive = (): void => {
-      if (agg && agg.child.exitCode !== null) throw new Error(`aggregator crashed during the run (exit ${agg.child.exitCode}): ${agg.log.lines.slice(-3).join(' | ')}`);
+      if (agg && (agg.child.exitCode !== null || agg.child.signalCode !== null)) throw new Error(`aggregator crashed during the run (exit ${agg.child.exitCode}, signal ${agg.child.signalCode}): ${agg.log.lines.slice(-3).join(' | ')}`);
       if (ceiling && !ceiling.alive) throw new Error('ceiling server crashed during the run');
     };
     const snapshot = async () => {
@@ -223,6 +223,15 @@ async function throughput(kind: 'aggregator' | 'ceiling', withSubscriber: boolea
     }
     alive();
     return { label, window, connections, rss, loadEnd, sub: subResult, bytesPerSignal: loadEnd.bytesPerSignal, targetLog: agg?.log.summary() };
+  } catch (e) {
+    // Say so when the cause is the server process dying (a refused scrape says little).
+    await sleep(200);
+    if (agg && (agg.child.exitCode !== null || agg.child.signalCode !== null)) {
+      const tail = agg.log.lines.slice(-4).map((l) => l.slice(0, 300)).join(' | ');
+      throw new Error(`aggregator died (exit ${agg.child.exitCode}, signal ${agg.child.signalCode}) during the run: ${tail || '(no output)'}; then: ${(e as Error).message}`);
+    }
+    if (ceiling && !ceiling.alive) throw new Error(`ceiling server died during the run; then: ${(e as Error).message}`);
+    throw e;
   } finally {
     await Promise.allSettled([...loads, ...(sub ? [sub] : [])].map((w) => w.stop()));
     if (ceiling) {
@@ -396,11 +405,13 @@ async function main(): Promise<void> {
     out('');
   };
 
-  out('[1] ingest throughput (aggregator process; load and subscriber in their own processes)');
-  await phase('ingest', async () => {
-    ingest = await throughput('aggregator', true);
-    printThroughput(ingest);
-  });
+  if (!CFG.skip.has('ingest')) {
+    out('[1] ingest throughput (aggregator process; load and subscriber in their own processes)');
+    await phase('ingest', async () => {
+      ingest = await throughput('aggregator', true);
+      printThroughput(ingest);
+    });
+  }
   if (!CFG.skip.has('nosub')) {
     out('[1b] ingest throughput without the subscriber (for comparison)');
     await phase('ingest without subscriber', async () => {

@@ -32,7 +32,7 @@ interface Node {
   condition: Status_Condition;
   confidence: Status_Confidence;
   lastHeard: bigint;
-  signals: bigint;
+  signals: number;
   /** childCounts[severity * CONFIDENCES + confidence] = children rolled up to that. */
   readonly childCounts: Uint32Array;
 }
@@ -125,7 +125,7 @@ function newNode(path: string, name: string, parent: Node | undefined): Node {
     condition: Status_Condition.CONDITION_UNSPECIFIED,
     confidence: Status_Confidence.CONFIDENCE_UNSPECIFIED,
     lastHeard: 0n,
-    signals: 0n,
+    signals: 0,
     childCounts: new Uint32Array(LEVELS * CONFIDENCES),
   };
 }
@@ -171,7 +171,7 @@ function toCell(n: Node, depth: number): Cell {
     confidence: n.confidence,
     ownCondition: n.own,
     lastHeard: n.lastHeard,
-    signals: n.signals,
+    signals: BigInt(n.signals),
     children,
     omittedChildren: depth > 0 ? 0 : n.children.size,
   };

@@ -46,6 +46,9 @@ export function channelOptions(tls: ClientTls): ChannelOptions {
     'grpc.keepalive_time_ms': 30_000,
     'grpc.keepalive_timeout_ms': 10_000,
     'grpc.max_receive_message_length': 16 * 1024 * 1024,
+    // A larger HTTP/2 receive window: a subscriber of a busy aggregator otherwise gets one
+    // 64 KiB window per round trip, and each round trip waits for the aggregator's event loop.
+    'grpc-node.flow_control_window': 8 * 1024 * 1024,
     ...(tls.serverName ? { 'grpc.ssl_target_name_override': tls.serverName } : {}),
   };
 }

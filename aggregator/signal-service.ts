@@ -9,6 +9,7 @@ import {
   type Ack,
   type Cell,
   type Event,
+  type EventBatch,
   type GetCellRequest,
   type SubscribeRequest,
 } from '../proto/index.js';
@@ -16,7 +17,10 @@ import type { HierarchyManager } from '../hierarchy/manager.js';
 import type { EventLog } from './event-log.js';
 import type { Ingress } from './ingress.js';
 import type { AggregatorMetrics } from './metrics.js';
-import { follow } from './subscription.js';
+import { followBatches } from './subscription.js';
+
+/** Most events in one SubscribeBatches message (~1 MB: under the 4 MiB default receive limit of gRPC clients). */
+const SUBSCRIBE_BATCH = 5000;
 import type { Logger } from 'pino';
 
 /** A frame that could not be read as a SignalBatch: carried as data so the stream can say why. */
@@ -68,6 +72,34 @@ export interface SignalServiceDeps {
 }
 
 export function signalService(d: SignalServiceDeps) {
+  async function* subscription(request: SubscribeRequest, context: CallContext): AsyncIterable<Event[]> {
+    for (const k of request.kinds) {
+      if (!EventKind[k] || k === EventKind.EVENT_KIND_UNSPECIFIED) {
+        throw new ServerError(Status.INVALID_ARGUMENT, `unknown event kind ${k} (expected SIGNAL, CELL_CHANGE or GAP)`);
+      }
+    }
+    d.metrics.subscribersOpen.inc();
+    const stop = AbortSignal.any([context.signal, d.draining]);
+    try {
+      yield* followBatches(
+        d.log,
+        { kinds: new Set(request.kinds), subjectPrefix: request.subjectPrefix },
+        request.fromOffset,
+        stop,
+        {
+          onGap: (missed) => {
+            d.metrics.subscriberGaps.inc();
+            d.metrics.subscriberMissed.inc(Number(missed));
+          },
+        },
+        nowNs,
+        SUBSCRIBE_BATCH,
+      );
+    } finally {
+      d.metrics.subscribersOpen.dec();
+    }
+  }
+
   return {
     async *streamSignals(requests: AsyncIterable<SignalBatch>, context: CallContext): AsyncIterable<Ack> {
       d.metrics.streamsOpen.inc();
@@ -100,30 +132,11 @@ export function signalService(d: SignalServiceDeps) {
     },
 
     async *subscribe(request: SubscribeRequest, context: CallContext): AsyncIterable<Event> {
-      for (const k of request.kinds) {
-        if (!EventKind[k] || k === EventKind.EVENT_KIND_UNSPECIFIED) {
-          throw new ServerError(Status.INVALID_ARGUMENT, `unknown event kind ${k} (expected SIGNAL, CELL_CHANGE or GAP)`);
-        }
-      }
-      d.metrics.subscribersOpen.inc();
-      const stop = AbortSignal.any([context.signal, d.draining]);
-      try {
-        yield* follow(
-          d.log,
-          { kinds: new Set(request.kinds), subjectPrefix: request.subjectPrefix },
-          request.fromOffset,
-          stop,
-          {
-            onGap: (missed) => {
-              d.metrics.subscriberGaps.inc();
-              d.metrics.subscriberMissed.inc(Number(missed));
-            },
-          },
-          nowNs,
-        );
-      } finally {
-        d.metrics.subscribersOpen.dec();
-      }
+      for await (const batch of subscription(request, context)) yield* batch;
+    },
+
+    async *subscribeBatches(request: SubscribeRequest, context: CallContext): AsyncIterable<EventBatch> {
+      for await (const events of subscription(request, context)) yield { events };
     },
 
     async getCell(request: GetCellRequest): Promise<Cell> {

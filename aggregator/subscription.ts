@@ -34,39 +34,44 @@ export function matches(e: Event, f: SubscriptionFilter): boolean {
 
 /**
  * Yields the events of `log` that match `filter`, from `fromOffset` (undefined: live only)
- * until `signal` aborts.
+ * until `signal` aborts, in batches of what is already there (at most `maxBatch`).
  */
-export async function* follow(
+export async function* followBatches(
   log: EventLog,
   filter: SubscriptionFilter,
   fromOffset: bigint | undefined,
   signal: AbortSignal,
   hooks: SubscriptionHooks,
   nowNs: () => bigint,
-): AsyncGenerator<Event> {
+  maxBatch: number,
+): AsyncGenerator<Event[]> {
   let cursor = fromOffset === undefined ? log.nextOffset : fromOffset < 1n ? 1n : fromOffset;
   if (cursor > log.nextOffset) cursor = log.nextOffset;
-  let gapReason = fromOffset !== undefined ? 'requested offset is no longer retained' : 'subscriber too slow: the retained events it had not read were overwritten';
+  let gapReason = fromOffset !== undefined ? 'requested offset is no longer retained' : SLOW;
   while (!signal.aborted) {
+    const batch: Event[] = [];
     const first = log.firstOffset;
     if (cursor < first) {
       const missed = first - cursor;
       hooks.onGap(missed);
-      yield { offset: first - 1n, time: nowNs(), gap: { missed, fromOffset: cursor, toOffset: first - 1n, reason: gapReason } };
+      batch.push({ offset: first - 1n, time: nowNs(), gap: { missed, fromOffset: cursor, toOffset: first - 1n, reason: gapReason } });
       cursor = first;
     }
-    gapReason = 'subscriber too slow: the retained events it had not read were overwritten';
+    gapReason = SLOW;
     const end = log.nextOffset;
-    if (cursor >= end) {
+    if (cursor >= end && batch.length === 0) {
       await log.waitFor(cursor, signal);
       continue;
     }
-    // Yield what is retained up to `end`; a slow write lets the ring move on, checked above.
-    while (cursor < end && cursor >= log.firstOffset) {
+    // Everything already retained, up to the batch size; the ring may move on while this batch
+    // is being written, which the next round reports as a gap.
+    while (cursor < end && batch.length < maxBatch) {
       const e = log.at(cursor)!;
       cursor++;
-      if (matches(e, filter)) yield e;
-      if (signal.aborted) return;
+      if (matches(e, filter)) batch.push(e);
     }
+    if (batch.length > 0) yield batch;
   }
 }
+
+const SLOW = 'subscriber too slow: the retained events it had not read were overwritten';

@@ -230,6 +230,8 @@ export interface SubscribeArgs {
   address: string;
   kinds: EventKind[];
   subjectPrefix: string;
+  /** Use SubscribeBatches (several events per message) instead of Subscribe. */
+  batches: boolean;
 }
 
 export interface SubscribeSnap {
@@ -276,16 +278,16 @@ function runSubscribe() {
 
   serveIpc({
     subscribe(a: SubscribeArgs) {
-      client = new Client(a.address, credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1, 'grpc.max_receive_message_length': 16 * 1024 * 1024 });
+      client = new Client(a.address, credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1, 'grpc.max_receive_message_length': 16 * 1024 * 1024, 'grpc-node.flow_control_window': 8 * 1024 * 1024 });
       const req = SubscribeRequest.encode({ kinds: a.kinds, subjectPrefix: a.subjectPrefix }).finish();
       call = client.makeServerStreamRequest<Uint8Array, Uint8Array>(
-        '/kafkaobs.v1.SignalAggregator/Subscribe',
+        a.batches ? '/kafkaobs.v1.SignalAggregator/SubscribeBatches' : '/kafkaobs.v1.SignalAggregator/Subscribe',
         () => Buffer.from(req),
         (b: Buffer) => b,
         req,
         new Metadata(),
       );
-      call.on('data', (b: Uint8Array) => {
+      const onEvent = (b: Uint8Array) => {
         const e = scanEvent(b);
         snap.events++;
         if (e.kind === 10) snap.signals++;
@@ -297,6 +299,19 @@ function runSubscribe() {
         // A gap event carries offset first-1, so the next event follows it without a hole.
         if (snap.lastOffset !== 0 && e.kind !== 12 && e.offset !== snap.lastOffset + 1) snap.silentHoles += Math.max(0, e.offset - snap.lastOffset - 1);
         snap.lastOffset = e.offset;
+      };
+      call.on('data', (b: Uint8Array) => {
+        if (!a.batches) return onEvent(b);
+        // EventBatch: field 1, repeated Event.
+        const r = new BinaryReader(b);
+        while (r.pos < r.len) {
+          const tag = r.uint32();
+          if (tag >>> 3 === 1 && (tag & 7) === 2) {
+            const len = r.uint32();
+            onEvent(b.subarray(r.pos, r.pos + len));
+            r.pos += len;
+          } else r.skip(tag & 7);
+        }
       });
       call.on('error', (e: Error & { code?: number }) => {
         if (!cancelled) snap.error ||= e.message;

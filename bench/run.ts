@@ -43,6 +43,8 @@ const CFG = {
 };
 
 const TARGET = { ingestPerSec: 250_000, p99Ms: 20, agentRssMb: 60 };
+/** The ingest subscriber reads SubscribeBatches unless BENCH_SUBSCRIBE=single (one event per message). */
+const SUBSCRIBE_BATCHES = process.env.BENCH_SUBSCRIBE !== 'single';
 /** The whole run must stay well inside ~4 minutes; past this, give up and clean up. */
 const BUDGET_MS = 230_000;
 
@@ -136,7 +138,7 @@ async function throughput(kind: 'aggregator' | 'ceiling', withSubscriber: boolea
     };
     if (withSubscriber && agg) {
       sub = new Worker('subscriber', 'load-worker.js', ['subscribe']);
-      await sub.call('subscribe', { address, kinds: [], subjectPrefix: '' });
+      await sub.call('subscribe', { address, kinds: [], subjectPrefix: '', batches: SUBSCRIBE_BATCHES });
       await waitUntil('the subscriber to be registered', 10_000, async () => ((await scrape()).subscribers >= 1 ? true : undefined));
     }
     for (let i = 0; i < CFG.loadProcs; i++) loads.push(new Worker(`load-${i}`, 'load-worker.js', ['load']));
@@ -251,7 +253,7 @@ function printThroughput(r: ThroughputResult): void {
   out(`    accepted               ${fmtInt(w.accepted).padStart(10)} signals/s   (from acks: ${fmtInt(w.fromAcks)}/s, sent: ${fmtInt(w.sentPerSec)}/s)`);
   if (w.events !== undefined) out(`    events produced        ${fmtInt(w.events).padStart(10)} events/s    (event log offsets; signals + cell changes)`);
   if (w.sub) {
-    out(`    subscriber received    ${fmtInt(w.sub.events).padStart(10)} events/s    (${fmtInt(w.sub.signals)} signal + ${fmtInt(w.sub.cellChanges)} cell-change /s; kinds: all)`);
+    out(`    subscriber received    ${fmtInt(w.sub.events).padStart(10)} events/s    (${fmtInt(w.sub.signals)} signal + ${fmtInt(w.sub.cellChanges)} cell-change /s; kinds: all; ${SUBSCRIBE_BATCHES ? 'SubscribeBatches' : 'Subscribe, one event per message'})`);
   }
   if (r.sub) {
     const e = r.sub.end;

@@ -4,6 +4,7 @@ export {
   Cell,
   CellChange,
   Event,
+  EventBatch,
   EventKind,
   eventKindFromJSON,
   eventKindToJSON,

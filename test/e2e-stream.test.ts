@@ -74,6 +74,13 @@ test('every signal arrives exactly once, in per-source order', async () => {
   const cell = await client.getCell({ path: 'service/b/pod/b-0/consumer', depth: 0 });
   assert.is(cell.signals, BigInt(N));
   assert.is(cell.children.length, 2);
+  // SubscribeBatches carries the same events, several per message.
+  const batched: string[] = [];
+  for await (const batch of client.subscribeBatches({ kinds: [EventKind.SIGNAL], subjectPrefix: '', fromOffset: 0n })) {
+    batched.push(...batch.events.map((e) => e.signal!.context.id!));
+    if (batched.length >= ids.length) break;
+  }
+  assert.equal(batched, ids, 'SubscribeBatches delivers the same events in the same order');
   await sub.close();
   channel.close();
   // The aggregator's metrics count what it took.

@@ -60,9 +60,4 @@ export class EventLog {
       signal.addEventListener('abort', done, { once: true });
     });
   }
-
-  /** Wakes every waiter (shutdown). */
-  wakeAll(): void {
-    this.publish();
-  }
 }

@@ -72,8 +72,7 @@ export async function startAggregator(config: AggregatorConfig, logger: Logger):
     (stopping ??= (async () => {
       ready = false;
       logger.info('draining: no new batches taken; open streams finish and end');
-      draining.abort();
-      log.wakeAll();
+      draining.abort(); // also wakes subscribers waiting for events
       let timer: NodeJS.Timeout | undefined;
       const timedOut = new Promise<void>((resolve) => {
         timer = setTimeout(() => {

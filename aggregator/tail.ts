@@ -1,8 +1,7 @@
 // `kafka-obs tail`: subscribe and print each event on one line (coloured on a terminal), or as
 // canonical JSON with --json.
 import { styleText } from 'node:util';
-import { Status_Condition, describeSign, Event, type Status_Confidence } from '../proto/index.js';
-import { Status_Confidence as Confidence } from '../proto/index.js';
+import { Status_Condition, Status_Confidence as Confidence, describeSign, Event } from '../proto/index.js';
 
 type Style = Parameters<typeof styleText>[0];
 
@@ -21,7 +20,7 @@ export function formatTime(ns: bigint): string {
 }
 
 const condName = (c: Status_Condition): string => (c === Status_Condition.CONDITION_UNSPECIFIED ? 'UNKNOWN' : Status_Condition[c] ?? String(c));
-const confName = (c: Status_Confidence): string => (c === Confidence.CONFIDENCE_UNSPECIFIED ? '' : ` (${Confidence[c]})`);
+const confName = (c: Confidence): string => (c === Confidence.CONFIDENCE_UNSPECIFIED ? '' : ` (${Confidence[c]})`);
 
 /** One readable line per event. */
 export function formatEvent(e: Event, color: boolean): string {

@@ -54,7 +54,3 @@ function checkSign(set: SignSet, v: unknown): void {
     }
   }
 }
-
-export function signalToJson(s: Signal): unknown {
-  return Signal.toJSON(s);
-}

@@ -11,6 +11,7 @@ import { AggregatorLink } from './link.js';
 import { Intake } from './intake.js';
 import { createAgentMetrics } from './metrics.js';
 import { agentHttpServer } from './http.js';
+import type { Sensor } from './sensor.js';
 
 export interface RunningAgent {
   grpcPort: number;
@@ -23,7 +24,7 @@ export interface RunningAgent {
   stop(): Promise<void>;
 }
 
-export async function startAgent(config: AgentConfig, logger: Logger): Promise<RunningAgent> {
+export async function startAgent(config: AgentConfig, logger: Logger, sensors: readonly Sensor[] = []): Promise<RunningAgent> {
   const outbox = new Outbox(config.agentId, config.outboxCapacity, config.outboxPolicy);
   const link = new AggregatorLink(outbox, { ...config, url: config.aggregatorUrl }, logger);
   const intake = new Intake(outbox, nowNs);
@@ -45,6 +46,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     sent: link.stats.signalsSent,
     rejectedByAggregator: link.stats.rejectedByAggregator,
     lastError: link.stats.lastError,
+    sensors: Object.fromEntries(sensors.map((s) => [s.name, s.status()])),
   });
   const http = agentHttpServer(intake, registry, status);
   http.listen(config.httpPort, config.httpHost);
@@ -52,8 +54,17 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
   const httpPort = (http.address() as AddressInfo).port;
 
   link.start();
+  for (const sensor of sensors) {
+    await sensor.start({
+      emit: async (signal) => {
+        await outbox.add(signal, nowNs());
+      },
+      logger: logger.child({ sensor: sensor.name }),
+      names: config.names,
+    });
+  }
   logger.info(
-    { agentId: config.agentId, aggregator: config.aggregatorUrl, grpc: `${config.grpcHost}:${grpcPort}`, http: `${config.httpHost}:${httpPort}`, outbox: `${config.outboxCapacity} ${config.outboxPolicy}` },
+    { agentId: config.agentId, aggregator: config.aggregatorUrl, sensors: sensors.map((s) => s.name), grpc: `${config.grpcHost}:${grpcPort}`, http: `${config.httpHost}:${httpPort}`, outbox: `${config.outboxCapacity} ${config.outboxPolicy}` },
     'agent started',
   );
 
@@ -74,6 +85,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
       stopAll.abort();
+      await Promise.all(sensors.map((s) => s.stop().catch((e: Error) => logger.warn({ sensor: s.name, err: e.message }, 'sensor did not stop cleanly'))));
       // Let what is already in the outbox reach the aggregator, briefly.
       const grace = AbortSignal.timeout(2000);
       if (link.stats.connected && outbox.size > 0) await outbox.drained(grace);

@@ -2,6 +2,8 @@
 import { hostname } from 'node:os';
 import type { FullPolicy } from './outbox.js';
 import type { ClientTls } from './connection.js';
+import type { AgentFile } from './config-file.js';
+import type { SubjectNames } from './sensor.js';
 
 export interface AgentConfig {
   aggregatorUrl: string;
@@ -23,6 +25,14 @@ export interface AgentConfig {
   fromFile?: string;
   /** With fromFile: exit once the file is read and every signal acknowledged. */
   exitWhenDone: boolean;
+  /** How sensors name subjects: SERVICE_NAME, AGENT_ID, KAFKA_CLUSTER. */
+  names: SubjectNames;
+  /** How often sensors poll (POLL_INTERVAL_MS). */
+  pollIntervalMs: number;
+  /** The config file's content, when one was given (sections are read by their sensors). */
+  file: AgentFile;
+  /** The process environment the sensors read their own variables from (JMX_URL, KAFKA_...). */
+  env: Record<string, string | undefined>;
 }
 
 export const AGENT_DEFAULTS: AgentConfig = {
@@ -40,4 +50,8 @@ export const AGENT_DEFAULTS: AgentConfig = {
   backoffBaseMs: 250,
   backoffMaxMs: 30_000,
   exitWhenDone: false,
+  names: { service: process.env.SERVICE_NAME ?? 'unknown-service', pod: process.env.POD_NAME ?? hostname(), cluster: 'default' },
+  pollIntervalMs: 10_000,
+  file: {},
+  env: {},
 };

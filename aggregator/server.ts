@@ -48,7 +48,7 @@ export async function startAggregator(config: AggregatorConfig, logger: Logger):
     : createServer({ 'grpc.max_receive_message_length': config.maxBatchBytes + 1024 * 1024 });
   server.add(
     signalAggregatorDefinition(config),
-    signalService({ ingress, hierarchy, log, metrics, logger, limits: config, draining: draining.signal }),
+    signalService({ ingress, hierarchy, listNarratives: () => ({ narratives: [] }), log, metrics, logger, limits: config, draining: draining.signal }),
   );
   server.add(directDefinition(HealthDefinition), healthService([SERVICE_NAMES.aggregator], () => ready, draining.signal));
   server.add(

@@ -11,6 +11,8 @@ import {
   type Event,
   type EventBatch,
   type GetCellRequest,
+  type ListNarrativesRequest,
+  type ListNarrativesResponse,
   type SubscribeRequest,
 } from '../proto/index.js';
 import type { HierarchyManager } from '../hierarchy/manager.js';
@@ -63,6 +65,8 @@ function nextOrDrain<T>(iterator: AsyncIterator<T>, draining: AbortSignal): Prom
 export interface SignalServiceDeps {
   ingress: Ingress;
   hierarchy: HierarchyManager;
+  /** Answers ListNarratives from the reporters' state. */
+  listNarratives(request: ListNarrativesRequest): ListNarrativesResponse;
   log: EventLog;
   metrics: AggregatorMetrics;
   logger: Logger;
@@ -143,6 +147,10 @@ export function signalService(d: SignalServiceDeps) {
       const cell = d.hierarchy.get(request.path, request.depth);
       if (!cell) throw new ServerError(Status.NOT_FOUND, `no cell at path "${request.path}" (use "" for the root)`);
       return cell;
+    },
+
+    async listNarratives(request: ListNarrativesRequest): Promise<ListNarrativesResponse> {
+      return d.listNarratives(request);
     },
   };
 }

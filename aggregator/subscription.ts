@@ -17,11 +17,15 @@ export interface SubscriptionHooks {
 export function kindOf(e: Event): EventKind {
   if (e.signal) return EventKind.SIGNAL;
   if (e.cellChange) return EventKind.CELL_CHANGE;
+  if (e.finding) return EventKind.FINDING;
+  if (e.situation) return EventKind.SITUATION;
+  if (e.narrative) return EventKind.NARRATIVE;
+  if (e.action) return EventKind.ACTION;
   return EventKind.GAP;
 }
 
 export function subjectOf(e: Event): string {
-  return e.signal?.subject ?? e.cellChange?.path ?? '';
+  return e.signal?.subject ?? e.cellChange?.path ?? e.finding?.subject ?? e.situation?.subject ?? e.narrative?.rootSubject ?? e.action?.target ?? '';
 }
 
 export function matches(e: Event, f: SubscriptionFilter): boolean {

@@ -8,6 +8,9 @@ import { AGGREGATOR_DEFAULTS, type AggregatorConfig } from '../aggregator/config
 import { startAggregator } from '../aggregator/server.js';
 import { AGENT_DEFAULTS, type AgentConfig } from '../agent/config.js';
 import { startAgent } from '../agent/agent.js';
+import { ConfigFileError, readAgentFile, type AgentFile } from '../agent/config-file.js';
+import { buildSensors } from '../agent/sensors.js';
+import type { CheckResult } from '../agent/sensor.js';
 import { bearerToken, channelCredentials, channelOptions, parseTarget, TargetError } from '../agent/connection.js';
 import { eventJson, formatEvent } from '../aggregator/tail.js';
 import { EventKind, SignalAggregatorDefinition, directDefinition } from '../proto/index.js';
@@ -136,10 +139,23 @@ program
   .addOption(new Option('--tls-key <file>', 'client key for mutual TLS').env('AGGREGATOR_TLS_KEY'))
   .addOption(new Option('--tls-server-name <name>', 'expected name in the aggregator\'s certificate').env('AGGREGATOR_TLS_SERVER_NAME'))
   .addOption(new Option('--token-file <file>', 'file holding the bearer token (or set AGGREGATOR_TOKEN)').env('AGGREGATOR_TOKEN_FILE'))
+  .addOption(new Option('--config <file>', 'YAML or JSON file: JMX targets, Prometheus endpoints, Kafka settings, rules').env('KAFKA_OBS_AGENT_CONFIG'))
+  .addOption(new Option('--service-name <name>', 'service this pod belongs to (subjects service/<name>/pod/<agent-id>/...)').env('SERVICE_NAME'))
+  .addOption(new Option('--cluster <name>', 'Kafka cluster name in subjects (cluster/<name>/...)').env('KAFKA_CLUSTER'))
+  .addOption(new Option('--poll-interval-ms <ms>', 'how often sensors poll').env('POLL_INTERVAL_MS').argParser(int(100)))
+  .option('--check', 'print what each configured source can see (and what is wrong), then exit', false)
   .option('--from-file <file>', 'also read signals from an NDJSON file ("-" for stdin)')
   .option('--exit-when-done', 'with --from-file: exit once every signal of the file is acknowledged', false)
   .action(async (o) => {
     const log = logger('agent');
+    let file: AgentFile = {};
+    if (o.config) {
+      try {
+        file = readAgentFile(o.config);
+      } catch (e) {
+        fail((e as ConfigFileError).message);
+      }
+    }
     try {
       parseTarget(o.aggregatorUrl);
     } catch (e) {
@@ -154,9 +170,28 @@ program
       tls: { caFile: o.tlsCa, certFile: o.tlsCert, keyFile: o.tlsKey, serverName: o.tlsServerName },
       token: secret(o.tokenFile, 'AGGREGATOR_TOKEN'),
       fromFile: o.fromFile, exitWhenDone: o.exitWhenDone,
+      names: {
+        service: o.serviceName ?? file.serviceName ?? AGENT_DEFAULTS.names.service,
+        pod: o.agentId,
+        cluster: o.cluster ?? file.cluster ?? AGENT_DEFAULTS.names.cluster,
+      },
+      pollIntervalMs: o.pollIntervalMs ?? file.pollIntervalMs ?? AGENT_DEFAULTS.pollIntervalMs,
+      file,
+      env: process.env,
     };
     if (config.exitWhenDone && !config.fromFile) fail('--exit-when-done goes with --from-file');
-    const running = await startAgent(config, log).catch((e) => startupFailure(log, 'agent', e));
+    let sensors;
+    try {
+      sensors = buildSensors(config, log);
+    } catch (e) {
+      fail((e as Error).message);
+    }
+    if (o.check) {
+      const results = await Promise.all(sensors.map((s) => s.check()));
+      process.stdout.write(formatChecks(results));
+      process.exit(results.every((r) => r.ok) ? 0 : 1);
+    }
+    const running = await startAgent(config, log, sensors).catch((e) => startupFailure(log, 'agent', e));
     onShutdown(log, running.stop);
     running.done.then(async () => {
       await running.stop();
@@ -221,5 +256,21 @@ program
       channel.close();
     }
   });
+
+/** `agent --check` output: one block per source, what it sees and what is wrong. */
+function formatChecks(results: CheckResult[]): string {
+  if (results.length === 0) {
+    return 'no sources configured: set JMX_URL, a Prometheus endpoint or KAFKA_BOOTSTRAP_SERVERS, or pass --config (see --help)\n';
+  }
+  const lines: string[] = [];
+  for (const r of results) {
+    lines.push(`${r.ok ? 'OK  ' : 'FAIL'} ${r.source}`);
+    for (const f of r.facts) lines.push(`     ${f}`);
+    for (const e of r.errors) lines.push(`     error: ${e}`);
+  }
+  const bad = results.filter((r) => !r.ok).length;
+  lines.push(bad === 0 ? `all ${results.length} source(s) OK` : `${bad} of ${results.length} source(s) have problems`);
+  return `${lines.join('\n')}\n`;
+}
 
 program.parseAsync(process.argv).catch((e: Error) => fail(e.message));

@@ -1,6 +1,22 @@
 // The shared language of kafka-obs: the generated contract and the helpers every side needs.
 export * from './gen/kafkaobs/v1/signal.js';
 export {
+  Action,
+  Action_Sign,
+  Evidence,
+  Finding,
+  Narrative,
+  Narrative_State,
+  Situation,
+  Situation_Level,
+  Situation_Variability,
+  action_SignFromJSON,
+  action_SignToJSON,
+  narrative_StateToJSON,
+  situation_LevelFromJSON,
+  situation_LevelToJSON,
+} from './gen/kafkaobs/v1/verdict.js';
+export {
   Cell,
   CellChange,
   Event,
@@ -10,6 +26,8 @@ export {
   eventKindToJSON,
   Gap,
   GetCellRequest,
+  ListNarrativesRequest,
+  ListNarrativesResponse,
   SignalAggregatorDefinition,
   SubscribeRequest,
   type SignalAggregatorClient,

@@ -1,4 +1,6 @@
 // Aggregator settings: embedded defaults, overridden by environment, overridden by flags.
+import type { ActorsSettings } from '../actors/config.js';
+
 export interface AggregatorConfig {
   grpcHost: string;
   grpcPort: number;
@@ -15,6 +17,8 @@ export interface AggregatorConfig {
   token?: string;
   /** How long SIGTERM waits for streams to finish before closing them. */
   drainTimeoutMs: number;
+  /** Who acts on narratives (alerts, remediation); none when absent. */
+  actors?: ActorsSettings;
 }
 
 export const AGGREGATOR_DEFAULTS: AggregatorConfig = {

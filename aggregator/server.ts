@@ -17,12 +17,14 @@ import { signalAggregatorDefinition, signalService } from './signal-service.js';
 import { healthService } from './health-service.js';
 import { aggregatorHttpServer } from './http.js';
 import type { AggregatorConfig } from './config.js';
+import { startActing } from './acting.js';
 
 export interface RunningAggregator {
   grpcPort: number;
   httpPort: number;
   ingress: Ingress;
   hierarchy: HierarchyManager;
+  log: EventLog;
   /** Stops taking signals, lets open streams finish their batch, closes everything. */
   stop(): Promise<void>;
 }
@@ -33,6 +35,7 @@ export async function startAggregator(config: AggregatorConfig, logger: Logger):
   const log = new EventLog(config.retainEvents);
   const ingress = new Ingress(hierarchy, log, nowNs);
   const metrics = createAggregatorMetrics(ingress.stats, hierarchy, log);
+  const acting = startActing(config.actors, log, metrics.registry, logger);
   const draining = new AbortController();
   // Every open stream and subscriber listens for the drain: as many listeners as clients.
   setMaxListeners(0, draining.signal);
@@ -83,12 +86,13 @@ export async function startAggregator(config: AggregatorConfig, logger: Logger):
       });
       await Promise.race([server.shutdown(), timedOut]);
       clearTimeout(timer);
+      await acting.stop();
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));
       logger.info({ accepted: ingress.stats.accepted, duplicates: ingress.stats.duplicates }, 'aggregator stopped');
     })());
 
-  return { grpcPort, httpPort, ingress, hierarchy, stop };
+  return { grpcPort, httpPort, ingress, hierarchy, log, stop };
 }
 
 function serverCredentials(config: AggregatorConfig): ServerCredentials {

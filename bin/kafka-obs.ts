@@ -9,6 +9,7 @@ import { startAggregator } from '../aggregator/server.js';
 import { AGENT_DEFAULTS, type AgentConfig } from '../agent/config.js';
 import { startAgent } from '../agent/agent.js';
 import { ConfigFileError, readAgentFile, type AgentFile } from '../agent/config-file.js';
+import { ActorsConfigError, loadActorsSettings } from '../actors/config.js';
 import { buildSensors } from '../agent/sensors.js';
 import type { CheckResult } from '../agent/sensor.js';
 import { bearerToken, channelCredentials, channelOptions, parseTarget, TargetError } from '../agent/connection.js';
@@ -104,8 +105,18 @@ program
   .addOption(new Option('--tls-client-ca <file>', 'CA that client certificates must chain to: enables mutual TLS').env('KAFKA_OBS_TLS_CLIENT_CA'))
   .addOption(new Option('--token-file <file>', 'file holding the bearer token every call must carry (or set KAFKA_OBS_TOKEN)').env('KAFKA_OBS_TOKEN_FILE'))
   .addOption(new Option('--drain-timeout-ms <ms>', 'how long SIGTERM waits for open streams').argParser(int(0)).default(AGGREGATOR_DEFAULTS.drainTimeoutMs))
+  .addOption(new Option('--actors <file>', 'YAML or JSON file: who acts on narratives (log, webhook, slack, pagerduty); each is off until enabled').env('KAFKA_OBS_ACTORS'))
+  .option('--dry-run', 'actors only say what they would do (the default; forces every actor, or set KAFKA_OBS_DRY_RUN=true)')
+  .option('--no-dry-run', 'enabled actors act for real unless their entry says dryRun: true (or KAFKA_OBS_DRY_RUN=false)')
   .action(async (o) => {
     const log = logger('aggregator');
+    let actors;
+    try {
+      actors = loadActorsSettings({ file: o.actors, dryRun: o.dryRun, env: process.env });
+    } catch (e) {
+      if (!(e instanceof ActorsConfigError)) throw e;
+      fail(e.message);
+    }
     if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) fail('TLS needs both --tls-cert and --tls-key');
     if (o.tlsClientCa && !o.tlsCert) fail('--tls-client-ca (mutual TLS) needs --tls-cert and --tls-key');
     const config: AggregatorConfig = {
@@ -115,6 +126,7 @@ program
       drainTimeoutMs: o.drainTimeoutMs,
       tls: o.tlsCert ? { certFile: o.tlsCert, keyFile: o.tlsKey, clientCaFile: o.tlsClientCa } : undefined,
       token: secret(o.tokenFile, 'KAFKA_OBS_TOKEN'),
+      actors,
     };
     const running = await startAggregator(config, log).catch((e) => startupFailure(log, 'aggregator', e));
     onShutdown(log, running.stop);

@@ -35,5 +35,3 @@ export function createActor(spec: ActorSpec, logger: Logger): Actor {
       return pagerDutyActor(spec);
   }
 }
-
-export const USER_AGENT = 'kafka-obs/0.1.0';

@@ -144,6 +144,7 @@ export class DeliveryQueue<J extends DeliveryJob> {
   }
 }
 
+const USER_AGENT = 'kafka-obs/0.1.0';
 const RETRY_STATUS = new Set([408, 425, 429]);
 /** Enough of an error body to say why; receivers answer in a line ("invalid_token"). */
 const BODY_EXCERPT = 300;
@@ -153,7 +154,7 @@ export async function post(req: HttpRequest, timeoutMs: number, stop: AbortSigna
   const signal = AbortSignal.any([AbortSignal.timeout(timeoutMs), stop]);
   try {
     // Redirects are not followed: the body would go somewhere nobody configured.
-    const res = await fetch(req.url, { method: 'POST', headers: req.headers, body: req.body, signal, redirect: 'manual' });
+    const res = await fetch(req.url, { method: 'POST', headers: { 'user-agent': USER_AGENT, ...req.headers }, body: req.body, signal, redirect: 'manual' });
     const text = await readSome(res, BODY_EXCERPT);
     if (res.status >= 200 && res.status < 300) return { ok: true, status: res.status };
     const why = `HTTP ${res.status}${text ? `: ${oneLine(text)}` : ''}`;

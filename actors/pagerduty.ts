@@ -3,7 +3,7 @@
 // https://developer.pagerduty.com/docs/events-api-v2/trigger-events/
 import type { Narrative } from '../proto/index.js';
 import type { PagerDutySpec } from './config.js';
-import { USER_AGENT, type Actor } from './actor.js';
+import type { Actor } from './actor.js';
 import { chainLines, clip, confidenceOf, headline, isoTime, levelName } from './narrative-text.js';
 import type { Transition } from './policy.js';
 
@@ -46,7 +46,7 @@ export function pagerDutyActor(spec: PagerDutySpec): Actor {
     describe: (n, t) => `would send PagerDuty ${t === 'resolve' ? 'resolve' : 'trigger'} to ${spec.target} (dedup_key ${dedupKey(spec, n)}): ${headline(n, t)}`,
     act: (n, t) => ({
       url: spec.url,
-      headers: { 'content-type': 'application/json', 'user-agent': USER_AGENT },
+      headers: { 'content-type': 'application/json' },
       body: JSON.stringify(pagerDutyEvent(spec, n, t)),
     }),
   };

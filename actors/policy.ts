@@ -40,6 +40,9 @@ export class SafetyPolicy {
   private readonly open = new Map<string, Memory>();
   /** Resolved narrative ids, so a late or repeated revision does not act again. */
   private readonly resolved = new Set<string>();
+  /** The same ids in arrival order, to forget the oldest in O(1) (a Set's first key is not O(1) after many deletes). */
+  private readonly resolvedRing: (string | undefined)[] = new Array(MAX_RESOLVED);
+  private resolvedNext = 0;
   /** Per target, when it was last announced. */
   private readonly lastAnnounced = new Map<string, number>();
   forgotten = 0;
@@ -118,8 +121,11 @@ export class SafetyPolicy {
   }
 
   private remember(id: string): void {
+    const oldest = this.resolvedRing[this.resolvedNext];
+    if (oldest !== undefined) this.resolved.delete(oldest);
+    this.resolvedRing[this.resolvedNext] = id;
+    this.resolvedNext = (this.resolvedNext + 1) % MAX_RESOLVED;
     this.resolved.add(id);
-    if (this.resolved.size > MAX_RESOLVED) this.resolved.delete(this.resolved.values().next().value!);
   }
 
   private noteAnnounced(target: string, nowMs: number): void {

@@ -2,7 +2,7 @@
 // situation, root cause, recommendation, the causal chain.
 import type { Narrative } from '../proto/index.js';
 import type { SlackSpec } from './config.js';
-import { USER_AGENT, type Actor } from './actor.js';
+import type { Actor } from './actor.js';
 import { chainLines, clip, confidenceOf, headline, levelName } from './narrative-text.js';
 import type { Transition } from './policy.js';
 
@@ -47,7 +47,7 @@ export function slackActor(spec: SlackSpec): Actor {
     describe: (n, t) => `would post to Slack (${spec.target}): ${headline(n, t)}`,
     act: (n, t) => ({
       url: spec.url,
-      headers: { 'content-type': 'application/json', 'user-agent': USER_AGENT },
+      headers: { 'content-type': 'application/json' },
       body: JSON.stringify(slackMessage(n, t)),
     }),
   };

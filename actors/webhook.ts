@@ -2,7 +2,7 @@
 // with what happened to it. Idempotency-Key lets a receiver drop a retried duplicate.
 import { Narrative } from '../proto/index.js';
 import type { WebhookSpec } from './config.js';
-import { USER_AGENT, type Actor } from './actor.js';
+import type { Actor } from './actor.js';
 import { headline } from './narrative-text.js';
 import type { Transition } from './policy.js';
 
@@ -21,7 +21,6 @@ export function webhookActor(spec: WebhookSpec): Actor {
       url: spec.url,
       headers: {
         'content-type': 'application/json',
-        'user-agent': USER_AGENT,
         'idempotency-key': actionId,
         ...spec.headers,
       },

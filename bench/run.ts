@@ -7,11 +7,13 @@
 //   2. Ceiling: the same load against a bare grpc-js server that only decodes and acks.
 //   3. Latency: driver -> agent (LocalAgent/Emit) -> aggregator -> subscriber, paced 20 000/s.
 //   4. Agent RSS: idle, and while it handles 5 000 signals/s.
+//   5. Actors: decision cost per narrative revision, webhook delivery rate and latency (bench/actors.ts).
 //
+// `npm run bench -- actors latency` runs only the phases named (ingest, nosub, ceiling, latency, rss, actors).
 // Tunables (environment): BENCH_AGENTS (50), BENCH_LOAD_PROCS (1), BENCH_INFLIGHT (8),
 // BENCH_BATCH (100), BENCH_WARMUP_MS (2000), BENCH_MEASURE_MS (10000), BENCH_LATENCY_RATE (20000),
 // BENCH_LATENCY_MS (8000), BENCH_RSS_RATE (5000), BENCH_SKIP (comma list of: ingest, nosub, ceiling,
-// latency, rss), BENCH_AGGREGATOR_ARGS (extra CLI flags for the aggregator, space separated),
+// latency, rss, actors), BENCH_AGGREGATOR_ARGS (extra CLI flags for the aggregator, space separated),
 // BENCH_AGGREGATOR_NODE_ARGS / BENCH_AGENT_NODE_ARGS (node flags, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"),
 // BENCH_CLI (path of another build's dist/bin/kafka-obs.js to measure instead).
 import { cpus } from 'node:os';
@@ -20,6 +22,7 @@ import { CLI, fmt, fmtInt, httpGet, metric, readCpuMs, readRss, establishedTo, s
 import { Worker, killAllNow, type LogTail, startAgentProc, startAggregatorProc, stopAll, stopChild, type AggregatorProc } from './procs.js';
 import type { LoadArgs, LoadSnap, SubscribeSnap } from './load-worker.js';
 import type { EmitArgs, EmitResult } from './emit-worker.js';
+import { runActorsBench } from './actors.js';
 
 const env = (name: string, dflt: number): number => {
   const v = process.env[name];
@@ -38,7 +41,10 @@ const CFG = {
   latencyRate: env('BENCH_LATENCY_RATE', 20_000),
   latencyMs: env('BENCH_LATENCY_MS', 8000),
   rssRate: env('BENCH_RSS_RATE', 5000),
-  skip: new Set((process.env.BENCH_SKIP ?? '').split(',').map((s) => s.trim()).filter(Boolean)),
+  skip: new Set([
+    ...(process.env.BENCH_SKIP ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    ...(process.argv.length > 2 ? ['ingest', 'nosub', 'ceiling', 'latency', 'rss', 'actors'].filter((p) => !process.argv.slice(2).includes(p)) : []),
+  ]),
   aggregatorArgs: (process.env.BENCH_AGGREGATOR_ARGS ?? '').split(' ').filter(Boolean),
 };
 
@@ -449,6 +455,14 @@ async function main(): Promise<void> {
     });
   }
 
+  let actorRows: { what: string; value: string }[] = [];
+  if (!CFG.skip.has('actors')) {
+    out('[5] actors: decision cost and webhook delivery rate (in process, receiver on 127.0.0.1)');
+    await phase('actors', async () => {
+      actorRows = await runActorsBench();
+    });
+  }
+
   // Summary.
   if (ingest) rows.push({ what: 'ingest, aggregator + subscriber', value: `${fmtInt(ingest.window.accepted)} signals/s`, target: `≥ ${fmtInt(TARGET.ingestPerSec)}/s`, verdict: verdict(ingest.window.accepted >= TARGET.ingestPerSec) });
   if (ingest?.window.sub) rows.push({ what: 'subscriber received', value: `${fmtInt(ingest.window.sub.events)} events/s`, target: '', verdict: `${ingest.sub?.end.gaps ?? 0} gaps, ${fmtInt(ingest.sub?.end.gapMissed ?? 0)} missed` });
@@ -464,6 +478,7 @@ async function main(): Promise<void> {
     rows.push({ what: 'agent rss idle', value: `${fmt(rss.idle?.rssMb ?? NaN, 1)} MB`, target: `≤ ${TARGET.agentRssMb} MB`, verdict: verdict(rss.idle ? rss.idle.rssMb <= TARGET.agentRssMb : undefined) });
     rows.push({ what: `agent rss @ ${fmtInt(CFG.rssRate)}/s (peak)`, value: `${fmt(rss.loadedPeakMb ?? NaN, 1)} MB`, target: `≤ ${TARGET.agentRssMb} MB`, verdict: verdict(rss.loadedPeakMb ? rss.loadedPeakMb <= TARGET.agentRssMb : undefined) });
   }
+  for (const r of actorRows) rows.push({ ...r, target: '', verdict: '' });
   out('SUMMARY');
   const w = [38, 28, 18];
   out(`  ${'figure'.padEnd(w[0]!)}${'value'.padEnd(w[1]!)}${'target'.padEnd(w[2]!)}`);

@@ -129,6 +129,7 @@ test('one trigger and one resolve per incident (PagerDuty), readable Slack, webh
   assert.is(hook1[0]!.headers['content-type'], 'application/json');
   assert.is(hook1[0]!.headers.authorization, HEADER_TOKEN, 'secret header from the environment');
   assert.is(hook1[0]!.headers['idempotency-key'], 'webhook:1:open:1');
+  assert.is(hook1[0]!.headers['user-agent'], 'kafka-obs/0.1.0');
 
   const logged = lines.map((l) => JSON.parse(l)).filter((l) => l.actor === 'log' && l.room === undefined && l.narrativeId === '1');
   assert.is(logged.length, 2);

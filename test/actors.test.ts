@@ -66,8 +66,10 @@ const FOUR_ACTORS = `
       authorization: HOOK_AUTH
   - type: slack
     enabled: true
+    rateLimitMs: 0
   - type: pagerduty
     enabled: true
+    rateLimitMs: 0
 `;
 
 const at = (path: string) => (r: Received) => r.path === path;

@@ -11,7 +11,17 @@ export interface ActorMetrics {
   errors: Counter<'actor'>;
 }
 
-export function createActorMetrics(registry: Registry, queueDepth: () => Map<string, number>): ActorMetrics {
+export function createActorMetrics(registry: Registry, queueDepth: () => Map<string, number>, forgotten: () => Map<string, number>): ActorMetrics {
+  new Counter({
+    name: 'kafkaobs_actor_forgotten_narratives_total',
+    help: 'Open narratives an actor stopped tracking because 100 000 were open at once (their resolve is not sent), by actor.',
+    labelNames: ['actor'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [actor, n] of forgotten()) this.inc({ actor }, n);
+    },
+  });
   new Gauge({
     name: 'kafkaobs_action_queue_depth',
     help: 'Deliveries waiting, in flight or between attempts, by actor.',

@@ -45,6 +45,7 @@ export class SafetyPolicy {
   private resolvedNext = 0;
   /** Per target, when it was last announced. */
   private readonly lastAnnounced = new Map<string, number>();
+  /** Open narratives forgotten because MAX_OPEN were open at once (their resolve will not be sent). */
   forgotten = 0;
 
   constructor(readonly rules: PolicyRules) {}
@@ -75,7 +76,7 @@ export class SafetyPolicy {
       if (this.rules.rateLimitMs > 0 && last !== undefined && nowMs - last < this.rules.rateLimitMs) {
         return this.deny(mem, 'rate-limit', `rate limited: ${target} was announced ${seconds(nowMs - last)} ago (at most once per ${seconds(this.rules.rateLimitMs)} per target)`);
       }
-      this.noteAnnounced(target, nowMs);
+      if (this.rules.rateLimitMs > 0) this.noteAnnounced(target, nowMs);
       mem.announced = true;
       mem.lastActMs = nowMs;
       mem.lastDenial = undefined;

@@ -46,7 +46,11 @@ export class ActorRunner {
   constructor(private readonly d: ActorRunnerDeps) {
     this.now = d.nowMs ?? Date.now;
     this.log = d.logger.child({ room: 'actors' });
-    this.metrics = createActorMetrics(d.registry, () => new Map(this.enabled.filter((e) => e.queue).map((e) => [e.actor.spec.name, e.queue!.depth])));
+    this.metrics = createActorMetrics(
+      d.registry,
+      () => new Map(this.enabled.filter((e) => e.queue).map((e) => [e.actor.spec.name, e.queue!.depth])),
+      () => new Map(this.enabled.map((e) => [e.actor.spec.name, e.policy.forgotten])),
+    );
     this.enabled = d.settings.actors.map((spec) => {
       const actor = createActor(spec, d.logger);
       const e: Enabled = { actor, policy: new SafetyPolicy(spec) };

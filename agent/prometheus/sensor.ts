@@ -7,6 +7,37 @@ import type { CollectorName, PrometheusTarget } from '../sources/config.js';
 import { PollingSensor, type PollOutcome } from '../sources/polling.js';
 import { parsePrometheusText, type ParsedPage } from './parse.js';
 import { mapSamples, type MappedPage } from './mapping.js';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+
+/** Largest page read: a broker with thousands of partitions exports a few MB; more is a mistake. */
+const MAX_PAGE_BYTES = 64 * 1024 * 1024;
+
+/** GET with a deadline for the whole answer (node:http: fetch refuses some ports, e.g. 6000). */
+function getText(url: string, timeoutMs: number, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = (url.startsWith('https:') ? httpsRequest : httpRequest)(url, { headers }, (res: IncomingMessage) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size > MAX_PAGE_BYTES) req.destroy(Object.assign(new Error(`the page is larger than ${MAX_PAGE_BYTES / 1024 / 1024} MiB`), { code: 'ETOOBIG' }));
+        else chunks.push(c);
+      });
+      res.on('end', () => {
+        clearTimeout(timer);
+        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') });
+      });
+      res.on('error', (e) => reject(e));
+    });
+    const timer = setTimeout(() => req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })), timeoutMs);
+    req.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    req.end();
+  });
+}
 
 type Scrape = { ok: true; page: ParsedPage; bytes: number; tookMs: number } | { ok: false; reason: string; message: string };
 
@@ -20,24 +51,19 @@ export class PrometheusSensor extends PollingSensor {
 
   private async scrape(): Promise<Scrape> {
     const t0 = performance.now();
-    let res: Response;
+    let res: { status: number; body: string };
     try {
-      res = await fetch(this.target.url, {
-        headers: { accept: 'text/plain;version=0.0.4;q=1,application/openmetrics-text;q=0.5,*/*;q=0.1', ...(this.target.bearerToken ? { authorization: `Bearer ${this.target.bearerToken}` } : {}) },
-        signal: AbortSignal.timeout(this.target.timeoutMs),
+      res = await getText(this.target.url, this.target.timeoutMs, {
+        accept: 'text/plain;version=0.0.4;q=1,application/openmetrics-text;q=0.5,*/*;q=0.1',
+        ...(this.target.bearerToken ? { authorization: `Bearer ${this.target.bearerToken}` } : {}),
       });
     } catch (e) {
-      const err = e as Error & { cause?: { code?: string; message?: string } };
-      if (err.name === 'TimeoutError') return { ok: false, reason: 'timeout', message: `${this.target.url} did not answer within ${this.target.timeoutMs} ms` };
-      const cause = err.cause?.code ?? err.cause?.message ?? err.message;
-      return { ok: false, reason: 'unreachable', message: `cannot fetch ${this.target.url}: ${cause} (is the exporter running, and is this its port?)` };
+      const err = e as NodeJS.ErrnoException;
+      if (err.code === 'ETIMEDOUT') return { ok: false, reason: 'timeout', message: `${this.target.url} did not answer within ${this.target.timeoutMs} ms` };
+      if (err.code === 'ETOOBIG') return { ok: false, reason: 'bad-response', message: `${this.target.url}: ${err.message}` };
+      return { ok: false, reason: 'unreachable', message: `cannot fetch ${this.target.url}: ${err.code ?? err.message} (is the exporter running, and is this its port?)` };
     }
-    let body: string;
-    try {
-      body = await res.text();
-    } catch (e) {
-      return { ok: false, reason: 'unreachable', message: `${this.target.url}: the answer broke off: ${(e as Error).message}` };
-    }
+    const body = res.body;
     if (res.status === 401 || res.status === 403) return { ok: false, reason: 'auth', message: `${this.target.url} answered HTTP ${res.status} (a bearer token is needed, or the one given is wrong)` };
     if (res.status !== 200) return { ok: false, reason: 'bad-response', message: `${this.target.url} answered HTTP ${res.status} (is this the exporter's metrics path?)` };
     const page = parsePrometheusText(body);

@@ -31,6 +31,10 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import javax.management.Attribute;
 import javax.management.AttributeList;
 import javax.management.InstanceNotFoundException;
@@ -203,24 +207,69 @@ public final class JmxBridge {
       boolean namesOnly = Boolean.TRUE.equals(query.get("namesOnly"));
       Set<ObjectName> names = conn.queryNames(pattern, null);
       List<Object> beans = new ArrayList<>();
-      for (ObjectName name : names) {
-        if (namesOnly) {
+      if (namesOnly) {
+        for (ObjectName name : names) {
           Map<String, Object> bean = new LinkedHashMap<>();
           bean.put("name", name.getCanonicalName());
           bean.put("props", new LinkedHashMap<String, Object>(name.getKeyPropertyList()));
           beans.add(bean);
-          continue;
         }
-        try {
-          beans.add(readBean(name, wanted));
-        } catch (InstanceNotFoundException e) {
-          // Unregistered between the query and the read (a client closing): skip it.
+      } else if (names.size() == 1) {
+        Map<String, Object> bean = readOrSkip(names.iterator().next(), wanted);
+        if (bean != null) beans.add(bean);
+      } else {
+        // One remote call per bean: issue them from a few threads at once (RMI opens a
+        // connection per concurrent call), so a JVM with many clients is read in a few round trips.
+        List<Future<Map<String, Object>>> reads = new ArrayList<>();
+        for (ObjectName name : names) reads.add(readers().submit(() -> readOrSkip(name, wanted)));
+        for (Future<Map<String, Object>> f : reads) {
+          Map<String, Object> bean = await(f);
+          if (bean != null) beans.add(bean);
         }
       }
       result.put("beans", beans);
       results.add(result);
     }
     return results;
+  }
+
+  private ExecutorService readers;
+
+  private ExecutorService readers() {
+    if (readers == null) {
+      readers = Executors.newFixedThreadPool(READERS, r -> {
+        Thread t = new Thread(null, r, "jmx-reader", 256 * 1024);
+        t.setDaemon(true);
+        return t;
+      });
+    }
+    return readers;
+  }
+
+  private static final int READERS = 4;
+
+  /** A bean's values, or null when it was unregistered between the query and the read (a client closing). */
+  private Map<String, Object> readOrSkip(ObjectName name, List<Object> wanted) throws IOException {
+    try {
+      return readBean(name, wanted);
+    } catch (InstanceNotFoundException e) {
+      return null;
+    }
+  }
+
+  private static Map<String, Object> await(Future<Map<String, Object>> f) throws IOException {
+    try {
+      return f.get();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IOException("interrupted while reading", e);
+    } catch (ExecutionException e) {
+      Throwable c = e.getCause();
+      if (c instanceof IOException) throw (IOException) c;
+      if (c instanceof SecurityException) throw (SecurityException) c;
+      if (c instanceof RuntimeException) throw (RuntimeException) c;
+      throw new IOException(c);
+    }
   }
 
   private Map<String, Object> readBean(ObjectName name, List<Object> wanted) throws IOException, InstanceNotFoundException {

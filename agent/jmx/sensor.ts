@@ -287,7 +287,7 @@ export class JmxSensor extends PollingSensor {
     if (this.target.collect.has('broker') && this.target.explicit && g.brokerId === undefined && g.readings.some((r) => r.scope.kind === 'broker')) {
       problems.push(`broker beans found but no ${BROKER_ID_PATTERN} bean to name the broker: set brokerId`);
     }
-    return { ok: true, readings: g.readings, brokerId: g.brokerId, problems, values: g.values };
+    return { ok: true, readings: g.readings, brokerId: g.brokerId, problems, values: g.values, sourceMs: reply.tookMs };
   }
 
   async check(): Promise<CheckResult> {

@@ -2,7 +2,7 @@
 // JDK only (javax.management.remote), so it runs wherever a JRE is. It speaks JSON lines:
 //
 //   stdin, first line   {"url":"service:jmx:rmi:///jndi/rmi://host:9999/jmxrmi","username":"u",
-//                        "password":"p","ssl":false,"truststore":"/path","truststorePassword":"x",
+//                        "password":"p","registrySsl":false,"truststore":"/path","truststorePassword":"x",
 //                        "timeoutMs":5000}
 //   stdout              {"ready":true,"pid":1234,"java":"17.0.15"}
 //   stdin, then         {"id":1,"op":"poll","queries":[{"pattern":"java.lang:type=Memory",
@@ -120,9 +120,10 @@ public final class JmxBridge {
     if (c.get("truststore") != null) System.setProperty("javax.net.ssl.trustStore", String.valueOf(c.get("truststore")));
     if (c.get("truststorePassword") != null) System.setProperty("javax.net.ssl.trustStorePassword", String.valueOf(c.get("truststorePassword")));
     if (c.get("truststoreType") != null) System.setProperty("javax.net.ssl.trustStoreType", String.valueOf(c.get("truststoreType")));
-    if (Boolean.TRUE.equals(c.get("ssl"))) {
-      // The RMI registry itself over TLS (com.sun.management.jmxremote.registry.ssl=true); the
-      // connector's own stub already carries the SSL socket factory when the server uses TLS.
+    if (Boolean.TRUE.equals(c.get("registrySsl"))) {
+      // The RMI registry itself over TLS (com.sun.management.jmxremote.registry.ssl=true). A
+      // connector over TLS needs nothing here: its stub carries the SSL socket factory; the
+      // truststore above decides whom to trust.
       env.put("com.sun.jndi.rmi.factory.socket", new SslRMIClientSocketFactory());
     }
     long timeoutMs = c.get("timeoutMs") instanceof Number ? ((Number) c.get("timeoutMs")).longValue() : 5000;
@@ -360,9 +361,12 @@ public final class JmxBridge {
   }
 
   static String kindOf(Throwable e) {
+    // TLS and authentication first: RMI wraps them in connection errors.
     for (Throwable t = e; t != null; t = t.getCause()) {
       if (t instanceof SecurityException) return "auth";
       if (t instanceof javax.net.ssl.SSLException) return "ssl";
+    }
+    for (Throwable t = e; t != null; t = t.getCause()) {
       if (t instanceof java.net.SocketTimeoutException) return "timeout";
       if (t instanceof java.net.UnknownHostException) return "unreachable";
       if (t instanceof java.net.ConnectException || t instanceof java.rmi.ConnectException || t instanceof java.rmi.ConnectIOException) return "unreachable";

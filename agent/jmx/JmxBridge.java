@@ -122,8 +122,8 @@ public final class JmxBridge {
     if (c.get("truststoreType") != null) System.setProperty("javax.net.ssl.trustStoreType", String.valueOf(c.get("truststoreType")));
     if (Boolean.TRUE.equals(c.get("registrySsl"))) {
       // The RMI registry itself over TLS (com.sun.management.jmxremote.registry.ssl=true). A
-      // connector over TLS needs nothing here: its stub carries the SSL socket factory; the
-      // truststore above decides whom to trust.
+      // connector over TLS needs nothing here: the remote reference it hands out names the SSL
+      // socket factory; the truststore above decides whom to trust.
       env.put("com.sun.jndi.rmi.factory.socket", new SslRMIClientSocketFactory());
     }
     long timeoutMs = c.get("timeoutMs") instanceof Number ? ((Number) c.get("timeoutMs")).longValue() : 5000;

@@ -156,7 +156,7 @@ export abstract class PollingSensor implements Sensor {
     }
     m.polls.inc({ source: this.name, outcome: 'ok' });
     m.up.set({ source: this.name }, 1);
-    for (const p of outcome.problems) m.errors.inc({ source: this.name, reason: 'pattern-empty' });
+    if (outcome.problems.length) m.errors.inc({ source: this.name, reason: 'pattern-empty' }, outcome.problems.length);
     this.stats.lastValues = outcome.values;
     if (outcome.sourceMs !== undefined) {
       this.recentSourceMs.push(Math.round(outcome.sourceMs * 100) / 100);

@@ -61,6 +61,7 @@ export async function startAgent(config: AgentConfig, logger: Logger, sensors: r
       },
       logger: logger.child({ sensor: sensor.name }),
       names: config.names,
+      registry,
     });
   }
   logger.info(

@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { JmxTargetSchema, PrometheusTargetSchema } from './sources/config.js';
 
 export const AgentFileSchema = z
   .object({
@@ -11,8 +12,9 @@ export const AgentFileSchema = z
     cluster: z.string().min(1).optional(),
     pollIntervalMs: z.number().int().min(100).optional(),
     // Sections owned by the sensors that read them.
-    jmx: z.array(z.unknown()).optional(),
-    prometheus: z.array(z.unknown()).optional(),
+    jmx: z.array(JmxTargetSchema).optional(),
+    prometheus: z.array(PrometheusTargetSchema).optional(),
+    /** A rules file laid over the default translation rules (agent/translate/default-rules.yaml). */
     rules: z.string().optional(),
     kafka: z.unknown().optional(),
   })

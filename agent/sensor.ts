@@ -2,6 +2,7 @@
 // opposed to signals the service hands it. Every sensor has the same small shape so the agent
 // can start, stop, report and `--check` them alike.
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import type { Signal } from '../proto/index.js';
 
 /** What `kafka-obs agent --check` prints for one source. */
@@ -24,6 +25,8 @@ export interface SensorContext {
   logger: Logger;
   /** Naming: see subjects.ts. */
   names: SubjectNames;
+  /** The agent's Prometheus registry (its /metrics): sensors add their counters here. */
+  registry: Registry;
 }
 
 export interface Sensor {

@@ -1,0 +1,191 @@
+// What every polled JVM source (JMX, Prometheus text) does alike: poll on a fixed interval,
+// turn readings into signs with the translator, say how the source itself is doing (a status on
+// subjects.source: DOWN with the reason, DEGRADED when part of it is missing, STABLE), and count
+// polls, errors by reason and poll durations on the agent's /metrics.
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Status_Condition, Status_Confidence, type Signal } from '../../proto/index.js';
+import { Translator, type RuleSet } from '../translate/index.js';
+import { sensorSignal, type CheckResult, type Sensor, type SensorContext } from '../sensor.js';
+import { subjects } from '../subjects.js';
+import { toObservation, type Reading } from './catalogue.js';
+
+export type PollOutcome =
+  | {
+      ok: true;
+      readings: Reading[];
+      /** The broker id, when the source is a broker (from app-info or configuration). */
+      brokerId?: string;
+      /** What is missing though the source answered: a configured pattern matching nothing. */
+      problems: string[];
+      /** How many values were read (attributes or samples). */
+      values: number;
+    }
+  | { ok: false; reason: string; message: string };
+
+export interface SourceMetrics {
+  polls: Counter<'source' | 'outcome'>;
+  errors: Counter<'source' | 'reason'>;
+  duration: Histogram<'source'>;
+  signals: Counter<'source'>;
+  up: Gauge<'source'>;
+  restarts: Counter<'source'>;
+}
+
+const metricsByRegistry = new WeakMap<Registry, SourceMetrics>();
+
+/** The source metrics on a registry, created once however many sources share it. */
+export function sourceMetrics(registry: Registry): SourceMetrics {
+  let m = metricsByRegistry.get(registry);
+  if (!m) {
+    const registers = [registry];
+    m = {
+      polls: new Counter({ name: 'kafkaobs_agent_source_polls_total', help: 'Polls of a JMX or Prometheus source, by outcome (ok, error).', labelNames: ['source', 'outcome'], registers }),
+      errors: new Counter({ name: 'kafkaobs_agent_source_poll_errors_total', help: 'Failed or partial polls by reason (unreachable, auth, ssl, timeout, not-found, bad-response, pattern-empty, bridge, java-missing...).', labelNames: ['source', 'reason'], registers }),
+      duration: new Histogram({ name: 'kafkaobs_agent_source_poll_duration_seconds', help: 'Time to poll a source, reading included.', labelNames: ['source'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers }),
+      signals: new Counter({ name: 'kafkaobs_agent_source_signals_total', help: 'Signals the translators made from a source.', labelNames: ['source'], registers }),
+      up: new Gauge({ name: 'kafkaobs_agent_source_up', help: '1 when the last poll of the source succeeded.', labelNames: ['source'], registers }),
+      restarts: new Counter({ name: 'kafkaobs_agent_jmx_bridge_restarts_total', help: 'Times a JMX bridge process was (re)started after exiting.', labelNames: ['source'], registers }),
+    };
+    metricsByRegistry.set(registry, m);
+  }
+  return m;
+}
+
+export interface PollingOptions {
+  intervalMs: number;
+  rules: RuleSet;
+  /** How the source is described in logs and --check (no secrets). */
+  description: string;
+}
+
+/** The agent's own view of a source, re-sent only when it changes or as a heartbeat. */
+interface SelfState {
+  condition: Status_Condition;
+  reason: string;
+  message: string;
+  sentAt: number;
+  failures: number;
+}
+
+export abstract class PollingSensor implements Sensor {
+  protected ctx?: SensorContext;
+  protected metrics?: SourceMetrics;
+  protected readonly translator: Translator;
+  private timer?: NodeJS.Timeout;
+  private stopped = false;
+  private inFlight?: Promise<void>;
+  private self?: SelfState;
+  private lastSweep = 0;
+  protected readonly stats = { polls: 0, errors: 0, signals: 0, lastPollAt: 0, lastPollMs: 0, lastError: '', lastValues: 0, lastReadings: 0 };
+
+  constructor(readonly name: string, protected readonly options: PollingOptions) {
+    this.translator = new Translator(options.rules);
+  }
+
+  /** One look at the source: readings, or why there are none. Never throws. */
+  protected abstract poll(): Promise<PollOutcome>;
+  abstract check(): Promise<CheckResult>;
+  /** Called once before the first poll (e.g. to start a helper process). */
+  protected async open(): Promise<boolean> {
+    return true;
+  }
+  protected async close(): Promise<void> {}
+
+  async start(ctx: SensorContext): Promise<void> {
+    this.ctx = ctx;
+    this.metrics = sourceMetrics(ctx.registry);
+    if (!(await this.open())) return;
+    const loop = async (): Promise<void> => {
+      if (this.stopped) return;
+      const started = Date.now();
+      this.inFlight = this.pollAndEmit();
+      await this.inFlight;
+      if (this.stopped) return;
+      // A fixed cadence: the next poll is one interval after this one started (at once if late).
+      this.timer = setTimeout(() => void loop(), Math.max(0, started + this.options.intervalMs - Date.now()));
+    };
+    this.timer = setTimeout(() => void loop(), 0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.inFlight;
+    await this.close();
+  }
+
+  status(): Record<string, unknown> {
+    return {
+      source: this.options.description,
+      intervalMs: this.options.intervalMs,
+      condition: this.self ? Status_Condition[this.self.condition] : 'UNKNOWN',
+      ...(this.self && this.self.reason ? { reason: this.self.reason } : {}),
+      ...this.stats,
+      series: this.translator.seriesCount,
+    };
+  }
+
+  private async pollAndEmit(): Promise<void> {
+    const t0 = performance.now();
+    const now = Date.now();
+    const outcome = await this.poll().catch((e: Error): PollOutcome => ({ ok: false, reason: 'internal', message: e.message }));
+    const tookMs = performance.now() - t0;
+    const m = this.metrics!;
+    m.duration.observe({ source: this.name }, tookMs / 1000);
+    this.stats.polls++;
+    this.stats.lastPollAt = now;
+    this.stats.lastPollMs = Math.round(tookMs * 100) / 100;
+    if (!outcome.ok) {
+      m.polls.inc({ source: this.name, outcome: 'error' });
+      m.errors.inc({ source: this.name, reason: outcome.reason });
+      m.up.set({ source: this.name }, 0);
+      this.stats.errors++;
+      this.stats.lastError = `${outcome.reason}: ${outcome.message}`;
+      await this.report(Status_Condition.DOWN, outcome.reason, outcome.message, now);
+      return;
+    }
+    m.polls.inc({ source: this.name, outcome: 'ok' });
+    m.up.set({ source: this.name }, 1);
+    for (const p of outcome.problems) m.errors.inc({ source: this.name, reason: 'pattern-empty' });
+    this.stats.lastValues = outcome.values;
+    this.stats.lastReadings = outcome.readings.length;
+    const out: Signal[] = [];
+    for (const r of outcome.readings) {
+      const o = toObservation(r, this.ctx!.names, outcome.brokerId, now);
+      if (o) for (const s of this.translator.observe(o)) out.push(s);
+    }
+    if (outcome.problems.length) await this.report(Status_Condition.DEGRADED, 'pattern-empty', outcome.problems.join('; '), now);
+    else await this.report(Status_Condition.STABLE, '', '', now);
+    for (const s of out) await this.ctx!.emit(s);
+    this.stats.signals += out.length;
+    m.signals.inc({ source: this.name }, out.length);
+    // Forget series of clients that went away (not seen for ten heartbeats).
+    if (now - this.lastSweep > this.options.rules.defaults.heartbeatMs) {
+      this.lastSweep = now;
+      this.translator.sweep(now - 10 * this.options.rules.defaults.heartbeatMs);
+    }
+  }
+
+  /** The agent's status of this source: sent when it changes, and once per heartbeat otherwise. */
+  protected async report(condition: Status_Condition, reason: string, message: string, now: number): Promise<void> {
+    const prev = this.self;
+    const failures = condition === Status_Condition.DOWN ? (prev?.condition === Status_Condition.DOWN ? prev.failures + 1 : 1) : 0;
+    const changed = !prev || prev.condition !== condition || prev.reason !== reason;
+    const heartbeat = !changed && now - prev.sentAt >= this.options.rules.defaults.heartbeatMs;
+    // Three failures in a row are no accident: CONFIRMED from then on (sent once more when reached).
+    const confirmedNow = condition === Status_Condition.DOWN && failures === 3;
+    this.self = { condition, reason, message, failures, sentAt: changed || heartbeat || confirmedNow ? now : prev!.sentAt };
+    if (!changed && !heartbeat && !confirmedNow) return;
+    if (changed) {
+      const log = this.ctx!.logger;
+      if (condition === Status_Condition.STABLE) log.info({ source: this.options.description }, prev ? 'source recovered' : 'source OK');
+      else log.warn({ source: this.options.description, reason, problem: message }, condition === Status_Condition.DOWN ? 'source down' : 'source incomplete');
+    }
+    const confidence = failures >= 3 ? Status_Confidence.CONFIRMED : Status_Confidence.MEASURED;
+    const context: Record<string, string> = { source: this.options.description, sensor: this.name };
+    if (reason) context.reason = reason;
+    if (message) context.message = message.slice(0, 1000);
+    if (heartbeat) context.heartbeat = 'true';
+    await this.ctx!.emit(sensorSignal(subjects.source(this.ctx!.names, this.name), { status: { condition, confidence } }, context, BigInt(now) * 1_000_000n));
+  }
+}

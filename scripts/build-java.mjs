@@ -1,0 +1,40 @@
+// Build step after tsc: copies the default translation rules next to their compiled module, and
+// compiles the JMX bridge (agent/jmx) and the test JVM fixtures (test/fixtures) with the JDK's
+// javac. Without a JDK it says so and succeeds: the agent then runs without JMX sources.
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const from = (p) => join(root, p);
+
+mkdirSync(from('dist/agent/translate'), { recursive: true });
+copyFileSync(from('agent/translate/default-rules.yaml'), from('dist/agent/translate/default-rules.yaml'));
+
+const javaHome = process.env.JAVA_HOME;
+const javac = javaHome && existsSync(join(javaHome, 'bin', 'javac')) ? join(javaHome, 'bin', 'javac') : 'javac';
+const probe = spawnSync(javac, ['-version'], { encoding: 'utf8' });
+if (probe.error || probe.status !== 0) {
+  console.log('build: javac not found: the JMX bridge is not built (the agent will run without JMX sources)');
+  process.exit(0);
+}
+
+/** Compiles the .java files of `srcDir` into `outDir` unless every class is newer than every source. */
+function compile(srcDir, outDir, release) {
+  if (!existsSync(from(srcDir))) return;
+  const sources = readdirSync(from(srcDir)).filter((f) => f.endsWith('.java')).map((f) => join(from(srcDir), f));
+  if (sources.length === 0) return;
+  const newest = Math.max(...sources.map((f) => statSync(f).mtimeMs));
+  const classes = existsSync(from(outDir)) ? readdirSync(from(outDir)).filter((f) => f.endsWith('.class')) : [];
+  if (classes.length > 0 && Math.min(...classes.map((f) => statSync(join(from(outDir), f)).mtimeMs)) > newest) return;
+  mkdirSync(from(outDir), { recursive: true });
+  const r = spawnSync(javac, ['--release', String(release), '-Xlint:-options', '-d', from(outDir), ...sources], { stdio: 'inherit' });
+  if (r.status !== 0) {
+    console.error(`build: javac failed for ${srcDir}`);
+    process.exit(1);
+  }
+}
+
+compile('agent/jmx', 'dist/jmx', 11);
+if (existsSync(from('test/fixtures'))) compile('test/fixtures', 'dist/test/fixtures', 11);

@@ -1,6 +1,7 @@
 // Build step after tsc: copies the default translation rules next to their compiled module, and
-// compiles the JMX bridge (agent/jmx) and the test JVM fixtures (test/fixtures) with the JDK's
-// javac. Without a JDK it says so and succeeds: the agent then runs without JMX sources.
+// compiles the JMX bridge (agent/jmx), the scripted Kafka JVM of the demo and the tests
+// (aggregator/demo) and any test JVM fixtures (test/fixtures) with the JDK's javac. Without a JDK
+// it says so and succeeds: the agent then runs without JMX sources, the demo on recordings.
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -37,4 +38,5 @@ function compile(srcDir, outDir, release) {
 }
 
 compile('agent/jmx', 'dist/jmx', 11);
+compile('aggregator/demo', 'dist/aggregator/demo/java', 11);
 if (existsSync(from('test/fixtures'))) compile('test/fixtures', 'dist/test/fixtures', 11);

@@ -240,14 +240,14 @@ export interface AgentProc {
 }
 
 /** Runs `kafka-obs agent` on ports it picks itself (0), learnt from its startup log line. */
-export async function startAgentProc(aggregatorGrpcPort: number, agentId: string, probe = true): Promise<AgentProc> {
+export async function startAgentProc(aggregatorGrpcPort: number, agentId: string, probe = true, env: NodeJS.ProcessEnv = {}): Promise<AgentProc> {
   const log = new LogTail();
   const child = track(
     spawn(
       process.execPath,
       [...(probe ? nodeArgs('BENCH_AGENT_NODE_ARGS') : nodeArgs('BENCH_AGENT_NODE_ARGS').slice(2)), CLI, 'agent', '--aggregator-url', `grpc://${HOST}:${aggregatorGrpcPort}`, '--agent-id', agentId, '--grpc-host', HOST, '--grpc-port', '0', '--http-host', HOST, '--http-port', '0'],
       // info: the "agent started" line is how we learn the ports it bound.
-      { env: { ...process.env, LOG_LEVEL: 'info' }, stdio: ['ignore', 'ignore', 'pipe'] },
+      { env: { ...process.env, LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'ignore', 'pipe'] },
     ),
   );
   child.stderr!.on('data', (c: Buffer) => log.feed(c));

@@ -9,13 +9,15 @@
 //   4. Agent RSS: idle, and while it handles 5 000 signals/s.
 //   5. Actors: decision cost per narrative revision, webhook delivery rate and latency (bench/actors.ts).
 //
-// `npm run bench -- actors latency` runs only the phases named (ingest, nosub, ceiling, latency, rss, actors).
+// `npm run bench -- actors latency` runs only the phases named (ingest, nosub, ceiling, latency, rss, actors, jmx).
 // Tunables (environment): BENCH_AGENTS (50), BENCH_LOAD_PROCS (1), BENCH_INFLIGHT (8),
 // BENCH_BATCH (100), BENCH_WARMUP_MS (2000), BENCH_MEASURE_MS (10000), BENCH_LATENCY_RATE (20000),
 // BENCH_LATENCY_MS (8000), BENCH_RSS_RATE (5000), BENCH_SKIP (comma list of: ingest, nosub, ceiling,
-// latency, rss, actors), BENCH_AGGREGATOR_ARGS (extra CLI flags for the aggregator, space separated),
+// latency, rss, actors, jmx), BENCH_AGGREGATOR_ARGS (extra CLI flags for the aggregator, space separated),
 // BENCH_AGGREGATOR_NODE_ARGS / BENCH_AGENT_NODE_ARGS (node flags, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"),
 // BENCH_CLI (path of another build's dist/bin/kafka-obs.js to measure instead).
+//   6. JMX: ~500 attributes polled every second from one JVM (bench/jmx.ts; needs a JDK).
+// Phases can be named on the command line to run only those: `npm run bench -- jmx`.
 import { cpus } from 'node:os';
 import { existsSync } from 'node:fs';
 import { CLI, fmt, fmtInt, httpGet, metric, readCpuMs, readRss, establishedTo, sleep, waitUntil, type Rss } from './common.js';
@@ -23,12 +25,21 @@ import { Worker, killAllNow, type LogTail, startAgentProc, startAggregatorProc, 
 import type { LoadArgs, LoadSnap, SubscribeSnap } from './load-worker.js';
 import type { EmitArgs, EmitResult } from './emit-worker.js';
 import { runActorsBench } from './actors.js';
+import { jmxBench } from './jmx.js';
 
 const env = (name: string, dflt: number): number => {
   const v = process.env[name];
   const n = v === undefined ? dflt : Number(v);
   return Number.isFinite(n) && n > 0 ? n : dflt;
 };
+
+const PHASES = ['ingest', 'nosub', 'ceiling', 'latency', 'rss', 'actors', 'jmx'];
+/** BENCH_SKIP, or every phase but those named as arguments. */
+function skipped(): Set<string> {
+  const only = process.argv.slice(2).filter((a) => PHASES.includes(a));
+  if (only.length) return new Set(PHASES.filter((p) => !only.includes(p)));
+  return new Set((process.env.BENCH_SKIP ?? '').split(',').map((s) => s.trim()).filter(Boolean));
+}
 
 const CFG = {
   agents: env('BENCH_AGENTS', 50),
@@ -41,10 +52,7 @@ const CFG = {
   latencyRate: env('BENCH_LATENCY_RATE', 20_000),
   latencyMs: env('BENCH_LATENCY_MS', 8000),
   rssRate: env('BENCH_RSS_RATE', 5000),
-  skip: new Set([
-    ...(process.env.BENCH_SKIP ?? '').split(',').map((s) => s.trim()).filter(Boolean),
-    ...(process.argv.length > 2 ? ['ingest', 'nosub', 'ceiling', 'latency', 'rss', 'actors'].filter((p) => !process.argv.slice(2).includes(p)) : []),
-  ]),
+  skip: skipped(),
   aggregatorArgs: (process.env.BENCH_AGGREGATOR_ARGS ?? '').split(' ').filter(Boolean),
 };
 
@@ -463,6 +471,14 @@ async function main(): Promise<void> {
     });
   }
 
+  let jmxRows: Row[] = [];
+  if (!CFG.skip.has('jmx')) {
+    out('[6] JMX: one JVM, ~500 numeric attributes, the agent polling every second through its JMX bridge');
+    await phase('jmx', async () => {
+      jmxRows = await jmxBench(out);
+    });
+  }
+
   // Summary.
   if (ingest) rows.push({ what: 'ingest, aggregator + subscriber', value: `${fmtInt(ingest.window.accepted)} signals/s`, target: `≥ ${fmtInt(TARGET.ingestPerSec)}/s`, verdict: verdict(ingest.window.accepted >= TARGET.ingestPerSec) });
   if (ingest?.window.sub) rows.push({ what: 'subscriber received', value: `${fmtInt(ingest.window.sub.events)} events/s`, target: '', verdict: `${ingest.sub?.end.gaps ?? 0} gaps, ${fmtInt(ingest.sub?.end.gapMissed ?? 0)} missed` });
@@ -479,6 +495,7 @@ async function main(): Promise<void> {
     rows.push({ what: `agent rss @ ${fmtInt(CFG.rssRate)}/s (peak)`, value: `${fmt(rss.loadedPeakMb ?? NaN, 1)} MB`, target: `≤ ${TARGET.agentRssMb} MB`, verdict: verdict(rss.loadedPeakMb ? rss.loadedPeakMb <= TARGET.agentRssMb : undefined) });
   }
   for (const r of actorRows) rows.push({ ...r, target: '', verdict: '' });
+  rows.push(...jmxRows);
   out('SUMMARY');
   const w = [38, 28, 18];
   out(`  ${'figure'.padEnd(w[0]!)}${'value'.padEnd(w[1]!)}${'target'.padEnd(w[2]!)}`);

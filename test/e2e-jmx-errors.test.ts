@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describeSign, EventKind, type Event } from '../proto/index.js';
 import { agent, aggregator, postJson, run, tempDir, type AgentProc, type AggregatorProc, type Proc } from './support/procs.js';
 import { aggregatorClient, Collector } from './support/client.js';
-import { FakeJvm } from './support/jvm.js';
+import { FakeJvm, makeKeystores } from './support/jvm.js';
 
 const test = suite('JMX source: errors in --check and in self signals');
 const dir = tempDir('jmx-errors-');
@@ -122,6 +122,25 @@ jmx:
     await a.kill();
   } finally {
     await clientOnly.kill();
+  }
+});
+
+test('TLS: a connector over TLS is read with the truststore given; without it, a TLS error says what to do', async () => {
+  const stores = await makeKeystores(dir, 'store-pass-1');
+  const tls = await FakeJvm.start({ profile: 'client', ssl: { keystore: stores.keystore, password: 'store-pass-1' } });
+  try {
+    const untrusted = await check({ JMX_URL: `127.0.0.1:${tls.port}` });
+    assert.is(untrusted.code, 1);
+    assert.match(untrusted.out, /error: TLS with service:jmx:rmi:\/\/\/jndi\/rmi:\/\/127\.0\.0\.1:\d+\/jmxrmi failed: .*(PKIX|certification path)/);
+    assert.match(untrusted.out, /trust the target's certificate with a truststore: truststore \/ JMX_TRUSTSTORE/);
+    const pwFile = join(dir, 'truststore-password');
+    writeFileSync(pwFile, 'store-pass-1\n');
+    const trusted = await check({ JMX_URL: `127.0.0.1:${tls.port}`, JMX_TRUSTSTORE: stores.truststore, JMX_TRUSTSTORE_PASSWORD_FILE: pwFile });
+    assert.is(trusted.code, 0, trusted.out);
+    assert.match(trusted.out, /producer: 1 bean matches/);
+    assert.not.match(trusted.out, /store-pass-1/);
+  } finally {
+    await tls.kill();
   }
 });
 

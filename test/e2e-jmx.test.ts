@@ -40,8 +40,8 @@ defaults:
   heartbeatMs: 600000
   confidence: { measuredAfter: 2, confirmedAfter: 3, confirmedAfterMs: 500 }
 rules:
-  - { name: producer-request-latency, windowMs: 1500 }
-  - { name: consumer-rebalance-storm, spacingMs: 1500, quietMs: 2500 }
+  - { name: producer-request-latency, windowMs: 3000 }
+  - { name: consumer-rebalance-storm, spacingMs: 3000, quietMs: 3500 }
 `);
   [agg, jvm] = await Promise.all([aggregator(), FakeJvm.start()]);
   ({ client } = aggregatorClient(agg.url));
@@ -108,8 +108,8 @@ test('rebalances in quick succession: ERRATIC, calm again once they stop; a slow
   await awaitLast(rebalances, 'status ERRATIC');
   const erratic = sub.events.find((e) => e.signal?.subject === rebalances && e.signal.status?.condition === Status_Condition.ERRATIC)!.signal!;
   assert.is(erratic.context['client-id'], 'c1');
-  assert.ok(Number(erratic.context['min-spacing-ms']) < 1500);
-  await awaitLast(rebalances, 'status STABLE'); // quietMs (2.5 s) without a rebalance
+  assert.ok(Number(erratic.context['min-spacing-ms']) < 3000);
+  await awaitLast(rebalances, 'status STABLE'); // quietMs (3.5 s) without a rebalance
 
   const latency = `${POD}/consumer/c1/rebalance-latency`;
   await jvm.set(COORDINATOR('c1'), 'rebalance-latency-avg', 6200);

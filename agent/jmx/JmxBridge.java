@@ -2,7 +2,7 @@
 // JDK only (javax.management.remote), so it runs wherever a JRE is. It speaks JSON lines:
 //
 //   stdin, first line   {"url":"service:jmx:rmi:///jndi/rmi://host:9999/jmxrmi","username":"u",
-//                        "password":"p","ssl":false,"truststore":"/path","truststorePassword":"x",
+//                        "password":"p","registrySsl":false,"truststore":"/path","truststorePassword":"x",
 //                        "timeoutMs":5000}
 //   stdout              {"ready":true,"pid":1234,"java":"17.0.15"}
 //   stdin, then         {"id":1,"op":"poll","queries":[{"pattern":"java.lang:type=Memory",
@@ -31,6 +31,10 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import javax.management.Attribute;
 import javax.management.AttributeList;
 import javax.management.InstanceNotFoundException;
@@ -116,9 +120,10 @@ public final class JmxBridge {
     if (c.get("truststore") != null) System.setProperty("javax.net.ssl.trustStore", String.valueOf(c.get("truststore")));
     if (c.get("truststorePassword") != null) System.setProperty("javax.net.ssl.trustStorePassword", String.valueOf(c.get("truststorePassword")));
     if (c.get("truststoreType") != null) System.setProperty("javax.net.ssl.trustStoreType", String.valueOf(c.get("truststoreType")));
-    if (Boolean.TRUE.equals(c.get("ssl"))) {
-      // The RMI registry itself over TLS (com.sun.management.jmxremote.registry.ssl=true); the
-      // connector's own stub already carries the SSL socket factory when the server uses TLS.
+    if (Boolean.TRUE.equals(c.get("registrySsl"))) {
+      // The RMI registry itself over TLS (com.sun.management.jmxremote.registry.ssl=true). A
+      // connector over TLS needs nothing here: the remote reference it hands out names the SSL
+      // socket factory; the truststore above decides whom to trust.
       env.put("com.sun.jndi.rmi.factory.socket", new SslRMIClientSocketFactory());
     }
     long timeoutMs = c.get("timeoutMs") instanceof Number ? ((Number) c.get("timeoutMs")).longValue() : 5000;
@@ -203,24 +208,69 @@ public final class JmxBridge {
       boolean namesOnly = Boolean.TRUE.equals(query.get("namesOnly"));
       Set<ObjectName> names = conn.queryNames(pattern, null);
       List<Object> beans = new ArrayList<>();
-      for (ObjectName name : names) {
-        if (namesOnly) {
+      if (namesOnly) {
+        for (ObjectName name : names) {
           Map<String, Object> bean = new LinkedHashMap<>();
           bean.put("name", name.getCanonicalName());
           bean.put("props", new LinkedHashMap<String, Object>(name.getKeyPropertyList()));
           beans.add(bean);
-          continue;
         }
-        try {
-          beans.add(readBean(name, wanted));
-        } catch (InstanceNotFoundException e) {
-          // Unregistered between the query and the read (a client closing): skip it.
+      } else if (names.size() == 1) {
+        Map<String, Object> bean = readOrSkip(names.iterator().next(), wanted);
+        if (bean != null) beans.add(bean);
+      } else {
+        // One remote call per bean: issue them from a few threads at once (RMI opens a
+        // connection per concurrent call), so a JVM with many clients is read in a few round trips.
+        List<Future<Map<String, Object>>> reads = new ArrayList<>();
+        for (ObjectName name : names) reads.add(readers().submit(() -> readOrSkip(name, wanted)));
+        for (Future<Map<String, Object>> f : reads) {
+          Map<String, Object> bean = await(f);
+          if (bean != null) beans.add(bean);
         }
       }
       result.put("beans", beans);
       results.add(result);
     }
     return results;
+  }
+
+  private ExecutorService readers;
+
+  private ExecutorService readers() {
+    if (readers == null) {
+      readers = Executors.newFixedThreadPool(READERS, r -> {
+        Thread t = new Thread(null, r, "jmx-reader", 256 * 1024);
+        t.setDaemon(true);
+        return t;
+      });
+    }
+    return readers;
+  }
+
+  private static final int READERS = 4;
+
+  /** A bean's values, or null when it was unregistered between the query and the read (a client closing). */
+  private Map<String, Object> readOrSkip(ObjectName name, List<Object> wanted) throws IOException {
+    try {
+      return readBean(name, wanted);
+    } catch (InstanceNotFoundException e) {
+      return null;
+    }
+  }
+
+  private static Map<String, Object> await(Future<Map<String, Object>> f) throws IOException {
+    try {
+      return f.get();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IOException("interrupted while reading", e);
+    } catch (ExecutionException e) {
+      Throwable c = e.getCause();
+      if (c instanceof IOException) throw (IOException) c;
+      if (c instanceof SecurityException) throw (SecurityException) c;
+      if (c instanceof RuntimeException) throw (RuntimeException) c;
+      throw new IOException(c);
+    }
   }
 
   private Map<String, Object> readBean(ObjectName name, List<Object> wanted) throws IOException, InstanceNotFoundException {
@@ -311,9 +361,12 @@ public final class JmxBridge {
   }
 
   static String kindOf(Throwable e) {
+    // TLS and authentication first: RMI wraps them in connection errors.
     for (Throwable t = e; t != null; t = t.getCause()) {
       if (t instanceof SecurityException) return "auth";
       if (t instanceof javax.net.ssl.SSLException) return "ssl";
+    }
+    for (Throwable t = e; t != null; t = t.getCause()) {
       if (t instanceof java.net.SocketTimeoutException) return "timeout";
       if (t instanceof java.net.UnknownHostException) return "unreachable";
       if (t instanceof java.net.ConnectException || t instanceof java.rmi.ConnectException || t instanceof java.rmi.ConnectIOException) return "unreachable";

@@ -46,7 +46,8 @@ export interface BridgeTarget {
   url: string;
   username?: string;
   password?: string;
-  ssl?: boolean;
+  /** The RMI registry over TLS too (the connector's own TLS needs only the truststore). */
+  registrySsl?: boolean;
   truststore?: string;
   truststorePassword?: string;
   timeoutMs: number;
@@ -124,7 +125,7 @@ export class JmxBridgeProcess {
     child.on('error', (e) => this.died(`cannot run ${this.java}: ${e.message}`));
     child.on('exit', (code, signal) => this.died(`the JMX bridge exited (${signal ?? `code ${code}`})${this.stderr.length ? `: ${this.stderr.slice(-3).join(' | ')}` : ''}`));
     const t = this.target;
-    const config = { url: t.url, username: t.username, password: t.password, ssl: t.ssl, truststore: t.truststore, truststorePassword: t.truststorePassword, timeoutMs: t.timeoutMs };
+    const config = { url: t.url, username: t.username, password: t.password, registrySsl: t.registrySsl, truststore: t.truststore, truststorePassword: t.truststorePassword, timeoutMs: t.timeoutMs };
     child.stdin!.write(`${JSON.stringify(config)}\n`);
     return ready;
   }

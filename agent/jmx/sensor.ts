@@ -185,7 +185,7 @@ export function describeFailure(kind: string, message: string, target: JmxTarget
         ? `authentication failed for user "${target.username}" at ${target.url} (wrong username or password?): ${message}`
         : `${target.url} requires a username and password (set JMX_USERNAME and JMX_PASSWORD or JMX_PASSWORD_FILE): ${message}`;
     case 'ssl':
-      return `TLS with ${target.url} failed: ${message} (set ssl and a truststore holding the target's certificate)`;
+      return `TLS with ${target.url} failed: ${message} (trust the target's certificate with a truststore: truststore / JMX_TRUSTSTORE; if its RMI registry uses TLS too, set registrySsl / JMX_REGISTRY_SSL)`;
     case 'timeout':
       return `${target.url} did not answer within ${target.timeoutMs} ms: ${message}`;
     case 'not-found':
@@ -241,7 +241,7 @@ export class JmxSensor extends PollingSensor {
     const t = this.target;
     return new JmxBridgeProcess(
       this.java!,
-      { url: t.url, username: t.username, password: t.password, ssl: t.ssl, truststore: t.truststore, truststorePassword: t.truststorePassword, timeoutMs: t.timeoutMs },
+      { url: t.url, username: t.username, password: t.password, registrySsl: t.registrySsl, truststore: t.truststore, truststorePassword: t.truststorePassword, timeoutMs: t.timeoutMs },
       this.jvmOptions,
       (why) => log?.warn({ source: this.options.description, why }, 'JMX bridge exited'),
     );
@@ -287,7 +287,7 @@ export class JmxSensor extends PollingSensor {
     if (this.target.collect.has('broker') && this.target.explicit && g.brokerId === undefined && g.readings.some((r) => r.scope.kind === 'broker')) {
       problems.push(`broker beans found but no ${BROKER_ID_PATTERN} bean to name the broker: set brokerId`);
     }
-    return { ok: true, readings: g.readings, brokerId: g.brokerId, problems, values: g.values };
+    return { ok: true, readings: g.readings, brokerId: g.brokerId, problems, values: g.values, sourceMs: reply.tookMs };
   }
 
   async check(): Promise<CheckResult> {
@@ -304,7 +304,7 @@ export class JmxSensor extends PollingSensor {
         errors.push(describeFailure(reply.error.kind, reply.error.message, this.target));
         return { source, ok: false, facts, errors };
       }
-      facts.push(`connected in ${Math.round(reply.tookMs)} ms${this.target.username ? ` as ${this.target.username}` : ''}${this.target.ssl ? ' over TLS' : ''}`);
+      facts.push(`connected in ${Math.round(reply.tookMs)} ms${this.target.username ? ` as ${this.target.username}` : ''}${this.target.truststore ? ` (trusting ${this.target.truststore})` : ''}`);
       const g = gather(this.plan, reply);
       facts.push(...checkFacts(g, this.target, (metric) => this.translator.rulesFor(metric).map((r) => r.name)));
       for (const f of g.found) {

@@ -4,7 +4,7 @@
 import type { AgentConfig } from '../config.js';
 import type { Sensor } from '../sensor.js';
 import { loadRules, RuleFileError } from '../translate/index.js';
-import { findJava } from '../jmx/bridge.js';
+import { BRIDGE_JVM_OPTIONS, findJava } from '../jmx/bridge.js';
 import { JmxSensor } from '../jmx/sensor.js';
 import { PrometheusSensor } from '../prometheus/sensor.js';
 import { jmxTargets, prometheusTargets, SourceConfigError } from './config.js';
@@ -22,5 +22,6 @@ export function jvmSources(config: AgentConfig): Sensor[] {
     throw e;
   }
   const java = jmx.length ? findJava(config.env) : undefined;
-  return [...jmx.map((t) => new JmxSensor(t, rules, java)), ...prom.map((t) => new PrometheusSensor(t, rules))];
+  const jvmOptions = config.env.KAFKA_OBS_JMX_JAVA_OPTS?.trim() ? config.env.KAFKA_OBS_JMX_JAVA_OPTS.trim().split(/\s+/) : BRIDGE_JVM_OPTIONS;
+  return [...jmx.map((t) => new JmxSensor(t, rules, java, jvmOptions)), ...prom.map((t) => new PrometheusSensor(t, rules))];
 }

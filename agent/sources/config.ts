@@ -31,8 +31,12 @@ export const JmxTargetSchema = z
     /** The password: from a file (trailing newline trimmed) or an environment variable, never inline. */
     passwordFile: z.string().min(1).optional(),
     passwordEnv: z.string().min(1).optional(),
-    /** TLS: the RMI registry over TLS too; trust the target's certificate with a truststore. */
-    ssl: z.boolean().optional(),
+    /**
+     * TLS: a connector over TLS (com.sun.management.jmxremote.ssl=true) only needs its
+     * certificate trusted (truststore, or the JVM's default cacerts); registrySsl when the RMI
+     * registry uses TLS as well (com.sun.management.jmxremote.registry.ssl=true).
+     */
+    registrySsl: z.boolean().optional(),
     truststore: z.string().min(1).optional(),
     truststorePasswordFile: z.string().min(1).optional(),
     truststorePasswordEnv: z.string().min(1).optional(),
@@ -72,7 +76,7 @@ export interface JmxTarget {
   url: string;
   username?: string;
   password?: string;
-  ssl: boolean;
+  registrySsl: boolean;
   truststore?: string;
   truststorePassword?: string;
   intervalMs: number;
@@ -154,7 +158,7 @@ export function jmxTargets(file: readonly JmxTargetConfig[] | undefined, env: Re
       url,
       username: c.username,
       password: c.username !== undefined ? password ?? '' : undefined,
-      ssl: c.ssl ?? false,
+      registrySsl: c.registrySsl ?? false,
       truststore: c.truststore,
       truststorePassword,
       intervalMs: c.pollIntervalMs ?? defaultIntervalMs,
@@ -182,7 +186,7 @@ export function jmxTargets(file: readonly JmxTargetConfig[] | undefined, env: Re
         username,
         passwordFile,
         passwordEnv: passwordFile ? undefined : passwordVar,
-        ssl: /^(1|true|yes)$/i.test(pick('SSL') ?? ''),
+        registrySsl: /^(1|true|yes)$/i.test(pick('REGISTRY_SSL') ?? ''),
         truststore: pick('TRUSTSTORE'),
         truststorePasswordFile: tsFile,
         truststorePasswordEnv: tsFile ? undefined : tsVar,

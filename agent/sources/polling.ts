@@ -19,6 +19,8 @@ export type PollOutcome =
       problems: string[];
       /** How many values were read (attributes or samples). */
       values: number;
+      /** Time spent by the source itself (the bridge's JMX calls), when known. */
+      sourceMs?: number;
     }
   | { ok: false; reason: string; message: string };
 
@@ -77,6 +79,10 @@ export abstract class PollingSensor implements Sensor {
   private self?: SelfState;
   private lastSweep = 0;
   protected readonly stats = { polls: 0, errors: 0, signals: 0, lastPollAt: 0, lastPollMs: 0, lastError: '', lastValues: 0, lastReadings: 0 };
+  /** The last 300 poll durations in ms, oldest first (for /v1/status and the benchmark). */
+  private readonly recentPollMs: number[] = [];
+  /** The same for the part spent in the source (JMX calls in the bridge), when it says. */
+  private readonly recentSourceMs: number[] = [];
 
   constructor(readonly name: string, protected readonly options: PollingOptions) {
     this.translator = new Translator(options.rules);
@@ -122,6 +128,8 @@ export abstract class PollingSensor implements Sensor {
       ...(this.self && this.self.reason ? { reason: this.self.reason } : {}),
       ...this.stats,
       series: this.translator.seriesCount,
+      recentPollMs: this.recentPollMs,
+      ...(this.recentSourceMs.length ? { recentSourceMs: this.recentSourceMs } : {}),
     };
   }
 
@@ -135,6 +143,8 @@ export abstract class PollingSensor implements Sensor {
     this.stats.polls++;
     this.stats.lastPollAt = now;
     this.stats.lastPollMs = Math.round(tookMs * 100) / 100;
+    this.recentPollMs.push(this.stats.lastPollMs);
+    if (this.recentPollMs.length > 300) this.recentPollMs.shift();
     if (!outcome.ok) {
       m.polls.inc({ source: this.name, outcome: 'error' });
       m.errors.inc({ source: this.name, reason: outcome.reason });
@@ -146,8 +156,12 @@ export abstract class PollingSensor implements Sensor {
     }
     m.polls.inc({ source: this.name, outcome: 'ok' });
     m.up.set({ source: this.name }, 1);
-    for (const p of outcome.problems) m.errors.inc({ source: this.name, reason: 'pattern-empty' });
+    if (outcome.problems.length) m.errors.inc({ source: this.name, reason: 'pattern-empty' }, outcome.problems.length);
     this.stats.lastValues = outcome.values;
+    if (outcome.sourceMs !== undefined) {
+      this.recentSourceMs.push(Math.round(outcome.sourceMs * 100) / 100);
+      if (this.recentSourceMs.length > 300) this.recentSourceMs.shift();
+    }
     this.stats.lastReadings = outcome.readings.length;
     const out: Signal[] = [];
     for (const r of outcome.readings) {

@@ -14,6 +14,8 @@ export interface FakeJvmOptions {
   passwordFile?: string;
   profile?: 'all' | 'client' | 'broker' | 'none';
   benchProducers?: number;
+  /** Serve the connector over TLS with this PKCS12 keystore. */
+  ssl?: { keystore: string; password: string };
 }
 
 export class FakeJvm {
@@ -31,6 +33,7 @@ export class FakeJvm {
     const args = ['-Xmx64m', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', '-cp', FIXTURES, 'FakeKafkaJvm', '--port', String(o.port ?? 0), '--profile', o.profile ?? 'all'];
     if (o.passwordFile) args.push('--password-file', o.passwordFile);
     if (o.benchProducers) args.push('--bench-producers', String(o.benchProducers));
+    if (o.ssl) args.push('--ssl-keystore', o.ssl.keystore, '--ssl-password', o.ssl.password);
     const child = spawn('java', args, { stdio: ['pipe', 'pipe', 'pipe'] });
     const jvm = new FakeJvm(child);
     const stderr: string[] = [];
@@ -125,4 +128,22 @@ export async function sensorStatus(agent: AgentProc, sensor: string): Promise<Se
 export async function polled(agent: AgentProc, sensor: string, n = 2): Promise<void> {
   const start = (await sensorStatus(agent, sensor)).polls;
   await until(async () => (await sensorStatus(agent, sensor)).polls >= start + n, `${n} polls of ${sensor}`, 30_000);
+}
+
+/** A throwaway PKCS12 keystore for 127.0.0.1 and a truststore holding its certificate (JDK keytool). */
+export async function makeKeystores(dir: string, password: string): Promise<{ keystore: string; truststore: string }> {
+  const keystore = `${dir}/jmx-server.p12`;
+  const cert = `${dir}/jmx-server.crt`;
+  const truststore = `${dir}/jmx-trust.p12`;
+  const keytool = (args: string[]): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const p = spawn('keytool', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      p.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+      p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`keytool ${args[0]} failed: ${err}`))));
+    });
+  await keytool(['-genkeypair', '-alias', 'jmx', '-keyalg', 'EC', '-groupname', 'secp256r1', '-validity', '2', '-dname', 'CN=127.0.0.1', '-ext', 'san=ip:127.0.0.1', '-storetype', 'PKCS12', '-keystore', keystore, '-storepass', password]);
+  await keytool(['-exportcert', '-alias', 'jmx', '-keystore', keystore, '-storepass', password, '-file', cert]);
+  await keytool(['-importcert', '-noprompt', '-alias', 'jmx', '-file', cert, '-storetype', 'PKCS12', '-keystore', truststore, '-storepass', password]);
+  return { keystore, truststore };
 }

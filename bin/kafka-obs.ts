@@ -14,6 +14,7 @@ import { buildSensors } from '../agent/sensors.js';
 import type { CheckResult } from '../agent/sensor.js';
 import { bearerToken, channelCredentials, channelOptions, parseTarget, TargetError } from '../agent/connection.js';
 import { eventJson, formatEvent } from '../aggregator/tail.js';
+import { DEMO_HELP, demoCommand } from '../aggregator/demo/command.js';
 import { EventKind, SignalAggregatorDefinition, directDefinition } from '../proto/index.js';
 
 const VERSION = '0.1.0';
@@ -280,6 +281,19 @@ program
     } finally {
       channel.close();
     }
+  });
+
+program
+  .command('demo')
+  .description('See it work: an aggregator, agents and what they watch play a cascading failure that starts at a broker.')
+  .option('--fast', 'the same story at a quicker pace (about half a minute)', false)
+  .option('--jvm', 'real JVMs with Kafka MBeans, watched over JMX (the default when a JDK is found)')
+  .option('--no-jvm', 'recorded signal timelines replayed through the agents instead of JVMs')
+  .option('--verbose', 'every signal and cell change, and the processes\' own log lines', false)
+  .option('--no-color', 'plain text even on a terminal')
+  .addHelpText('after', DEMO_HELP)
+  .action(async (o) => {
+    process.exitCode = await demoCommand({ fast: o.fast, jvm: o.jvm, verbose: o.verbose, color: o.color });
   });
 
 /** `agent --check` output: one block per source, what it sees and what is wrong. */

@@ -87,8 +87,9 @@ export function signalDetail(s: Signal): string {
   const c = s.context;
   const bits: string[] = [];
   const metric = c.metric?.replace(/^(producer|consumer|broker|jvm)\./, '');
-  if (c.value !== undefined && metric) bits.push(`${metric}=${c.value}`);
-  else if (c.value !== undefined) bits.push(`value=${c.value}`);
+  if (c.value !== undefined && metric) bits.push(`${metric}=${num(c.value)}`);
+  else if (c.value !== undefined) bits.push(`value=${num(c.value)}`);
+  if (c.isr !== undefined && c.replicas !== undefined) bits.push(`replicas ${c.replicas}, ISR ${c.isr || 'none'}`);
   if (c['buffer-used-pct'] !== undefined) bits.push(`buffer ${c['buffer-used-pct']}% used`);
   if (c.lag !== undefined) bits.push(`lag=${c.lag}`);
   if (c.burrow !== undefined) bits.push(`burrow ${c.burrow}`);
@@ -109,9 +110,36 @@ export function elapsed(ns: bigint, startNs: bigint): string {
 
 const pad = (text: string, width: number): string => (text.length >= width ? text : text + ' '.repeat(width - text.length));
 
+/** A number as a person writes it: 97, 83.5, 41000. */
+export function num(v: number | string): string {
+  const n = typeof v === 'number' ? v : Number(v);
+  if (!Number.isFinite(n)) return String(v);
+  return Number.isInteger(n) ? String(n) : String(Math.round(n * 10) / 10);
+}
+
+/** describeSign with its numbers rounded and without the confidence (shown with the details). */
+export function signText(s: Signal): string {
+  return describeSign(s)
+    .replace(/ (TENTATIVE|MEASURED|CONFIRMED)$/, '')
+    .replace(/-?\d+\.\d+(e[+-]?\d+)?/g, (m) => num(m));
+}
+
 export function signalLine(p: Painter, s: Signal, condition: Status_Condition | undefined, when: string): string {
   const detail = signalDetail(s);
-  return `  ${p.paint('dim', when)}  ${p.paint('blue', 'signal ')} ${pad(shortSubject(s.subject), 52)} ${p.paint(signalStyle(s, condition), describeSign(s).replace(/ (TENTATIVE|MEASURED|CONFIRMED)$/, ''))}${detail ? p.paint('dim', `  (${detail})`) : ''}`;
+  return `  ${p.paint('dim', when)}  ${p.paint('blue', 'signal ')} ${pad(shortSubject(s.subject), 52)} ${p.paint(signalStyle(s, condition), signText(s))}${detail ? p.paint('dim', `  (${detail})`) : ''}`;
+}
+
+/**
+ * Cells that changed together (one signal's roll-up), deepest first: "broker 1 STABLE -> DEGRADED,
+ * and so cluster prod, the estate". Only the named cells (not kind levels such as "broker").
+ */
+export function treeTurnLine(p: Painter, changes: readonly { path: string; previous: Status_Condition; current: Status_Condition; confidence: Status_Confidence; reason?: string }[], when: string): string {
+  const named = changes.filter((c) => c.path === '' || c.path.split('/').length % 2 === 0);
+  const first = named[0] ?? changes[0]!;
+  const label = (path: string): string => (path === '' ? 'the estate' : shortSubject(path) || path);
+  const also = named.slice(1).map((c) => `${label(c.path)} ${p.paint(CONDITION_STYLE[c.current], conditionName(c.current))}`);
+  const conf = confidenceName(first.confidence);
+  return `  ${p.paint('dim', when)}  ${p.paint('magenta', 'tree   ')} ${pad(first.path === '' ? '(estate)' : first.path, 52)} ${p.paint(CONDITION_STYLE[first.previous], conditionName(first.previous))} ${p.arrow} ${p.paint(CONDITION_STYLE[first.current], conditionName(first.current))}${conf ? p.paint('dim', ` (${conf})`) : ''}${also.length ? p.paint('dim', '; up the tree: ') + also.join(', ') : ''}`;
 }
 
 export function cellLine(p: Painter, path: string, previous: Status_Condition, current: Status_Condition, confidence: Status_Confidence, when: string, reason = ''): string {
@@ -216,43 +244,75 @@ export function phaseLines(p: Painter, index: number, count: number, title: stri
   return ['', p.paint(['bold', 'underline'], `[${index}/${count}] ${title}`), ...(detail ? [p.paint('dim', `      ${detail}`)] : [])];
 }
 
-/**
- * The tree as an outline of named cells (cluster prod, broker 1, pod orders-1, producer p1...),
- * without the kind-only levels between them, the agents' own cells, or metric leaves. A long
- * list of healthy siblings (partitions) is summed up on one line.
- */
-export function treeLines(p: Painter, root: Cell, maxSiblings = 4): string[] {
+/** Where the outline stops and sums up what is below instead: a broker, a client, a partition, a JVM. */
+const LEAF_KINDS = new Set(['broker', 'producer', 'consumer', 'admin', 'partition', 'group']);
+
+/** The unhealthy cells below `c`, as "buffer OVERFLOW"-like words relative to it. */
+function troubleBelow(c: Cell, p: Painter): string[] {
   const out: string[] = [];
-  const named = (c: Cell): Cell[] => {
-    // The named cells under c: its children if they are names, else their children.
-    const list: Cell[] = [];
-    for (const k of c.children) {
-      if (k.name === 'agent') continue;
-      const depth = k.path.split('/').length;
-      if (depth % 2 === 0) list.push(k);
-      else for (const g of k.children) list.push(g);
+  const visit = (k: Cell): void => {
+    if (k.children.length === 0) {
+      if ((k.condition as number) > (Status_Condition.STABLE as number)) {
+        out.push(`${k.path.slice(c.path.length + 1)} ${p.paint(CONDITION_STYLE[k.condition], conditionName(k.condition))}`);
+      }
+      return;
     }
-    return list;
+    for (const g of k.children) visit(g);
+  };
+  for (const k of c.children) visit(k);
+  return out;
+}
+
+const healthy = (c: Cell): boolean => c.condition === Status_Condition.STABLE || c.condition === Status_Condition.CONDITION_UNSPECIFIED;
+
+/**
+ * The tree as an outline of named cells — cluster prod, broker 1, service order-service, pod
+ * order-1, producer order-producer — without the kind-only levels between them or the agents'
+ * own cells. Brokers, clients, partitions and JVMs end a line, with what is wrong below them; a
+ * long run of one kind (partitions, pods) shows its unhealthy members and sums up the rest.
+ */
+export function treeLines(p: Painter, root: Cell, maxOfAKind = 6): string[] {
+  const out: string[] = [];
+  const line = (indent: number, label: string, c: Cell, trouble: string[] = []): void => {
+    const conf = confidenceName(c.confidence);
+    const state = `${p.paint(CONDITION_STYLE[c.condition], conditionName(c.condition))}${conf ? p.paint('dim', ` (${conf})`) : ''}`;
+    out.push(`    ${pad(`${' '.repeat(indent)}${label}`, 44)} ${state}${trouble.length ? `  ${trouble.join(', ')}` : ''}`);
   };
   const walk = (c: Cell, indent: number): void => {
-    const kids = named(c).filter((k) => k.path.split('/').length <= 6);
-    const healthy = kids.filter((k) => k.condition === Status_Condition.STABLE || k.condition === Status_Condition.CONDITION_UNSPECIFIED);
-    const shown = kids.length > maxSiblings ? kids.filter((k) => !healthy.includes(k)).slice(0, maxSiblings) : kids;
-    for (const k of shown) {
-      const segs = k.path.split('/');
-      const label = `${' '.repeat(indent)}${segs[segs.length - 2]} ${segs[segs.length - 1]}`;
-      const conf = confidenceName(k.confidence);
-      out.push(`    ${pad(label, 44)} ${p.paint(CONDITION_STYLE[k.condition], conditionName(k.condition))}${conf ? p.paint('dim', ` (${conf})`) : ''}`);
-      walk(k, indent + 2);
+    // The named cells under c (a kind level such as "broker" or "pod" is looked through).
+    const named: Cell[] = [];
+    for (const k of c.children) {
+      if (k.name === 'agent') continue;
+      if (k.name === 'jvm' && k.path.split('/').length % 2 === 1) {
+        line(indent, 'jvm', k, troubleBelow(k, p));
+        continue;
+      }
+      if (k.path.split('/').length % 2 === 0) named.push(k);
+      else named.push(...k.children);
     }
-    const rest = kids.length - shown.length;
-    if (rest > 0) {
-      const kind = kids[0]!.path.split('/').at(-2);
-      const restHealthy = healthy.filter((k) => !shown.includes(k)).length;
-      out.push(`    ${' '.repeat(indent)}${p.paint('dim', `... ${rest} more ${kind}${rest > 1 ? 's' : ''}${restHealthy === rest ? ', all STABLE' : ''}`)}`);
+    const byKind = new Map<string, Cell[]>();
+    for (const k of named) {
+      const kind = k.path.split('/').at(-2)!;
+      byKind.set(kind, [...(byKind.get(kind) ?? []), k]);
+    }
+    for (const [kind, list] of byKind) {
+      const shown = list.length > maxOfAKind ? list.filter((k) => !healthy(k)).slice(0, maxOfAKind) : list;
+      for (const k of shown) {
+        const label = `${kind} ${k.name}`;
+        if (LEAF_KINDS.has(kind)) line(indent, label, k, troubleBelow(k, p));
+        else {
+          line(indent, label, k);
+          walk(k, indent + 2);
+        }
+      }
+      const rest = list.length - shown.length;
+      if (rest > 0) {
+        const allHealthy = list.filter((k) => !shown.includes(k)).every(healthy);
+        out.push(`    ${' '.repeat(indent)}${p.paint('dim', `... ${rest} more ${kind}${rest > 1 ? 's' : ''}${allHealthy ? ', all STABLE' : ''}`)}`);
+      }
     }
   };
-  out.push(`    ${pad('estate', 44)} ${p.paint(CONDITION_STYLE[root.condition], conditionName(root.condition))}`);
+  line(0, 'estate', root);
   walk(root, 2);
   return out;
 }

@@ -111,6 +111,34 @@ async function baseline(m: Member, jvm: ScriptedJvm): Promise<void> {
 
 const available = (usedPercent: number): number => Math.round(BUFFER_TOTAL * (1 - usedPercent / 100));
 
+/**
+ * Topic orders as the cluster's metadata describes it (what an agent with the Kafka Admin API
+ * reports): six partitions, three replicas each, led in turn by brokers 1, 2 and 3. No broker
+ * runs here, so this part is scripted and handed to the broker sidecar's intake, as any program
+ * beside an agent may do (POST /v1/signals).
+ */
+const PARTITIONS = [0, 1, 2, 3, 4, 5].map((n) => ({ n, replicas: [1, 2, 3].map((_, i) => ((n + i) % 3) + 1) }));
+/** Where broker 1 is a follower that falls out of the ISR when it is in trouble. */
+const LAGGING_ON = new Set([1, 2, 4]);
+
+function metadata(brokerOneInSync: boolean): object[] {
+  return PARTITIONS.map(({ n, replicas }) => {
+    const out = !brokerOneInSync && LAGGING_ON.has(n);
+    const isr = out ? replicas.filter((r) => r !== 1) : replicas;
+    return {
+      subject: `cluster/${CLUSTER}/topic/orders/partition/${n}`,
+      status: { condition: out ? 'DEGRADED' : 'STABLE', confidence: 'MEASURED' },
+      context: { topic: 'orders', partition: String(n), replicas: replicas.join(','), isr: isr.join(','), leader: String(replicas[0]) },
+    };
+  });
+}
+
+async function postMetadata(agent: AgentHandle, brokerOneInSync: boolean): Promise<void> {
+  const r = await fetch(`http://127.0.0.1:${agent.httpPort}/v1/signals`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(metadata(brokerOneInSync)) });
+  const reply = (await r.json()) as { accepted?: number; rejections?: { reason: string }[] };
+  if (!r.ok || reply.rejections?.length) throw new Error(`agent ${agent.id} refused the metadata signals: HTTP ${r.status} ${JSON.stringify(reply.rejections ?? reply)}`);
+}
+
 /** Starts the JVMs and their agents, healthy; resolves once every agent reads its JVM. */
 export async function startJvmEstate(processes: Processes, aggregatorUrl: string, dir: string, timing: JvmTiming, view: DemoView, note: (s: string) => void): Promise<JvmEstate> {
   const rulesFile = join(dir, 'demo-rules.yaml');
@@ -137,15 +165,19 @@ export async function startJvmEstate(processes: Processes, aggregatorUrl: string
     const missing = MEMBERS.filter((m) => view.latest.get(sensorSubject(m))?.status?.condition !== Status_Condition.STABLE).map((m) => m.id);
     throw new Error(`the agents of ${missing.join(', ')} did not report reading their JVM within 60 s`);
   }
+  const brokerAgent = agents[MEMBERS.indexOf(BROKER)]!;
+  await postMetadata(brokerAgent, true);
   return {
     jvms,
     agents,
-    phases: phases(jvms),
+    phases: phases(jvms, brokerAgent),
     description: [
       `broker      kafka-1    agent kafka-1 reads broker 1's MBeans (kafka.server, kafka.network, kafka.controller)`,
       `producers   order-1    order-service, producer order-producer`,
       `            payment-1  payment-service, producer payment-producer`,
       `consumer    billing-1  billing-service, consumer billing-consumer (group billing)`,
+      `metadata    topic orders: 6 partitions, their replicas and ISR, as the Kafka Admin API would report`,
+      `                       them (scripted, posted to agent kafka-1's intake: no Kafka broker runs here)`,
     ],
   };
 }
@@ -167,7 +199,7 @@ function says(view: DemoView, subject: string, test: (s: Signal) => boolean): bo
   return s !== undefined && test(s);
 }
 
-function phases(jvms: Map<string, ScriptedJvm>): Phase[] {
+function phases(jvms: Map<string, ScriptedJvm>, brokerAgent: AgentHandle): Phase[] {
   const broker = jvms.get(BROKER.id)!;
   const orders = jvms.get(ORDERS.id)!;
   const payments = jvms.get(PAYMENTS.id)!;
@@ -187,9 +219,10 @@ function phases(jvms: Map<string, ScriptedJvm>): Phase[] {
     },
     {
       title: 'Broker 1 loses replicas',
-      detail: 'UnderReplicatedPartitions 0 -> 3 and produce requests slow down on broker 1 (a disk or a follower in trouble)',
+      detail: 'UnderReplicatedPartitions 0 -> 3, produce requests slow down, broker 1 drops out of the ISR of 3 partitions of orders',
       async play(ctx) {
         await broker.set(URP, 'Value', 3);
+        await postMetadata(brokerAgent, false);
         await Promise.all([
           ramp(ctx, broker, PRODUCE_TIME, '99thPercentile', [20, 90, 240, 380], 600),
           ramp(ctx, broker, HANDLER_IDLE, 'OneMinuteRate', [0.9, 0.6, 0.4], 800),
@@ -244,6 +277,7 @@ function phases(jvms: Map<string, ScriptedJvm>): Phase[] {
       detail: 'replicas back in sync; latencies converge, buffers drain, billing catches up',
       async play(ctx) {
         await broker.set(URP, 'Value', 0);
+        await postMetadata(brokerAgent, true);
         const step = 700;
         await Promise.all([
           ramp(ctx, broker, PRODUCE_TIME, '99thPercentile', [120, 40, 20], step),

@@ -14,7 +14,7 @@ import { Painter, elapsed } from './format.js';
 import { JVM_TIMING, startJvmEstate } from './jvm-estate.js';
 import { Processes, scriptedJvmBuilt } from './processes.js';
 import { RECORDED_PACE, recordedAvailable, startRecordedEstate } from './recorded.js';
-import { DemoAborted, Pace, brokerNarrative, brokerNarrativeResolved, type Phase } from './script.js';
+import { CLUSTER, DemoAborted, Pace, brokerNarrative, brokerNarrativeResolved, type Phase } from './script.js';
 import { DemoView } from './view.js';
 
 export type DemoMode = 'auto' | 'jvm' | 'recorded';
@@ -61,6 +61,16 @@ export function chooseMode(mode: DemoMode, env: NodeJS.ProcessEnv): { mode: 'jvm
   return { mode: 'jvm', why: `real JVMs over JMX (${java})`, java };
 }
 
+/**
+ * The aggregator's hysteresis, shortened so the story fits in two minutes (or half of one): the
+ * defaults (narratives resolve after 30 s of calm, situations fall after 30 s) are sized for
+ * sensors polling every 10 s.
+ */
+export function aggregatorArgs(fast: boolean): string[] {
+  const [resolve, hold, cause] = fast ? [4000, 4000, 3000] : [10_000, 10_000, 6000];
+  return ['--default-cluster', CLUSTER, '--resolve-after-ms', String(resolve), '--situation-hold-ms', String(hold), '--cause-wait-ms', String(cause)];
+}
+
 export function runDemo(o: DemoOptions): RunningDemo {
   const abort = new AbortController();
   const started = nowNs();
@@ -89,8 +99,9 @@ export function runDemo(o: DemoOptions): RunningDemo {
     try {
       say(painter.paint('bold', 'kafka-obs demo: a cascading failure that starts at a broker, seen from the aggregator'));
       note(`mode: ${chosen.why}${o.fast ? ', fast' : ''}. Ctrl-C stops everything.`);
-      const aggregator = await processes.aggregator(join(dir, 'aggregator-data'));
-      note(`aggregator listening on ${aggregator.url} (pid ${aggregator.child.process.pid})`);
+      const args = aggregatorArgs(o.fast);
+      const aggregator = await processes.aggregator(join(dir, 'aggregator-data'), args);
+      note(`aggregator listening on ${aggregator.url} (pid ${aggregator.child.process.pid}), started with ${args.join(' ')}`);
       const channel = createChannel(aggregator.url.replace(/^grpc:\/\//, ''), ChannelCredentials.createInsecure(), channelOptions({}));
       const client = createClientFactory().create(directDefinition(SignalAggregatorDefinition), channel);
       view = new DemoView(client, channel, { verbose: o.verbose, write: say, painter, startNs: started });

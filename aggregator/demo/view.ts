@@ -3,11 +3,10 @@
 // findings, situations, narratives — and keeps the story so far, which the script waits on.
 import type { Channel } from 'nice-grpc';
 import {
-  EventKind,
-  Narrative_State,
   SEVERITY,
   Status_Condition,
   assess,
+  type CellChange,
   type Event,
   type Finding,
   type Narrative,
@@ -25,6 +24,7 @@ import {
   signalLine,
   situationLine,
   treeLines,
+  treeTurnLine,
 } from './format.js';
 
 export interface ViewOptions {
@@ -70,6 +70,10 @@ export class DemoView {
   /** Set when the subscription failed (not when it was closed). */
   error: Error | undefined;
   private quietBaseline = 0;
+  /** Cell changes caused by one signal, printed together. */
+  private turning: CellChange[] = [];
+  private turningCause = '';
+  private turningWhen = '';
 
   constructor(private readonly client: SignalAggregatorClient, private readonly channel: Channel, private readonly o: ViewOptions) {}
 
@@ -132,8 +136,15 @@ export class DemoView {
     for (const l of Array.isArray(lines) ? lines : [lines]) this.o.write(l);
   }
 
+  /** Prints the cells one signal turned, as one line. */
+  private flushTurn(): void {
+    if (this.turning.length > 0) this.print(treeTurnLine(this.o.painter, this.turning, this.turningWhen));
+    this.turning = [];
+  }
+
   private take(e: Event): void {
     const p = this.o.painter;
+    if (!e.cellChange) this.flushTurn();
     if (e.signal) {
       this.counts.signals++;
       this.latest.set(e.signal.subject, e.signal);
@@ -143,10 +154,19 @@ export class DemoView {
       }
     } else if (e.cellChange) {
       this.counts.cellChanges++;
-      const c = e.cellChange as typeof e.cellChange & { reason?: string };
-      const shallow = c.path.split('/').length <= TREE_DEPTH || c.path === '';
+      const c = e.cellChange;
+      if (this.o.verbose) {
+        this.print(cellLine(p, c.path, c.previous, c.current, c.confidence, this.when(e), c.reason));
+        return;
+      }
+      const cause = `${c.causeSourceId}#${c.causeSeq}`;
+      if (this.turning.length > 0 && this.turningCause !== cause) this.flushTurn();
+      this.turningCause = cause;
+      this.turningWhen = this.when(e);
+      const shallow = c.path === '' || c.path.split('/').length <= TREE_DEPTH;
       const baseline = c.previous === Status_Condition.CONDITION_UNSPECIFIED && c.current === Status_Condition.STABLE;
-      if (this.o.verbose || (shallow && !baseline && !c.path.endsWith('/agent'))) this.print(cellLine(p, c.path, c.previous, c.current, c.confidence, this.when(e), c.reason ?? ''));
+      if (shallow && !baseline && c.previous !== c.current) this.turning.push(c);
+      return;
     } else if (e.finding) {
       this.counts.findings++;
       const before = this.findings.get(e.finding.id);
@@ -233,6 +253,3 @@ export class DemoView {
     this.channel.close();
   }
 }
-
-export const NARRATIVE_OPEN_STATES = new Set([Narrative_State.OPEN, Narrative_State.UPDATED]);
-export { EventKind };

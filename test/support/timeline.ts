@@ -13,15 +13,16 @@ export interface EmitOptions {
 }
 
 interface Entry {
+  atMs: number;
   arrivalMs: number;
   order: number;
+  source: string;
+  reads: string | undefined;
   signal: Signal;
 }
 
 export class Timeline {
   private readonly entries: Entry[] = [];
-  private readonly seqs = new Map<string, bigint>();
-  private readonly clocks = new Map<string, Record<string, bigint>>();
   /** Per source: how late its signals reach the aggregator (ms). */
   readonly delays = new Map<string, number>();
   /** Per source: how far its agent's clock is off (ms). */
@@ -29,29 +30,28 @@ export class Timeline {
 
   constructor(readonly baseNs: bigint) {}
 
+  /** Records a signal; seq numbers and vector clocks are given in time order when the timeline is written. */
   emit(atSeconds: number, source: string, subject: string, sign: Partial<Signal>, context: Record<string, string> = {}, opts: EmitOptions = {}): void {
-    const seq = (this.seqs.get(source) ?? 1000n) + 1n;
-    this.seqs.set(source, seq);
-    const clock = { ...(this.clocks.get(source) ?? {}) };
-    if (opts.reads) for (const [k, v] of Object.entries(this.clocks.get(opts.reads) ?? {})) if (!(k in clock) || clock[k]! < v) clock[k] = v;
-    clock[source] = seq;
-    this.clocks.set(source, clock);
     const skew = opts.skewMs ?? this.skews.get(source) ?? 0;
     const atMs = Math.round(atSeconds * 1000);
-    const signal: Signal = {
-      sourceId: source,
-      seq,
-      subject,
-      timestamp: this.baseNs + BigInt(atMs + skew) * 1_000_000n,
-      context,
-      clock: { ...clock },
-      ...sign,
-    };
-    this.entries.push({ arrivalMs: atMs + (this.delays.get(source) ?? 0) + 50, order: this.entries.length, signal });
+    const signal: Signal = { sourceId: source, seq: 0n, subject, timestamp: this.baseNs + BigInt(atMs + skew) * 1_000_000n, context, clock: {}, ...sign };
+    this.entries.push({ atMs, arrivalMs: atMs + (this.delays.get(source) ?? 0) + 50, order: this.entries.length, source, reads: opts.reads, signal });
   }
 
-  /** Signals in arrival order. */
+  /** Signals in arrival order, each source numbering its own in the order it emitted them. */
   signals(): Signal[] {
+    const seqs = new Map<string, bigint>();
+    const clocks = new Map<string, Record<string, bigint>>();
+    for (const e of [...this.entries].sort((a, b) => a.atMs - b.atMs || a.order - b.order)) {
+      const seq = (seqs.get(e.source) ?? 1000n) + 1n;
+      seqs.set(e.source, seq);
+      const clock = { ...(clocks.get(e.source) ?? {}) };
+      if (e.reads) for (const [k, v] of Object.entries(clocks.get(e.reads) ?? {})) if (!(k in clock) || clock[k]! < v) clock[k] = v;
+      clock[e.source] = seq;
+      clocks.set(e.source, clock);
+      e.signal.seq = seq;
+      e.signal.clock = { ...clock };
+    }
     return [...this.entries].sort((a, b) => a.arrivalMs - b.arrivalMs || a.order - b.order).map((e) => e.signal);
   }
 

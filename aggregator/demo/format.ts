@@ -117,6 +117,11 @@ export function num(v: number | string): string {
   return Number.isInteger(n) ? String(n) : String(Math.round(n * 10) / 10);
 }
 
+/** Long decimals in a text ("97.9999989271164%") rounded to one place ("98%"). */
+export function tidy(text: string): string {
+  return text.replace(/-?\d+\.\d{3,}/g, (m) => num(m));
+}
+
 /** describeSign with its numbers rounded and without the confidence (shown with the details). */
 export function signText(s: Signal): string {
   return describeSign(s)
@@ -149,17 +154,17 @@ export function cellLine(p: Painter, path: string, previous: Status_Condition, c
 
 export function findingLine(p: Painter, f: Finding, when: string): string {
   const state = f.resolved ? p.paint('green', 'over') : p.paint(CONDITION_STYLE[f.condition], `${conditionName(f.condition)} ${confidenceName(f.confidence)}`.trim());
-  return `  ${p.paint('dim', when)}  ${p.paint('cyan', 'finding')} ${p.paint('bold', f.observer)} [${state}] ${f.summary}`;
+  return `  ${p.paint('dim', when)}  ${p.paint('cyan', 'finding')} ${p.paint('bold', f.observer)} [${state}] ${tidy(f.summary)}`;
 }
 
 export function situationLine(p: Painter, s: Situation, when: string): string {
-  return `  ${p.paint('dim', when)}  ${p.paint('yellow', 'situation')} ${s.subject} ${p.paint(LEVEL_STYLE[s.previous], levelName(s.previous))} ${p.arrow} ${p.paint(LEVEL_STYLE[s.current], levelName(s.current))}${s.reason ? p.paint('dim', `  ${s.reason}`) : ''}`;
+  return `  ${p.paint('dim', when)}  ${p.paint('yellow', 'situation')} ${s.subject} ${p.paint(LEVEL_STYLE[s.previous], levelName(s.previous))} ${p.arrow} ${p.paint(LEVEL_STYLE[s.current], levelName(s.current))}${s.reason ? p.paint('dim', `  ${tidy(s.reason)}`) : ''}`;
 }
 
 /** One link of a causal chain, its time relative to the chain's first. */
 function chainLine(p: Painter, e: Evidence, i: number, firstNs: bigint): string {
   const t = `t${elapsed(e.time, firstNs).trim()}`;
-  return `     ${String(i + 1).padStart(2)}. ${p.paint('dim', pad(t, 8))} ${pad(shortSubject(e.subject), 50)} ${p.paint('bold', e.sign)}${e.detail ? p.paint('dim', `  (${e.detail})`) : ''}`;
+  return `     ${String(i + 1).padStart(2)}. ${p.paint('dim', pad(t, 8))} ${pad(shortSubject(e.subject), 50)} ${p.paint('bold', tidy(e.sign))}${e.detail ? p.paint('dim', `  (${tidy(e.detail)})`) : ''}`;
 }
 
 function firstTime(chain: readonly Evidence[]): bigint {
@@ -176,7 +181,7 @@ function banner(p: Painter, text: string, style: Style): string {
 }
 
 function field(p: Painter, name: string, value: string): string {
-  return `  ${p.paint('bold', pad(`${name}:`, 16))} ${value}`;
+  return `  ${p.paint('bold', pad(`${name}:`, 16))} ${tidy(value)}`;
 }
 
 /** The narrative, opened: everything a newcomer needs to follow the incident. */
@@ -263,6 +268,12 @@ function troubleBelow(c: Cell, p: Painter): string[] {
   return out;
 }
 
+/** Whether the cell has anything below it but agents' own status (a pod whose agent reads nothing of its own). */
+function holdsMoreThanAgents(c: Cell): boolean {
+  if (c.children.length === 0) return true;
+  return c.children.some((k) => k.name !== 'agent' && holdsMoreThanAgents(k));
+}
+
 const healthy = (c: Cell): boolean => c.condition === Status_Condition.STABLE || c.condition === Status_Condition.CONDITION_UNSPECIFIED;
 
 /**
@@ -282,7 +293,7 @@ export function treeLines(p: Painter, root: Cell, maxOfAKind = 6): string[] {
     // The named cells under c (a kind level such as "broker" or "pod" is looked through).
     const named: Cell[] = [];
     for (const k of c.children) {
-      if (k.name === 'agent') continue;
+      if (k.name === 'agent' || !holdsMoreThanAgents(k)) continue;
       if (k.name === 'jvm' && k.path.split('/').length % 2 === 1) {
         line(indent, 'jvm', k, troubleBelow(k, p));
         continue;

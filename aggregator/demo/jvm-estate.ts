@@ -4,7 +4,7 @@
 // moves the values of their Kafka MBeans; everything the aggregator hears, it hears through JMX.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Narrative_State, Status_Condition, type Signal } from '../../proto/index.js';
+import { Status_Condition, type Signal } from '../../proto/index.js';
 import type { AgentHandle, Processes, ScriptedJvm } from './processes.js';
 import { CLUSTER, brokerNarrative, type Phase, type PhaseContext } from './script.js';
 import type { DemoView } from './view.js';
@@ -291,13 +291,7 @@ function phases(jvms: Map<string, ScriptedJvm>, brokerAgent: AgentHandle): Phase
           ramp(ctx, billing, FETCH(b), 'fetch-latency-avg', [600, 110], step * 2),
           ramp(ctx, billing, FETCH(b), 'records-consumed-rate', [1400, 1400, 850], step * 2),
         ]);
-        ctx.view.note('waiting for the aggregator to declare the incident over...');
       },
     },
   ];
 }
-
-export const jvmNarrativeOpen = (view: DemoView): boolean => {
-  const id = brokerNarrative(view);
-  return id !== undefined && view.narratives.get(id)!.state !== Narrative_State.RESOLVED;
-};

@@ -231,15 +231,18 @@ export class Processes {
     })());
   }
 
-  /** Kills every child group at once: for a second Ctrl-C, or when the demo itself is exiting. */
+  /** Kills every running child with its group at once: for a second Ctrl-C, or when the demo itself is exiting. */
   killAll(): void {
-    for (const c of this.children) c.signal('SIGKILL', true);
+    for (const c of this.children) c.signal('SIGKILL');
   }
 
   private async stopGroup(children: Child[], sig: NodeJS.Signals, graceMs: number, politeMs = 0): Promise<void> {
     await Promise.all(
       children.map(async (c) => {
-        if (!c.running) return;
+        if (!c.running) {
+          c.signal('SIGKILL', true);
+          return;
+        }
         // JVMs first get the chance to leave on their own when their stdin closes.
         if (politeMs > 0 && (await settlesWithin(c.exited, politeMs))) return;
         c.signal(sig);

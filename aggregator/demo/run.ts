@@ -13,7 +13,7 @@ import { channelOptions } from '../../agent/connection.js';
 import { Painter, elapsed } from './format.js';
 import { JVM_TIMING, startJvmEstate } from './jvm-estate.js';
 import { Processes, scriptedJvmBuilt } from './processes.js';
-import { RECORDED_PACE, recordedAvailable, startRecordedEstate } from './recorded.js';
+import { recordedAvailable, startRecordedEstate } from './recorded.js';
 import { CLUSTER, DemoAborted, Pace, brokerNarrative, brokerNarrativeResolved, type Phase } from './script.js';
 import { DemoView } from './view.js';
 
@@ -53,6 +53,9 @@ export class DemoSetupError extends Error {}
 export function chooseMode(mode: DemoMode, env: NodeJS.ProcessEnv): { mode: 'jvm' | 'recorded'; why: string; java?: string } {
   const java = findJava(env);
   const missing = !java ? 'no java executable (JAVA_HOME or PATH)' : !bridgeBuilt() || !scriptedJvmBuilt() ? 'the Java helpers are not built (javac was missing at build time)' : undefined;
+  if (mode === 'recorded' || (mode === 'auto' && missing)) {
+    if (!recordedAvailable()) throw new DemoSetupError(`no recorded timeline was built${missing ? ` and no JVM can run (${missing})` : ''}: run npm run build in a checkout`);
+  }
   if (mode === 'recorded') return { mode: 'recorded', why: 'recorded timelines (--no-jvm)' };
   if (missing) {
     if (mode === 'jvm') throw new DemoSetupError(`--jvm: cannot run real JVMs: ${missing}`);
@@ -114,7 +117,7 @@ export function runDemo(o: DemoOptions): RunningDemo {
         say();
         for (const d of estate.description) say(`  ${d}`);
       } else {
-        const estate = await startRecordedEstate(processes, aggregator.url, o.fast ? RECORDED_PACE.fast : RECORDED_PACE.normal, note);
+        const estate = await startRecordedEstate(processes, aggregator.url, note);
         phases = estate.phases;
         say();
         for (const d of estate.description) say(`  ${d}`);
@@ -129,6 +132,7 @@ export function runDemo(o: DemoOptions): RunningDemo {
       }
       const v = view;
       if (brokerNarrative(v) !== undefined && !brokerNarrativeResolved(v)) {
+        note('waiting for the aggregator to declare the incident over...');
         await v.until(() => brokerNarrativeResolved(v), 90_000, abort.signal);
       }
       if (abort.signal.aborted) throw new DemoAborted();

@@ -33,6 +33,12 @@ export class Pace {
     });
   }
 
+  /** Sleeps until the wall clock reads `wallMs` (Date.now() time); at once if it is past. */
+  until(wallMs: number): Promise<void> {
+    const left = wallMs - Date.now();
+    return left > 0 ? this.wait(left / this.scale) : Promise.resolve(this.check());
+  }
+
   check(): void {
     if (this.abort.aborted) throw new DemoAborted();
   }

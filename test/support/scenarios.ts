@@ -2,67 +2,22 @@
 // them through a pipeline with a fake clock, as the aggregator would live: the clock is the
 // latest time heard so far (signals arrive in file order, which is arrival order), and the
 // pipeline ticks every second of it, as the aggregator's timer would.
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { signalFromJson, type Event, type Signal } from '../../proto/index.js';
+import type { Event, Signal } from '../../proto/index.js';
+import { loadScenarioFrom, scenarioIndexIn, type Scenario, type ScenarioMeta } from '../../aggregator/scenarios.js';
 import type { Pipeline } from '../../aggregator/pipeline.js';
 import type { EventPayload } from '../../aggregator/event-log.js';
 import { ROOT } from './procs.js';
 
 export const SCENARIO_DIR = join(ROOT, 'test', 'fixtures', 'scenarios');
 
-export interface ScenarioMeta {
-  name: string;
-  file: string;
-  description: string;
-  signals: number;
-  durationSeconds: number;
-  troubleAtSeconds?: number;
-  recoveryAtSeconds?: number;
-}
+export type { Scenario, ScenarioMeta } from '../../aggregator/scenarios.js';
 
-export interface Scenario {
-  meta: ScenarioMeta;
-  /** In arrival order. */
-  signals: Signal[];
-  /** The timestamp the timeline starts from (after any rebase). */
-  startNs: bigint;
-}
+/** The index of test/fixtures/scenarios (the loader is the product's: aggregator/scenarios.ts). */
+export const scenarioIndex = (): ScenarioMeta[] => scenarioIndexIn(SCENARIO_DIR);
 
-export function scenarioIndex(): ScenarioMeta[] {
-  return (JSON.parse(readFileSync(join(SCENARIO_DIR, 'index.json'), 'utf8')) as { scenarios: ScenarioMeta[] }).scenarios;
-}
-
-/**
- * Reads a scenario. `rebaseEndTo` shifts every timestamp so the latest one falls there (to replay
- * into a live aggregator, whose clock is now); relative times are kept.
- */
-export function loadScenario(name: string, opts: { rebaseEndTo?: bigint } = {}): Scenario {
-  const meta = scenarioIndex().find((s) => s.name === name);
-  if (!meta) throw new Error(`no scenario "${name}" in ${SCENARIO_DIR}/index.json`);
-  const lines = readFileSync(join(SCENARIO_DIR, meta.file), 'utf8').split('\n').filter((l) => l.trim() !== '');
-  const signals = lines.map((l, i) => {
-    try {
-      return signalFromJson(JSON.parse(l));
-    } catch (e) {
-      throw new Error(`${meta.file}:${i + 1}: ${(e as Error).message}`);
-    }
-  });
-  let min = signals[0]!.timestamp;
-  let max = min;
-  for (const s of signals) {
-    if (s.timestamp < min) min = s.timestamp;
-    if (s.timestamp > max) max = s.timestamp;
-  }
-  // Timelines start on a whole second; skewed agents may stamp a little before it.
-  const start = min - (min % 1_000_000_000n);
-  if (opts.rebaseEndTo !== undefined) {
-    const shift = opts.rebaseEndTo - max;
-    for (const s of signals) s.timestamp += shift;
-    return { meta, signals, startNs: start + shift };
-  }
-  return { meta, signals, startNs: start };
-}
+/** A scenario of test/fixtures/scenarios; `rebaseEndTo` moves it so that it ends then. */
+export const loadScenario = (name: string, opts: { rebaseEndTo?: bigint } = {}): Scenario => loadScenarioFrom(SCENARIO_DIR, name, opts);
 
 export const SECOND = 1_000_000_000n;
 

@@ -14,9 +14,9 @@ What it does:
   writes — situation, causal chain, root cause (broker 1), recommendation — then broker 1
   recovers and the narrative resolves. Everything is stopped at the end (or on Ctrl-C).
 
-  Takes about 90 s (JVMs) or 70 s (recorded); --fast about 35 s / 20 s. The aggregator runs with
-  shorter hysteresis than its defaults (narratives resolve after 10 s of calm instead of 30 s) so
-  the story fits; the flags it is given are printed.
+  Takes about a minute (--fast: about 25 s). The aggregator runs with shorter hysteresis than its
+  defaults (narratives resolve after 10 s of calm instead of 30 s) so the story fits; the flags
+  it is given are printed. The agents use a rules file with trends judged over seconds.
 
 Exit status: 0 when the aggregator named broker 1 as root cause and resolved the narrative,
   1 when the story did not complete, 2 for a usage problem, 130 when stopped with Ctrl-C.

@@ -299,7 +299,7 @@ export function treeLines(p: Painter, root: Cell, maxOfAKind = 6): string[] {
         continue;
       }
       if (k.path.split('/').length % 2 === 0) named.push(k);
-      else named.push(...k.children);
+      else named.push(...k.children.filter(holdsMoreThanAgents));
     }
     const byKind = new Map<string, Cell[]>();
     for (const k of named) {

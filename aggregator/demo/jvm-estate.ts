@@ -212,7 +212,7 @@ function phases(jvms: Map<string, ScriptedJvm>, brokerAgent: AgentHandle): Phase
       title: 'Healthy baseline',
       detail: 'broker 1, two producer services and a consumer service report through their agents; everything is STABLE',
       async play(ctx) {
-        await ctx.pace.wait(8000);
+        await ctx.pace.wait(10_000);
         ctx.view.note(`${ctx.view.healthyStarts} subjects reported healthy so far (not listed one by one)`);
         await ctx.view.tree('The tree, healthy:');
       },
@@ -228,7 +228,7 @@ function phases(jvms: Map<string, ScriptedJvm>, brokerAgent: AgentHandle): Phase
           ramp(ctx, broker, HANDLER_IDLE, 'OneMinuteRate', [0.9, 0.6, 0.4], 800),
         ]);
         await ctx.view.until(() => says(ctx.view, `cluster/${CLUSTER}/broker/1/under-replicated`, (s) => s.status?.condition === Status_Condition.DEGRADED), 15_000, ctx.pace.abort);
-        await ctx.pace.wait(3000);
+        await ctx.pace.wait(5000);
       },
     },
     {
@@ -252,7 +252,7 @@ function phases(jvms: Map<string, ScriptedJvm>, brokerAgent: AgentHandle): Phase
           15_000,
           ctx.pace.abort,
         );
-        await ctx.pace.wait(2000);
+        await ctx.pace.wait(4000);
       },
     },
     {
@@ -268,7 +268,7 @@ function phases(jvms: Map<string, ScriptedJvm>, brokerAgent: AgentHandle): Phase
         ctx.view.note('waiting for the aggregator to tell the story...');
         const opened = await ctx.view.until(() => brokerNarrative(ctx.view) !== undefined, 45_000, ctx.pace.abort);
         if (!opened) ctx.view.note('no narrative naming broker 1 yet');
-        await ctx.pace.wait(4000);
+        await ctx.pace.wait(6000);
         await ctx.view.tree('The tree, in the middle of the incident:');
       },
     },

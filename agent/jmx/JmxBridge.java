@@ -191,47 +191,58 @@ public final class JmxBridge {
     conn = null;
   }
 
+  /**
+   * Every remote call of a poll (one query per pattern, then one read per bean) is issued from a
+   * few threads at once — RMI opens a connection per concurrent call — so a JVM with many clients
+   * is read in a few round trips' time rather than one after another.
+   */
   private List<Object> read(List<Object> queries) throws IOException {
-    List<Object> results = new ArrayList<>();
+    int n = queries.size();
+    List<Map<String, Object>> results = new ArrayList<>();
+    List<Future<Set<ObjectName>>> found = new ArrayList<>();
     for (Object q : queries) {
       Map<String, Object> query = Json.object(q);
       Map<String, Object> result = new LinkedHashMap<>();
-      ObjectName pattern;
+      results.add(result);
       try {
-        pattern = new ObjectName(String.valueOf(query.get("pattern")));
+        ObjectName pattern = new ObjectName(String.valueOf(query.get("pattern")));
+        found.add(readers().submit(() -> conn.queryNames(pattern, null)));
       } catch (MalformedObjectNameException e) {
         result.put("error", "malformed ObjectName pattern \"" + query.get("pattern") + "\": " + e.getMessage());
-        results.add(result);
-        continue;
+        found.add(null);
       }
+    }
+    List<List<Future<Map<String, Object>>>> reads = new ArrayList<>();
+    for (int i = 0; i < n; i++) {
+      Map<String, Object> query = Json.object(queries.get(i));
+      List<Future<Map<String, Object>>> mine = new ArrayList<>();
+      reads.add(mine);
+      if (found.get(i) == null) continue;
+      Set<ObjectName> names = await(found.get(i));
       List<Object> wanted = query.get("attributes") == null ? List.of() : Json.array(query.get("attributes"));
-      boolean namesOnly = Boolean.TRUE.equals(query.get("namesOnly"));
-      Set<ObjectName> names = conn.queryNames(pattern, null);
-      List<Object> beans = new ArrayList<>();
-      if (namesOnly) {
+      if (Boolean.TRUE.equals(query.get("namesOnly"))) {
+        List<Object> beans = new ArrayList<>();
         for (ObjectName name : names) {
           Map<String, Object> bean = new LinkedHashMap<>();
           bean.put("name", name.getCanonicalName());
           bean.put("props", new LinkedHashMap<String, Object>(name.getKeyPropertyList()));
           beans.add(bean);
         }
-      } else if (names.size() == 1) {
-        Map<String, Object> bean = readOrSkip(names.iterator().next(), wanted);
-        if (bean != null) beans.add(bean);
-      } else {
-        // One remote call per bean: issue them from a few threads at once (RMI opens a
-        // connection per concurrent call), so a JVM with many clients is read in a few round trips.
-        List<Future<Map<String, Object>>> reads = new ArrayList<>();
-        for (ObjectName name : names) reads.add(readers().submit(() -> readOrSkip(name, wanted)));
-        for (Future<Map<String, Object>> f : reads) {
-          Map<String, Object> bean = await(f);
-          if (bean != null) beans.add(bean);
-        }
+        results.get(i).put("beans", beans);
+        continue;
       }
-      result.put("beans", beans);
-      results.add(result);
+      for (ObjectName name : names) mine.add(readers().submit(() -> readOrSkip(name, wanted)));
     }
-    return results;
+    for (int i = 0; i < n; i++) {
+      if (results.get(i).containsKey("error") || results.get(i).containsKey("beans")) continue;
+      List<Object> beans = new ArrayList<>();
+      for (Future<Map<String, Object>> f : reads.get(i)) {
+        Map<String, Object> bean = await(f);
+        if (bean != null) beans.add(bean);
+      }
+      results.get(i).put("beans", beans);
+    }
+    return new ArrayList<Object>(results);
   }
 
   private ExecutorService readers;
@@ -258,7 +269,7 @@ public final class JmxBridge {
     }
   }
 
-  private static Map<String, Object> await(Future<Map<String, Object>> f) throws IOException {
+  private static <T> T await(Future<T> f) throws IOException {
     try {
       return f.get();
     } catch (InterruptedException e) {

@@ -19,6 +19,19 @@ export interface AggregatorConfig {
   drainTimeoutMs: number;
   /** Who acts on narratives (alerts, remediation); none when absent. */
   actors?: ActorsSettings;
+  /** How often time passes in the pipeline (staleness, windows closing, narratives publishing and resolving). */
+  tickMs: number;
+  /** A cell silent this long loses a step of confidence, and this long is stale (0: never). */
+  decayAfterMs: number;
+  staleAfterMs: number;
+  /** A narrative rooted only in a symptom waits this long for its cause to show. */
+  causeWaitMs: number;
+  /** A narrative resolves once all its findings have been over for this long. */
+  resolveAfterMs: number;
+  /** A situation falls (WARNING to NORMAL...) only after this long at the lower level. */
+  situationHoldMs: number;
+  /** Cluster name assumed for client signals that do not say theirs (context "cluster"). */
+  defaultCluster: string;
 }
 
 export const AGGREGATOR_DEFAULTS: AggregatorConfig = {
@@ -32,4 +45,11 @@ export const AGGREGATOR_DEFAULTS: AggregatorConfig = {
   maxBatchBytes: 4 * 1024 * 1024,
   maxCells: 1_000_000,
   drainTimeoutMs: 10_000,
+  tickMs: 250,
+  decayAfterMs: 120_000,
+  staleAfterMs: 300_000,
+  causeWaitMs: 15_000,
+  resolveAfterMs: 30_000,
+  situationHoldMs: 30_000,
+  defaultCluster: 'default',
 };

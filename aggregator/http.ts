@@ -1,11 +1,16 @@
 // The aggregator's HTTP side: Prometheus /metrics, /healthz (alive), /readyz (taking signals),
-// and GET /v1/cell for a look at the hierarchy without a gRPC client.
+// GET /v1/cell and GET /v1/narratives for a look without a gRPC client.
 import { createServer, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
-import { Cell } from '../proto/index.js';
+import { Cell, ListNarrativesResponse, type ListNarrativesRequest } from '../proto/index.js';
 import type { HierarchyManager } from '../hierarchy/manager.js';
 
-export function aggregatorHttpServer(registry: Registry, hierarchy: HierarchyManager, ready: () => boolean): Server {
+export function aggregatorHttpServer(
+  registry: Registry,
+  hierarchy: HierarchyManager,
+  listNarratives: (req: ListNarrativesRequest) => ListNarrativesResponse,
+  ready: () => boolean,
+): Server {
   return createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const send = (code: number, body: string, type = 'text/plain; charset=utf-8'): void => {
@@ -29,8 +34,15 @@ export function aggregatorHttpServer(registry: Registry, hierarchy: HierarchyMan
         if (!cell) return send(404, `no cell at path "${path}"\n`);
         return send(200, JSON.stringify(Cell.toJSON(cell)), 'application/json');
       }
+      case '/v1/narratives': {
+        const limit = Number(url.searchParams.get('limit') ?? '0');
+        if (!Number.isInteger(limit) || limit < 0) return send(400, 'limit must be a non-negative integer\n');
+        const includeResolved = ['1', 'true', 'yes'].includes(url.searchParams.get('resolved') ?? '');
+        const list = listNarratives({ includeResolved, limit, subjectPrefix: url.searchParams.get('prefix') ?? '' });
+        return send(200, JSON.stringify(ListNarrativesResponse.toJSON(list)), 'application/json');
+      }
       default:
-        return send(404, 'not found: try /metrics, /healthz, /readyz, /v1/cell?path=&depth=\n');
+        return send(404, 'not found: try /metrics, /healthz, /readyz, /v1/cell?path=&depth=, /v1/narratives?resolved=1&prefix=&limit=\n');
     }
   });
 }

@@ -1,8 +1,9 @@
-// Ingress: validate, drop duplicates by (source, seq), update the hierarchy, append events.
+// Ingress: validate, drop duplicates by (source, seq), run the pipeline (hierarchy, observers,
+// reporters), append the signal and what followed from it to the event log.
 // Synchronous and free of I/O so it runs the same live, in replay and under a fake clock.
 import { signalProblem, type Ack, type Rejection, type Signal, type SignalBatch } from '../proto/index.js';
-import type { HierarchyManager } from '../hierarchy/manager.js';
-import type { EventLog } from './event-log.js';
+import type { EventLog, EventPayload } from './event-log.js';
+import type { Pipeline } from './pipeline.js';
 
 export interface IngressStats {
   accepted: number;
@@ -18,9 +19,11 @@ export class Ingress {
   /** Per source, the highest seq handled: anything at or below it is a duplicate. */
   private readonly highWater = new Map<string, bigint>();
   readonly stats: IngressStats = { accepted: 0, duplicates: 0, rejected: new Map(), seqJumps: 0, sources: 0 };
+  /** What the pipeline made of one signal, before it goes to the log (reused). */
+  private readonly derived: EventPayload[] = [];
 
   constructor(
-    private readonly hierarchy: HierarchyManager,
+    private readonly pipeline: Pipeline,
     private readonly log: EventLog,
     private readonly nowNs: () => bigint,
   ) {}
@@ -43,7 +46,8 @@ export class Ingress {
         this.stats.duplicates++;
         continue;
       }
-      const problem = signalProblem(s, now) ?? (this.hierarchy.canAccept(s.subject) ? undefined : `hierarchy is full (${this.hierarchy.size} cells); subject not tracked`);
+      const hierarchy = this.pipeline.hierarchy;
+      const problem = signalProblem(s, now) ?? (hierarchy.canAccept(s.subject) ? undefined : `hierarchy is full (${hierarchy.size} cells); subject not tracked`);
       if (problem) {
         this.reject(ack, s, problem, problem.startsWith('hierarchy is full') ? 'hierarchy_full' : 'invalid_signal');
       } else {
@@ -65,7 +69,20 @@ export class Ingress {
   private accept(s: Signal, now: bigint): void {
     this.stats.accepted++;
     this.log.append({ signal: s }, now);
-    for (const change of this.hierarchy.apply(s)) this.log.append({ cellChange: change }, now);
+    const derived = this.derived;
+    this.pipeline.ingest(s, now, derived);
+    for (let i = 0; i < derived.length; i++) this.log.append(derived[i]!, now);
+    derived.length = 0;
+  }
+
+  /** Lets time pass in the pipeline (staleness, windows, narratives); appends what follows. */
+  tick(): void {
+    const now = this.nowNs();
+    const derived = this.derived;
+    this.pipeline.tick(now, derived);
+    for (let i = 0; i < derived.length; i++) this.log.append(derived[i]!, now);
+    derived.length = 0;
+    this.log.publish();
   }
 
   private reject(ack: Ack, s: Signal, reason: string, klass: string): void {

@@ -2,8 +2,8 @@
 // stats and are read at scrape time, so ingest pays nothing per signal for them.
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { IngressStats } from './ingress.js';
-import type { HierarchyManager } from '../hierarchy/manager.js';
 import type { EventLog } from './event-log.js';
+import type { Pipeline } from './pipeline.js';
 
 export interface AggregatorMetrics {
   registry: Registry;
@@ -15,7 +15,8 @@ export interface AggregatorMetrics {
   authFailures: Counter<'reason'>;
 }
 
-export function createAggregatorMetrics(stats: IngressStats, hierarchy: HierarchyManager, log: EventLog): AggregatorMetrics {
+export function createAggregatorMetrics(stats: IngressStats, pipeline: Pipeline, log: EventLog): AggregatorMetrics {
+  const hierarchy = pipeline.hierarchy;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'kafkaobs_aggregator_process_' });
   const gaugeFrom = (name: string, help: string, read: () => number): void => {
@@ -52,6 +53,39 @@ export function createAggregatorMetrics(stats: IngressStats, hierarchy: Hierarch
   gaugeFrom('kafkaobs_sources', 'Sources (agents) heard from since start.', () => stats.sources);
   gaugeFrom('kafkaobs_hierarchy_cells', 'Cells in the hierarchy.', () => hierarchy.size);
   gaugeFrom('kafkaobs_event_log_next_offset', 'Offset the next event will get.', () => Number(log.nextOffset));
+  const counterFrom = (name: string, help: string, label: string, read: () => Iterable<[string, number]>): void => {
+    new Counter({
+      name, help, labelNames: [label], registers: [registry],
+      collect() {
+        this.reset();
+        for (const [k, n] of read()) this.inc({ [label]: k }, n);
+      },
+    });
+  };
+  counterFrom('kafkaobs_findings_total', 'Findings emitted (opened, updated or resolved), by observer.', 'observer', () => pipeline.stats.findings);
+  counterFrom('kafkaobs_observer_errors_total', 'Signals an observer failed on (it skipped them; the signal still counted), by observer.', 'observer', () => pipeline.stats.observerErrors);
+  counterFrom('kafkaobs_context_unreadable_total', 'Context values that should be numbers and are not (the sensor sent e.g. "abc" for a lag), by key.', 'key', () => pipeline.observerSet.numbers.unreadable);
+  const n = pipeline.narratives.stats;
+  counterFrom('kafkaobs_narratives_total', 'Narrative events, by state (opened, updated, resolved, merged into another).', 'state', () => [['opened', n.opened], ['updated', n.updated], ['resolved', n.resolved], ['merged', n.merged]]);
+  gaugeFrom('kafkaobs_narratives_open', 'Narratives open now.', () => pipeline.narratives.open);
+  new Counter({
+    name: 'kafkaobs_narratives_unnarrated_total',
+    help: 'Findings not narrated because too many incidents were open at once.',
+    registers: [registry],
+    collect() { this.reset(); this.inc(n.unnarrated); },
+  });
+  new Gauge({
+    name: 'kafkaobs_situations',
+    help: 'Subjects whose situation is WARNING or CRITICAL now.',
+    labelNames: ['level'],
+    registers: [registry],
+    collect() {
+      const c = pipeline.situations.counts();
+      this.set({ level: 'WARNING' }, c.warning);
+      this.set({ level: 'CRITICAL' }, c.critical);
+    },
+  });
+  gaugeFrom('kafkaobs_hierarchy_stale_cells', 'Cells that stopped hearing (their parents no longer count them).', () => hierarchy.staleCount);
   gaugeFrom('kafkaobs_event_log_retained', 'Events retained for resume and slow subscribers.', () => Number(log.nextOffset - log.firstOffset));
   return {
     registry,

@@ -1,4 +1,4 @@
-// The SignalAggregator gRPC service: StreamSignals (agents in), Subscribe (events out), GetCell.
+// The SignalAggregator gRPC service: StreamSignals (agents in), Subscribe (events out), GetCell, ListNarratives.
 import { ServerError, Status, type CallContext } from 'nice-grpc';
 import {
   EventKind,
@@ -79,7 +79,7 @@ export function signalService(d: SignalServiceDeps) {
   async function* subscription(request: SubscribeRequest, context: CallContext): AsyncIterable<Event[]> {
     for (const k of request.kinds) {
       if (!EventKind[k] || k === EventKind.EVENT_KIND_UNSPECIFIED) {
-        throw new ServerError(Status.INVALID_ARGUMENT, `unknown event kind ${k} (expected SIGNAL, CELL_CHANGE or GAP)`);
+        throw new ServerError(Status.INVALID_ARGUMENT, `unknown event kind ${k} (expected SIGNAL, CELL_CHANGE, GAP, FINDING, SITUATION, NARRATIVE or ACTION)`);
       }
     }
     d.metrics.subscribersOpen.inc();

@@ -28,12 +28,17 @@ export function subjectOf(e: Event): string {
   return e.signal?.subject ?? e.cellChange?.path ?? e.finding?.subject ?? e.situation?.subject ?? e.narrative?.rootSubject ?? e.action?.target ?? '';
 }
 
+/** A prefix matches whole segments: "cluster/prod" matches "cluster/prod/broker/1", not "cluster/production". */
+function under(subject: string, prefix: string): boolean {
+  return subject === prefix || (subject.startsWith(prefix) && (prefix.endsWith('/') || subject[prefix.length] === '/'));
+}
+
 export function matches(e: Event, f: SubscriptionFilter): boolean {
   if (f.kinds.size > 0 && !f.kinds.has(kindOf(e))) return false;
   if (f.subjectPrefix === '') return true;
-  const subject = subjectOf(e);
-  // A prefix matches whole segments: "cluster/prod" matches "cluster/prod/broker/1", not "cluster/production".
-  return subject === f.subjectPrefix || (subject.startsWith(f.subjectPrefix) && (f.subjectPrefix.endsWith('/') || subject[f.subjectPrefix.length] === '/'));
+  if (under(subjectOf(e), f.subjectPrefix)) return true;
+  // A narrative concerns every subject of its chain: a service's owner sees the broker's story too.
+  return e.narrative !== undefined && e.narrative.causalChain.some((x) => under(x.subject, f.subjectPrefix));
 }
 
 /**

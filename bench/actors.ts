@@ -28,8 +28,8 @@ function narrative(id: string, state: Narrative_State): Narrative {
   return {
     id, state, situation: `Producer buffer exhaustion in service-${id}`,
     causalChain: [
-      { subject: 'cluster/prod/broker/1', sign: 'status DEGRADED', time: t, sourceId: 'b1', seq: 1n, detail: '3 under-replicated partitions' },
-      { subject: `service/s${id}/pod/p/producer/p1`, sign: 'queue OVERFLOW', time: t, sourceId: 'p', seq: 2n, detail: 'buffer 97% used' },
+      { subject: 'cluster/prod/broker/1', sign: 'status DEGRADED', time: t, sourceId: 'b1', seq: 1n, detail: '3 under-replicated partitions', clock: {}, stage: '' },
+      { subject: `service/s${id}/pod/p/producer/p1`, sign: 'queue OVERFLOW', time: t, sourceId: 'p', seq: 2n, detail: 'buffer 97% used', clock: {}, stage: '' },
     ],
     rootCause: 'broker-1 under-replicated partitions -> produce latency -> buffer backpressure',
     rootSubject: `service/s${id}`,

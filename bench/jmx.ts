@@ -37,13 +37,13 @@ interface SensorStatus {
 }
 
 async function startFixture(producers: number): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn('java', ['-Xmx128m', '-XX:+UseSerialGC', '-cp', join(REPO_ROOT, 'dist', 'test', 'fixtures'), 'FakeKafkaJvm', '--profile', 'none', '--bench-producers', String(producers)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn('java', ['-Xmx128m', '-XX:+UseSerialGC', '-cp', join(REPO_ROOT, 'dist', 'aggregator', 'demo', 'java'), 'FakeKafkaJvm', '--profile', 'none', '--bench-producers', String(producers)], { stdio: ['pipe', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
     createInterface({ input: child.stdout! }).on('line', (l) => {
       const m = /^READY (\d+) /.exec(l);
       if (m) resolve(Number(m[1]));
     });
-    child.once('exit', (code) => reject(new Error(`fixture JVM exited (${code}): is the build done with a JDK (dist/test/fixtures)?`)));
+    child.once('exit', (code) => reject(new Error(`fixture JVM exited (${code}): is the build done with a JDK (dist/aggregator/demo/java)?`)));
   });
   return { child, port };
 }

@@ -9,14 +9,14 @@
 //   4. Agent RSS: idle, and while it handles 5 000 signals/s.
 //   5. Actors: decision cost per narrative revision, webhook delivery rate and latency (bench/actors.ts).
 //
-// `npm run bench -- actors latency` runs only the phases named (ingest, nosub, ceiling, latency, rss, actors).
+// `npm run bench -- actors latency` runs only the phases named (ingest, nosub, ceiling, latency, rss, actors, jmx).
 // Tunables (environment): BENCH_AGENTS (50), BENCH_LOAD_PROCS (1), BENCH_INFLIGHT (8),
 // BENCH_BATCH (100), BENCH_WARMUP_MS (2000), BENCH_MEASURE_MS (10000), BENCH_LATENCY_RATE (20000),
 // BENCH_LATENCY_MS (8000), BENCH_RSS_RATE (5000), BENCH_SKIP (comma list of: ingest, nosub, ceiling,
 // latency, rss, actors, jmx), BENCH_AGGREGATOR_ARGS (extra CLI flags for the aggregator, space separated),
 // BENCH_AGGREGATOR_NODE_ARGS / BENCH_AGENT_NODE_ARGS (node flags, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"),
 // BENCH_CLI (path of another build's dist/bin/kafka-obs.js to measure instead).
-//   5. JMX: ~500 attributes polled every second from one JVM (bench/jmx.ts; needs a JDK).
+//   6. JMX: ~500 attributes polled every second from one JVM (bench/jmx.ts; needs a JDK).
 // Phases can be named on the command line to run only those: `npm run bench -- jmx`.
 import { cpus } from 'node:os';
 import { existsSync } from 'node:fs';

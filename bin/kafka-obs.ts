@@ -14,6 +14,7 @@ import { buildSensors } from '../agent/sensors.js';
 import type { CheckResult } from '../agent/sensor.js';
 import { bearerToken, channelCredentials, channelOptions, parseTarget, TargetError } from '../agent/connection.js';
 import { eventJson, formatEvent } from '../aggregator/tail.js';
+import { DEMO_HELP, demoCommand } from '../aggregator/demo/command.js';
 import { EventKind, SignalAggregatorDefinition, directDefinition } from '../proto/index.js';
 
 const VERSION = '0.1.0';
@@ -86,6 +87,7 @@ Examples:
   $ AGGREGATOR_URL=grpc://aggregator:50051 kafka-obs agent
   $ curl -XPOST localhost:8081/v1/signals -d '{"subject":"service/orders/pod/orders-1/producer/p1","queue":{"sign":"OVERFLOW","units":95}}'
   $ kafka-obs tail --kinds signal,cell --prefix service/orders
+  $ kafka-obs tail --kinds narrative,situation          # what the aggregator concludes
   $ buf curl --protocol grpc --http2-prior-knowledge --list-methods http://localhost:50051`);
 
 program
@@ -108,6 +110,13 @@ program
   .addOption(new Option('--actors <file>', 'YAML or JSON file: who acts on narratives (log, webhook, slack, pagerduty); each is off until enabled').env('KAFKA_OBS_ACTORS'))
   .option('--dry-run', 'actors only say what they would do (the default; forces every actor, or set KAFKA_OBS_DRY_RUN=true)')
   .option('--no-dry-run', 'enabled actors act for real unless their entry says dryRun: true (or KAFKA_OBS_DRY_RUN=false)')
+  .addOption(new Option('--tick-ms <ms>', 'how often time passes in the pipeline (staleness, narratives publishing and resolving)').env('KAFKA_OBS_TICK_MS').argParser(int(10, 60_000)).default(AGGREGATOR_DEFAULTS.tickMs))
+  .addOption(new Option('--decay-after-ms <ms>', 'a cell silent this long loses a step of confidence (0: never)').env('KAFKA_OBS_DECAY_AFTER_MS').argParser(int(0)).default(AGGREGATOR_DEFAULTS.decayAfterMs))
+  .addOption(new Option('--stale-after-ms <ms>', 'a cell silent this long is stale: its parent stops counting it (0: never)').env('KAFKA_OBS_STALE_AFTER_MS').argParser(int(0)).default(AGGREGATOR_DEFAULTS.staleAfterMs))
+  .addOption(new Option('--cause-wait-ms <ms>', 'a narrative rooted only in a symptom (a full buffer, a lagging group) waits this long for its cause to show').env('KAFKA_OBS_CAUSE_WAIT_MS').argParser(int(0)).default(AGGREGATOR_DEFAULTS.causeWaitMs))
+  .addOption(new Option('--resolve-after-ms <ms>', 'a narrative resolves once all its findings have been over this long').env('KAFKA_OBS_RESOLVE_AFTER_MS').argParser(int(0)).default(AGGREGATOR_DEFAULTS.resolveAfterMs))
+  .addOption(new Option('--situation-hold-ms <ms>', 'a situation falls (CRITICAL/WARNING to lower) only after this long at the lower level').env('KAFKA_OBS_SITUATION_HOLD_MS').argParser(int(0)).default(AGGREGATOR_DEFAULTS.situationHoldMs))
+  .addOption(new Option('--default-cluster <name>', 'cluster assumed for client signals that do not name theirs (context "cluster")').env('KAFKA_CLUSTER').default(AGGREGATOR_DEFAULTS.defaultCluster))
   .action(async (o) => {
     const log = logger('aggregator');
     let actors;
@@ -124,6 +133,8 @@ program
       grpcHost: o.grpcHost, grpcPort: o.grpcPort, httpHost: o.httpHost, httpPort: o.httpPort, dataDir: o.dataDir,
       retainEvents: o.retainEvents, maxBatchSignals: o.maxBatchSignals, maxBatchBytes: o.maxBatchBytes, maxCells: o.maxCells,
       drainTimeoutMs: o.drainTimeoutMs,
+      tickMs: o.tickMs, decayAfterMs: o.decayAfterMs, staleAfterMs: o.staleAfterMs, causeWaitMs: o.causeWaitMs,
+      resolveAfterMs: o.resolveAfterMs, situationHoldMs: o.situationHoldMs, defaultCluster: o.defaultCluster,
       tls: o.tlsCert ? { certFile: o.tlsCert, keyFile: o.tlsKey, clientCaFile: o.tlsClientCa } : undefined,
       token: secret(o.tokenFile, 'KAFKA_OBS_TOKEN'),
       actors,
@@ -218,7 +229,7 @@ program
   .command('tail')
   .description('Subscribe to the aggregator and print events as they happen.')
   .addOption(new Option('--aggregator-url <url>', 'grpc://host:port or grpcs://host:port').env('AGGREGATOR_URL').default('grpc://localhost:50051'))
-  .option('--kinds <list>', 'event kinds to show: signal,cell,gap (default all)')
+  .option('--kinds <list>', 'event kinds to show: signal,cell,gap,finding,situation,narrative,action (default all)')
   .option('--prefix <subject>', 'only subjects under this path, e.g. cluster/prod', '')
   .option('--from <offset>', 'replay retained events from this offset first (0 = all retained)')
   .option('--json', 'one canonical JSON event per line', false)
@@ -229,10 +240,13 @@ program
   .addOption(new Option('--tls-key <file>', 'client key for mutual TLS').env('AGGREGATOR_TLS_KEY'))
   .addOption(new Option('--token-file <file>', 'file holding the bearer token (or set AGGREGATOR_TOKEN)').env('AGGREGATOR_TOKEN_FILE'))
   .action(async (o) => {
-    const kindNames: Record<string, EventKind> = { signal: EventKind.SIGNAL, cell: EventKind.CELL_CHANGE, cell_change: EventKind.CELL_CHANGE, gap: EventKind.GAP };
+    const kindNames: Record<string, EventKind> = {
+      signal: EventKind.SIGNAL, cell: EventKind.CELL_CHANGE, cell_change: EventKind.CELL_CHANGE, gap: EventKind.GAP,
+      finding: EventKind.FINDING, situation: EventKind.SITUATION, narrative: EventKind.NARRATIVE, action: EventKind.ACTION,
+    };
     const kinds = (o.kinds ? String(o.kinds).split(',') : []).map((k: string) => {
       const kind = kindNames[k.trim().toLowerCase()];
-      if (kind === undefined) fail(`unknown event kind "${k}" (expected signal, cell, gap)`);
+      if (kind === undefined) fail(`unknown event kind "${k}" (expected signal, cell, gap, finding, situation, narrative, action)`);
       return kind;
     });
     const fromOffset = o.from === undefined ? undefined : BigInt(int(0)(o.from));
@@ -255,7 +269,7 @@ program
     let n = 0;
     try {
       for await (const e of client.subscribe({ kinds, subjectPrefix: o.prefix, fromOffset }, { signal: abort.signal })) {
-        process.stdout.write(`${o.json ? eventJson(e) : formatEvent(e, color)}\n`);
+        process.stdout.write(`${o.json ? eventJson(e) : formatEvent(e, color, process.stdout.columns || 100)}\n`);
         if (++n >= limit) break;
       }
     } catch (e) {
@@ -267,6 +281,19 @@ program
     } finally {
       channel.close();
     }
+  });
+
+program
+  .command('demo')
+  .description('See it work: an aggregator, agents and what they watch play a cascading failure that starts at a broker.')
+  .option('--fast', 'the same story at a quicker pace (about half a minute)', false)
+  .option('--jvm', 'real JVMs with Kafka MBeans, watched over JMX (the default when a JDK is found)')
+  .option('--no-jvm', 'recorded signal timelines replayed through the agents instead of JVMs')
+  .option('--verbose', 'every signal and cell change, and the processes\' own log lines', false)
+  .option('--no-color', 'plain text even on a terminal')
+  .addHelpText('after', DEMO_HELP)
+  .action(async (o) => {
+    process.exitCode = await demoCommand({ fast: o.fast, jvm: o.jvm, verbose: o.verbose, color: o.color });
   });
 
 /** `agent --check` output: one block per source, what it sees and what is wrong. */

@@ -1,67 +1,195 @@
-// The HierarchyManager: one cell per subject path segment, each holding its own latest condition
-// and a roll-up of its children. Pure state, no I/O: signals in, cell changes out.
+// The HierarchyManager: one cell per subject path segment, each holding the condition of signals
+// addressed to it ("own"), a roll-up of its children (rollup.ts), and how fresh that is. Pure
+// state, no I/O, no clock of its own: signals and ticks come in with the time, cell changes go out.
 //
-// Roll-up is worst-of for now (a later issue weighs how many children are affected). To stay
-// O(depth) per signal however wide a cell is, each cell counts its children per
-// (severity, confidence) instead of rescanning them.
-import {
-  assess,
-  SEVERITY,
-  Status_Condition,
-  Status_Confidence,
-  type Cell,
-  type CellChange,
-  type Signal,
-} from '../proto/index.js';
+// Per signal the work is O(depth): the cell's ancestors are re-rolled up until one does not
+// change, and each cell counts its children per (severity, confidence) instead of rescanning them.
+// Staleness costs O(1) per signal too: cells that hold an own condition sit in two lists ordered
+// by when they last heard (fresh, then confidence-lowered), so a tick only looks at the oldest.
+//
+// A cell hears several independent streams — a producer's buffer (queue signs), its request
+// latency (a status with context metric "request-latency-avg"), its sends to each broker (service
+// signs with context "node-id") — so its own condition is the worst of each stream's latest, not
+// whichever signal came last (that would flap between a healthy buffer and a slow broker).
+import { SEVERITY, Status_Condition, Status_Confidence, assess, type Assessment, type Cell, type CellChange, type Signal } from '../proto/index.js';
+import { ROLLUP_DEFAULTS, lowered, rollUp, slotOf, CONFIDENCES, LEVELS, DIVERGING_SEVERITY, type Rollup, type RollupSettings } from './rollup.js';
+import { holdsPopulation, parseSubject, type SubjectInfo } from './subject.js';
 
-const CONFIDENCES = 4; // UNSPECIFIED, TENTATIVE, MEASURED, CONFIRMED
-const LEVELS = 8; // severities 0..7
 const BY_SEVERITY: Status_Condition[] = [];
 for (const [c, s] of Object.entries(SEVERITY)) if (Number(c) >= 0) BY_SEVERITY[s] = Number(c) as Status_Condition;
 BY_SEVERITY[0] = Status_Condition.CONDITION_UNSPECIFIED;
 
-interface Node {
+const NONE = 0;
+const FRESH = 1;
+const DECAYED = 2;
+/** Where a parent counts a stale child: not in its condition counts. */
+const STALE_SLOT = -1;
+
+/** What observers may read of a cell. */
+export interface CellState {
   readonly path: string;
+  readonly info: SubjectInfo;
+  /** Rolled-up condition and confidence. */
+  readonly condition: Status_Condition;
+  readonly confidence: Status_Confidence;
+  /** The condition of signals addressed to this very cell, and of the one before. */
+  readonly own: Status_Condition;
+  readonly ownConfidence: Status_Confidence;
+  readonly previousOwn: Status_Condition;
+  readonly stale: boolean;
+  /** The own condition has gone unheard long enough to be stale. */
+  readonly ownStale: boolean;
+  /** Clock time (the caller's) when the own condition was last heard. */
+  readonly heardAt: bigint;
+  /** Largest signal timestamp at or below this cell. */
+  readonly lastHeard: bigint;
+  readonly affected: number;
+  readonly known: number;
+  readonly staleChildren: number;
+}
+
+/** Read-only access for observers. */
+export interface HierarchyView {
+  state(path: string): CellState | undefined;
+  children(path: string): Iterable<CellState>;
+}
+
+/** One stream of signals at a cell: its latest condition. */
+interface Stream {
+  readonly key: string;
+  condition: Status_Condition;
+  confidence: Status_Confidence;
+  heardAt: bigint;
+}
+
+/** Most streams a cell keeps (the least recently heard goes beyond it). */
+const MAX_STREAMS = 16;
+
+/** Which stream a signal belongs to: its metric, else its sign set (per broker for calls). */
+export function streamOf(s: Signal): string {
+  const c = s.context;
+  const metric = c.metric;
+  if (metric !== undefined) return metric;
+  if (s.service || s.probe) {
+    const broker = c['node-id'] ?? c['broker-id'] ?? c['broker.id'] ?? c.broker;
+    const set = s.service ? 'service' : 'probe';
+    return broker === undefined ? set : `${set}@${broker}`;
+  }
+  return s.status ? 'status' : s.queue ? 'queue' : s.resource ? 'resource' : s.gauge ? 'gauge' : 'counter';
+}
+
+interface Node extends CellState {
   readonly name: string;
   readonly parent: Node | undefined;
   readonly children: Map<string, Node>;
-  /** Condition of signals addressed to this cell itself. */
-  own: Status_Condition;
-  ownConfidence: Status_Confidence;
-  /** Rolled-up condition and its confidence. */
+  readonly population: boolean;
   condition: Status_Condition;
   confidence: Status_Confidence;
+  own: Status_Condition;
+  ownConfidence: Status_Confidence;
+  previousOwn: Status_Condition;
+  ownDecayed: boolean;
+  ownStale: boolean;
+  streams: Stream[] | undefined;
+  inferred: Status_Condition;
+  inferredConfidence: Status_Confidence;
+  stale: boolean;
+  heardAt: bigint;
   lastHeard: bigint;
   signals: number;
-  /** childCounts[severity * CONFIDENCES + confidence] = children rolled up to that. */
+  affected: number;
+  known: number;
+  staleChildren: number;
+  /** childCounts[slotOf(severity, confidence)] = non-stale children rolled up to that. */
   readonly childCounts: Uint32Array;
+  /** Where the parent counts this cell: a slot of its childCounts, or STALE_SLOT. */
+  slot: number;
+  list: number;
+  prev: Node | undefined;
+  next: Node | undefined;
 }
 
 export interface HierarchyOptions {
   /** Cells beyond this are refused (the signal is rejected), so a flood of subjects cannot exhaust memory. */
   maxCells: number;
+  /** A cell that has not heard its own signals for this long loses one step of confidence (0: never). */
+  decayAfterNs: bigint;
+  /** ... and for this long is marked stale: its parent stops counting it (0: never). */
+  staleAfterNs: bigint;
+  rollup: RollupSettings;
 }
 
-export class HierarchyManager {
+export const HIERARCHY_DEFAULTS: HierarchyOptions = {
+  maxCells: 1_000_000,
+  decayAfterNs: 120_000_000_000n,
+  staleAfterNs: 300_000_000_000n,
+  rollup: ROLLUP_DEFAULTS,
+};
+
+class List {
+  head: Node | undefined;
+  tail: Node | undefined;
+  constructor(readonly id: number) {}
+
+  push(n: Node): void {
+    n.list = this.id;
+    n.prev = this.tail;
+    n.next = undefined;
+    if (this.tail) this.tail.next = n;
+    else this.head = n;
+    this.tail = n;
+  }
+
+  remove(n: Node): void {
+    if (n.prev) n.prev.next = n.next;
+    else this.head = n.next;
+    if (n.next) n.next.prev = n.prev;
+    else this.tail = n.prev;
+    n.prev = n.next = undefined;
+    n.list = NONE;
+  }
+}
+
+export class HierarchyManager implements HierarchyView {
   private readonly root: Node = newNode('', '', undefined);
   private readonly byPath = new Map<string, Node>([['', this.root]]);
-  private readonly maxCells: number;
+  private readonly options: HierarchyOptions;
+  private readonly fresh = new List(FRESH);
+  private readonly decayed = new List(DECAYED);
+  private readonly r: Rollup = { severity: 0, confidence: 0, affected: 0, known: 0, by: 'none' };
 
   constructor(options: Partial<HierarchyOptions> = {}) {
-    this.maxCells = options.maxCells ?? 1_000_000;
+    this.options = { ...HIERARCHY_DEFAULTS, ...options };
   }
+
+  private staleOwn = 0;
 
   get size(): number {
     return this.byPath.size - 1;
   }
 
-  /** Whether a signal for this subject can be taken (its cell exists or there is room). */
-  canAccept(subject: string): boolean {
-    return this.byPath.has(subject) || this.byPath.size + subject.split('/').length <= this.maxCells + 1;
+  /** Cells whose own signals have gone unheard long enough to be stale. */
+  get staleCount(): number {
+    return this.staleOwn;
   }
 
-  /** Applies one (validated) signal; returns the cells whose condition or confidence changed. */
+  /** Whether a signal for this subject can be taken (its cell exists or there is room). */
+  canAccept(subject: string): boolean {
+    return this.byPath.has(subject) || this.byPath.size + subject.split('/').length <= this.options.maxCells + 1;
+  }
+
+  /** Applies one (validated) signal, using its timestamp as the time; returns the cell changes. */
   apply(signal: Signal): CellChange[] {
+    const out: CellChange[] = [];
+    this.applyTo(signal, signal.timestamp, out);
+    return out;
+  }
+
+  /**
+   * Applies one (validated) signal heard at clock time `nowNs`; pushes the cells whose condition,
+   * confidence or staleness changed onto `out` (cell first, then up); returns the cell.
+   */
+  applyTo(signal: Signal, nowNs: bigint, out: CellChange[]): CellState {
     const node = this.ensure(signal.subject);
     const ts = signal.timestamp;
     for (let n: Node | undefined = node; n; n = n.parent) {
@@ -69,36 +197,193 @@ export class HierarchyManager {
       if (ts > n.lastHeard) n.lastHeard = ts;
     }
     const a = assess(signal);
-    if (!a) return [];
-    node.own = a.condition;
-    node.ownConfidence = a.confidence;
-    const changes: CellChange[] = [];
-    // Re-roll up the cell, then each ancestor, stopping where nothing changes.
-    for (let n: Node | undefined = node; n; n = n.parent) {
-      const prevCondition = n.condition;
-      const prevConfidence = n.confidence;
-      rollUp(n);
-      if (n.condition === prevCondition && n.confidence === prevConfidence) break;
-      if (n.parent) {
-        n.parent.childCounts[slot(prevCondition, prevConfidence)]!--;
-        n.parent.childCounts[slot(n.condition, n.confidence)]!++;
+    node.previousOwn = node.own;
+    if (!a) return node;
+    this.hear(node, streamOf(signal), a, nowNs);
+    node.heardAt = nowNs;
+    node.ownDecayed = false;
+    if (node.ownStale) this.staleOwn--;
+    node.ownStale = false;
+    if (node.list === FRESH) this.fresh.remove(node);
+    else if (node.list === DECAYED) this.decayed.remove(node);
+    this.fresh.push(node);
+    this.propagate(node, out, signal.sourceId, signal.seq, true);
+    return node;
+  }
+
+  /**
+   * Sets (or with undefined clears) a condition the aggregator inferred for a cell that may hear
+   * nothing itself, e.g. a managed broker judged from its clients. A reported own condition wins.
+   */
+  infer(path: string, a: Assessment | undefined, reason: string, out: CellChange[]): void {
+    const node = this.byPath.get(path) ?? (a && this.canAccept(path) ? this.ensure(path) : undefined);
+    if (!node) return;
+    node.inferred = a?.condition ?? Status_Condition.CONDITION_UNSPECIFIED;
+    node.inferredConfidence = a?.confidence ?? Status_Confidence.CONFIDENCE_UNSPECIFIED;
+    const from = out.length;
+    this.propagate(node, out, '', 0n, true);
+    if (out.length > from && out[from]!.path === path) out[from]!.reason = reason;
+  }
+
+  /** Lets time pass: cells silent for too long lose confidence, then go stale. */
+  tick(nowNs: bigint, out: CellChange[]): void {
+    const { decayAfterNs, staleAfterNs } = this.options;
+    if (decayAfterNs > 0n) {
+      for (let n = this.fresh.head; n && nowNs - n.heardAt >= decayAfterNs; n = this.fresh.head) {
+        this.fresh.remove(n);
+        n.ownDecayed = true;
+        this.decayed.push(n);
+        const from = out.length;
+        this.propagate(n, out, '', 0n, true);
+        if (out.length > from && out[from]!.path === n.path) out[from]!.reason = `silent for ${secondsOf(nowNs - n.heardAt)} s: confidence lowered`;
       }
-      changes.push({
-        path: n.path,
-        previous: prevCondition,
-        current: n.condition,
-        confidence: n.confidence,
-        causeSourceId: signal.sourceId,
-        causeSeq: signal.seq,
-      });
     }
-    return changes;
+    if (staleAfterNs > 0n) {
+      const list = decayAfterNs > 0n ? this.decayed : this.fresh;
+      for (let n = list.head; n && nowNs - n.heardAt >= staleAfterNs; n = list.head) {
+        list.remove(n);
+        n.ownStale = true;
+        this.staleOwn++;
+        const from = out.length;
+        this.propagate(n, out, '', 0n, true);
+        if (out.length > from && out[from]!.path === n.path) out[from]!.reason = `silent for ${secondsOf(nowNs - n.heardAt)} s: stale`;
+      }
+    }
   }
 
   /** A subtree as the API returns it; undefined when there is no such cell. */
   get(path: string, depth = 0): Cell | undefined {
     const n = this.byPath.get(path);
     return n ? toCell(n, depth <= 0 ? Infinity : depth) : undefined;
+  }
+
+  state(path: string): CellState | undefined {
+    return this.byPath.get(path);
+  }
+
+  children(path: string): Iterable<CellState> {
+    return this.byPath.get(path)?.children.values() ?? [];
+  }
+
+  /** Records a stream's latest; the own condition becomes the worst of the streams still current. */
+  private hear(node: Node, key: string, a: Assessment, nowNs: bigint): void {
+    const streams = node.streams;
+    if (!streams) {
+      node.streams = [{ key, condition: a.condition, confidence: a.confidence, heardAt: nowNs }];
+      node.own = a.condition;
+      node.ownConfidence = a.confidence;
+      return;
+    }
+    let found: Stream | undefined;
+    for (let i = 0; i < streams.length; i++) if (streams[i]!.key === key) found = streams[i];
+    if (found) {
+      found.condition = a.condition;
+      found.confidence = a.confidence;
+      found.heardAt = nowNs;
+    } else {
+      if (streams.length >= MAX_STREAMS) {
+        let oldest = 0;
+        for (let i = 1; i < streams.length; i++) if (streams[i]!.heardAt < streams[oldest]!.heardAt) oldest = i;
+        streams.splice(oldest, 1);
+      }
+      streams.push({ key, condition: a.condition, confidence: a.confidence, heardAt: nowNs });
+    }
+    // A stream silent for the stale horizon no longer speaks for the cell (dropped in place).
+    const horizon = this.options.staleAfterNs > 0n ? nowNs - this.options.staleAfterNs : -1n;
+    let worst = 0;
+    let condition: Status_Condition = Status_Condition.CONDITION_UNSPECIFIED;
+    let confidence: Status_Confidence = Status_Confidence.CONFIDENCE_UNSPECIFIED;
+    for (let i = 0; i < streams.length; i++) {
+      const x = streams[i]!;
+      if (x.heardAt <= horizon) {
+        streams.splice(i--, 1);
+        continue;
+      }
+      const sev = SEVERITY[x.condition] ?? 0;
+      if (sev > worst || (sev === worst && x.confidence > confidence)) {
+        worst = sev;
+        condition = x.condition;
+        confidence = x.confidence;
+      }
+    }
+    node.own = condition;
+    node.ownConfidence = confidence;
+  }
+
+  /** Re-rolls up `node` and its ancestors until one does not change, recording each change. */
+  private propagate(node: Node, out: CellChange[], causeSourceId: string, causeSeq: bigint, first: boolean): void {
+    let own = first;
+    // A child going silent (or coming back) is news to its parent even when its condition holds.
+    let staleMoved = false;
+    for (let n: Node | undefined = node; n; n = n.parent) {
+      const prevCondition: Status_Condition = n.condition;
+      const prevConfidence: Status_Confidence = n.confidence;
+      const prevStale: boolean = n.stale;
+      this.recompute(n);
+      const changed = n.condition !== prevCondition || n.confidence !== prevConfidence || n.stale !== prevStale;
+      if (!changed && !staleMoved) break;
+      staleMoved = false;
+      if (changed && n.parent) {
+        const slot = n.stale ? STALE_SLOT : slotOf(SEVERITY[n.condition] ?? 0, n.confidence);
+        if (slot !== n.slot) {
+          if (n.slot === STALE_SLOT) n.parent.staleChildren--;
+          else n.parent.childCounts[n.slot]!--;
+          if (slot === STALE_SLOT) n.parent.staleChildren++;
+          else n.parent.childCounts[slot]!++;
+          staleMoved = (slot === STALE_SLOT) !== (n.slot === STALE_SLOT);
+          n.slot = slot;
+        }
+      }
+      out.push({
+        path: n.path,
+        previous: prevCondition,
+        current: n.condition,
+        confidence: n.confidence,
+        causeSourceId,
+        causeSeq,
+        stale: n.stale,
+        reason: own ? '' : this.reasonOf(n),
+      });
+      own = false;
+      if (!changed) break;
+    }
+  }
+
+  private recompute(n: Node): void {
+    let ownSev = 0;
+    let ownConf: Status_Confidence = Status_Confidence.CONFIDENCE_UNSPECIFIED;
+    if (n.own !== Status_Condition.CONDITION_UNSPECIFIED && !n.ownStale) {
+      ownSev = SEVERITY[n.own] ?? 0;
+      ownConf = n.ownDecayed ? lowered(n.ownConfidence) : n.ownConfidence;
+    } else if (n.inferred !== Status_Condition.CONDITION_UNSPECIFIED) {
+      ownSev = SEVERITY[n.inferred] ?? 0;
+      ownConf = n.inferredConfidence;
+    }
+    const r = rollUp(ownSev, ownConf, n.childCounts, n.population, this.options.rollup, this.r);
+    n.affected = r.affected;
+    n.known = r.known;
+    if (r.severity === 0 && (n.ownStale || n.staleChildren > 0)) {
+      // Nothing current to say, but something was said: show the last known, marked stale.
+      n.stale = true;
+      if (n.condition !== Status_Condition.CONDITION_UNSPECIFIED) n.confidence = Status_Confidence.TENTATIVE;
+      return;
+    }
+    n.stale = false;
+    n.condition = BY_SEVERITY[r.severity]!;
+    n.confidence = r.confidence;
+  }
+
+  private reasonOf(n: Node): string {
+    if (n.stale) return n.staleChildren > 0 ? `${children(n.staleChildren)} silent, none heard` : 'silent';
+    const stale = n.staleChildren > 0 ? `; ${children(n.staleChildren)} silent` : '';
+    if (!n.population) return n.affected > 0 ? `worst of its parts${stale}` : `all parts healthy${stale}`;
+    const share = `${n.affected} of ${children(n.known)} DIVERGING or worse`;
+    const sev = SEVERITY[n.condition] ?? 0;
+    if (sev >= DIVERGING_SEVERITY) {
+      const minority = sev === DIVERGING_SEVERITY && n.confidence === Status_Confidence.TENTATIVE && n.affected * 2 < n.known;
+      return `${share}${minority ? ' (a minority)' : ''}${stale}`;
+    }
+    return n.affected > 0 ? `${share} (too few to count)${stale}` : `${children(n.known)} healthy${stale}`;
   }
 
   private ensure(path: string): Node {
@@ -108,7 +393,7 @@ export class HierarchyManager {
     const parent = cut < 0 ? this.root : this.ensure(path.slice(0, cut));
     const node = newNode(path, path.slice(cut + 1), parent);
     parent.children.set(node.name, node);
-    parent.childCounts[slot(node.condition, node.confidence)]!++;
+    parent.childCounts[node.slot]!++;
     this.byPath.set(path, node);
     return node;
   }
@@ -119,46 +404,38 @@ function newNode(path: string, name: string, parent: Node | undefined): Node {
     path,
     name,
     parent,
+    info: parseSubject(path),
     children: new Map(),
+    population: holdsPopulation(path),
     own: Status_Condition.CONDITION_UNSPECIFIED,
     ownConfidence: Status_Confidence.CONFIDENCE_UNSPECIFIED,
+    previousOwn: Status_Condition.CONDITION_UNSPECIFIED,
+    ownDecayed: false,
+    ownStale: false,
+    streams: undefined,
+    inferred: Status_Condition.CONDITION_UNSPECIFIED,
+    inferredConfidence: Status_Confidence.CONFIDENCE_UNSPECIFIED,
     condition: Status_Condition.CONDITION_UNSPECIFIED,
     confidence: Status_Confidence.CONFIDENCE_UNSPECIFIED,
+    stale: false,
+    heardAt: 0n,
     lastHeard: 0n,
     signals: 0,
+    affected: 0,
+    known: 0,
+    staleChildren: 0,
     childCounts: new Uint32Array(LEVELS * CONFIDENCES),
+    slot: 0,
+    list: NONE,
+    prev: undefined,
+    next: undefined,
   };
 }
 
-function slot(c: Status_Condition, conf: Status_Confidence): number {
-  return (SEVERITY[c] ?? 0) * CONFIDENCES + (conf >= 0 && conf < CONFIDENCES ? conf : 0);
-}
+const children = (n: number): string => (n === 1 ? '1 child' : `${n} children`);
 
-/** Worst of own and children; at the worst severity, the highest confidence that reached it. */
-function rollUp(n: Node): void {
-  let worst = SEVERITY[n.own] ?? 0;
-  let confidence: Status_Confidence = n.own === Status_Condition.CONDITION_UNSPECIFIED ? Status_Confidence.CONFIDENCE_UNSPECIFIED : n.ownConfidence;
-  for (let level = LEVELS - 1; level > worst; level--) {
-    for (let c = CONFIDENCES - 1; c >= 0; c--) {
-      if (n.childCounts[level * CONFIDENCES + c]! > 0) {
-        worst = level;
-        confidence = c;
-        break;
-      }
-    }
-    if (worst === level) break;
-  }
-  if (worst === (SEVERITY[n.own] ?? 0)) {
-    // Children at the same severity as own may be surer than own.
-    for (let c = CONFIDENCES - 1; c > confidence; c--) {
-      if (n.childCounts[worst * CONFIDENCES + c]! > 0) {
-        confidence = c;
-        break;
-      }
-    }
-  }
-  n.condition = BY_SEVERITY[worst]!;
-  n.confidence = worst === 0 ? Status_Confidence.CONFIDENCE_UNSPECIFIED : confidence;
+function secondsOf(ns: bigint): number {
+  return Number(ns / 1_000_000_000n);
 }
 
 function toCell(n: Node, depth: number): Cell {
@@ -174,5 +451,10 @@ function toCell(n: Node, depth: number): Cell {
     signals: BigInt(n.signals),
     children,
     omittedChildren: depth > 0 ? 0 : n.children.size,
+    affectedChildren: n.affected,
+    knownChildren: n.known,
+    staleChildren: n.staleChildren,
+    stale: n.stale,
+    inferred: (n.own === Status_Condition.CONDITION_UNSPECIFIED || n.ownStale) && n.inferred !== Status_Condition.CONDITION_UNSPECIFIED,
   };
 }

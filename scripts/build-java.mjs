@@ -1,8 +1,10 @@
-// Build step after tsc: copies the default translation rules next to their compiled module, and
-// compiles the JMX bridge (agent/jmx) and the test JVM fixtures (test/fixtures) with the JDK's
-// javac. Without a JDK it says so and succeeds: the agent then runs without JMX sources.
+// Build step after tsc: copies the default translation rules next to their compiled module and
+// the demo's recorded timeline into dist/aggregator/demo/recordings, and
+// compiles the JMX bridge (agent/jmx), the scripted Kafka JVM of the demo and the tests
+// (aggregator/demo) and any test JVM fixtures (test/fixtures) with the JDK's javac. Without a JDK
+// it says so and succeeds: the agent then runs without JMX sources, the demo on recordings.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -11,6 +13,18 @@ const from = (p) => join(root, p);
 
 mkdirSync(from('dist/agent/translate'), { recursive: true });
 copyFileSync(from('agent/translate/default-rules.yaml'), from('dist/agent/translate/default-rules.yaml'));
+
+// The recorded timeline `kafka-obs demo` replays where there is no JDK (or with --no-jvm): the
+// cascade scenario of test/fixtures/scenarios, with an index naming only it.
+const scenarios = from('test/fixtures/scenarios');
+if (existsSync(join(scenarios, 'index.json'))) {
+  const index = JSON.parse(readFileSync(join(scenarios, 'index.json'), 'utf8'));
+  const demo = index.scenarios.filter((s) => s.name === 'cascade');
+  const out = from('dist/aggregator/demo/recordings');
+  mkdirSync(out, { recursive: true });
+  for (const s of demo) copyFileSync(join(scenarios, s.file), join(out, s.file));
+  writeFileSync(join(out, 'index.json'), `${JSON.stringify({ ...index, scenarios: demo }, null, 2)}\n`);
+}
 
 const javaHome = process.env.JAVA_HOME;
 const javac = javaHome && existsSync(join(javaHome, 'bin', 'javac')) ? join(javaHome, 'bin', 'javac') : 'javac';
@@ -37,4 +51,5 @@ function compile(srcDir, outDir, release) {
 }
 
 compile('agent/jmx', 'dist/jmx', 11);
+compile('aggregator/demo', 'dist/aggregator/demo/java', 11);
 if (existsSync(from('test/fixtures'))) compile('test/fixtures', 'dist/test/fixtures', 11);

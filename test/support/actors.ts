@@ -149,9 +149,9 @@ export function narrative(over: Partial<Narrative> = {}): Narrative {
     state: Narrative_State.OPEN,
     situation: 'Producer buffer exhaustion in order-service',
     causalChain: [
-      { subject: 'cluster/prod/broker/1', sign: 'status DEGRADED', time: t0, sourceId: 'broker-1-agent', seq: 10n, detail: '3 under-replicated partitions' },
-      { subject: 'service/orders/pod/orders-1/producer/p1', sign: 'status DIVERGING', time: t0 + 5_000_000_000n, sourceId: 'orders-1', seq: 20n, detail: 'request-latency-avg 480 ms' },
-      { subject: 'service/orders/pod/orders-1/producer/p1', sign: 'queue OVERFLOW', time: t0 + 9_000_000_000n, sourceId: 'orders-1', seq: 21n, detail: 'buffer 97% used' },
+      { subject: 'cluster/prod/broker/1', sign: 'status DEGRADED', time: t0, sourceId: 'broker-1-agent', seq: 10n, detail: '3 under-replicated partitions', clock: {}, stage: '' },
+      { subject: 'service/orders/pod/orders-1/producer/p1', sign: 'status DIVERGING', time: t0 + 5_000_000_000n, sourceId: 'orders-1', seq: 20n, detail: 'request-latency-avg 480 ms', clock: {}, stage: '' },
+      { subject: 'service/orders/pod/orders-1/producer/p1', sign: 'queue OVERFLOW', time: t0 + 9_000_000_000n, sourceId: 'orders-1', seq: 21n, detail: 'buffer 97% used', clock: {}, stage: '' },
     ],
     rootCause: 'broker-1 under-replicated partitions -> produce latency -> buffer backpressure',
     rootSubject: 'cluster/prod/broker/1',
@@ -172,7 +172,7 @@ export function incident(id: string, rootSubject = `cluster/prod/broker/${id}`, 
   const base = narrative({ id, rootSubject, ...over });
   return [
     { ...base, state: Narrative_State.OPEN, revision: 1 },
-    { ...base, state: Narrative_State.UPDATED, revision: 2, causalChain: [...base.causalChain, { subject: 'service/orders/consumer/c1', sign: 'queue OVERFLOW', time: nowNs(), sourceId: 'c', seq: 1n, detail: 'lag 25000' }] },
+    { ...base, state: Narrative_State.UPDATED, revision: 2, causalChain: [...base.causalChain, { subject: 'service/orders/consumer/c1', sign: 'queue OVERFLOW', time: nowNs(), sourceId: 'c', seq: 1n, detail: 'lag 25000', clock: {}, stage: '' }] },
     { ...base, state: Narrative_State.UPDATED, revision: 3, confidence: Status_Confidence.CONFIRMED },
     { ...base, state: Narrative_State.RESOLVED, revision: 4, resolvedAt: nowNs() },
   ];

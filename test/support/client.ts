@@ -47,15 +47,16 @@ export class Collector {
   }
 }
 
-/** Sends signals on one StreamSignals stream as an agent would, and returns the acks. */
+/** Sends signals on one StreamSignals stream as an agent would, and returns the acks (one per source per batch). */
 export async function streamSignals(client: Client, batches: Signal[][]): Promise<Ack[]> {
   const acks: Ack[] = [];
+  const expected = batches.reduce((n, b) => n + Math.max(1, new Set(b.map((s) => s.sourceId)).size), 0);
   async function* requests() {
     for (const signals of batches) yield { signals };
   }
   for await (const ack of client.streamSignals(requests())) {
     acks.push(ack);
-    if (acks.length === batches.length) break;
+    if (acks.length === expected) break;
   }
   return acks;
 }

@@ -1,0 +1,198 @@
+// cascading-failure: the incident the project exists for. A broker in trouble (broker-health's
+// direct evidence, or broker-inferred's judgement from clients) and, after it, trouble downstream:
+// producers' request latency and failures, their buffers filling, consumer groups falling behind.
+// It correlates across the tree (brokers, services, groups) and in time: downstream trouble counts
+// when it started after the broker's (less a tolerance for sensors polling at different moments)
+// and is in the same cluster (groups by their subject; clients by context "cluster", or any
+// cluster when they do not say, or by the broker they name). One finding per cluster episode,
+// rooted at the broker whose trouble came first; it lasts until the downstream trouble it
+// gathered is over, so a recovering cascade stays one incident.
+import { SEVERITY, Status_Condition, Status_Confidence, type Evidence, type Finding } from '../proto/index.js';
+import type { HierarchyView } from '../hierarchy/manager.js';
+import type { BrokerTrouble, BrokerTroubleSource } from './broker-health.js';
+import { stageRank, type Stage } from './facts.js';
+import { NO_FINDINGS, finding, type Ids, type Observation, type Observer } from './observer.js';
+import type { Episode, SymptomBoard } from './symptoms.js';
+
+export interface CascadeSettings {
+  /** Downstream trouble that began up to this long before the broker's still counts. */
+  toleranceNs: bigint;
+  /** Most downstream subjects listed per stage in the evidence. */
+  perStage: number;
+}
+
+const PRODUCER_STAGES = new Set<Stage>(['producer-latency', 'producer-errors', 'producer-buffer']);
+const CONSUMER_STAGES = new Set<Stage>(['consumer-lag', 'consumer-latency', 'rebalance']);
+const DEFECTIVE = SEVERITY[Status_Condition.DEFECTIVE];
+
+interface Cascade {
+  id: string;
+  cluster: string;
+  root: BrokerTrouble;
+  /** What the root broker's trouble amounted to at its worst ("UnderReplicatedPartitions=14"). */
+  account: string;
+  brokers: BrokerTrouble[];
+  members: Episode[];
+  gist: string;
+}
+
+export class CascadingFailure implements Observer {
+  readonly name = 'cascading-failure';
+  readonly kinds = 'all' as const;
+  private readonly cascades = new Map<string, Cascade>();
+  private seenBoard = -1;
+  private readonly seenSources: number[] = [];
+
+  constructor(
+    private readonly settings: CascadeSettings,
+    private readonly ids: Ids,
+    private readonly board: SymptomBoard,
+    private readonly sources: readonly BrokerTroubleSource[],
+  ) {}
+
+  observe(_o: Observation, _tree: HierarchyView, _now: bigint): readonly Finding[] {
+    return this.evaluate();
+  }
+
+  tick(): readonly Finding[] {
+    return this.evaluate();
+  }
+
+  /** Re-correlates when a broker's trouble or a downstream episode started or ended (else costs one string compare). */
+  private evaluate(): readonly Finding[] {
+    let moved = this.board.version !== this.seenBoard;
+    let troubled = 0;
+    for (let i = 0; i < this.sources.length; i++) {
+      const s = this.sources[i]!;
+      if (s.version !== this.seenSources[i]) moved = true;
+      this.seenSources[i] = s.version;
+      troubled += s.count;
+    }
+    this.seenBoard = this.board.version;
+    if (!moved || (troubled === 0 && this.cascades.size === 0)) return NO_FINDINGS;
+    const byCluster = new Map<string, BrokerTrouble[]>();
+    for (const s of this.sources) {
+      for (const t of s.troubled()) {
+        const list = byCluster.get(t.cluster);
+        if (list) list.push(t);
+        else byCluster.set(t.cluster, [t]);
+      }
+    }
+    let out: Finding[] | undefined;
+    const clusters = new Set([...byCluster.keys(), ...this.cascades.keys()]);
+    for (const cluster of clusters) {
+      const f = this.correlate(cluster, byCluster.get(cluster) ?? [], byCluster.size);
+      if (f) (out ??= []).push(f);
+    }
+    return out ?? NO_FINDINGS;
+  }
+
+  private correlate(cluster: string, troubles: BrokerTrouble[], troubledClusters: number): Finding | undefined {
+    const current = this.cascades.get(cluster);
+    // The root: the broker whose trouble came first (direct evidence before inferred at a tie).
+    troubles.sort((a, b) => (a.since.time < b.since.time ? -1 : a.since.time > b.since.time ? 1 : Number(a.inferred) - Number(b.inferred)));
+    const root = current && troubles.some((t) => t.subject === current.root.subject) ? troubles.find((t) => t.subject === current.root.subject)! : troubles[0] ?? current?.root;
+    if (!root) return undefined;
+    const since = root.since.time - this.settings.toleranceNs;
+    const brokerIds = new Set((troubles.length ? troubles : [root]).map((t) => t.broker));
+    const members: Episode[] = [];
+    for (const e of this.board.active) {
+      if (!PRODUCER_STAGES.has(e.stage) && !CONSUMER_STAGES.has(e.stage)) continue;
+      if (e.first.time < since) continue;
+      const sameCluster = e.cluster === cluster || (e.cluster === undefined && (e.broker === undefined ? troubledClusters <= 1 || this.cascades.has(cluster) : brokerIds.has(e.broker)));
+      if (!sameCluster) continue;
+      // A client naming a healthy broker is someone else's story.
+      if (e.broker !== undefined && e.cluster === undefined && !brokerIds.has(e.broker)) continue;
+      members.push(e);
+    }
+    if (!current) {
+      // No cascade without downstream trouble; the broker alone is broker-health's finding.
+      if (troubles.length === 0 || members.length === 0) return undefined;
+      const c: Cascade = { id: this.ids.next(this.name), cluster, root, account: root.account, brokers: troubles, members, gist: '' };
+      this.cascades.set(cluster, c);
+      return this.update(c);
+    }
+    current.root = root;
+    if (troubles.length) current.brokers = troubles;
+    if (troubles.includes(root) && says(root.account) > says(current.account)) current.account = root.account;
+    // Recovering: the broker is fine again, the trouble it caused downstream is not yet.
+    current.members = troubles.length ? members : members.filter((m) => current.members.includes(m));
+    if (current.members.length === 0) {
+      this.cascades.delete(cluster);
+      return this.findingOf(current, true);
+    }
+    return this.update(current);
+  }
+
+  private update(c: Cascade): Finding | undefined {
+    const gist = `${c.root.subject}|${c.root.confidence}|${this.condition(c)}|${c.brokers.map((b) => b.subject).join(',')}|${c.members.map((m) => `${m.subject}:${m.stage}`).sort().join(',')}`;
+    if (gist === c.gist) return undefined;
+    c.gist = gist;
+    return this.findingOf(c, false);
+  }
+
+  private condition(c: Cascade): Status_Condition {
+    const producers = c.members.some((m) => PRODUCER_STAGES.has(m.stage));
+    const consumers = c.members.some((m) => CONSUMER_STAGES.has(m.stage));
+    return (producers && consumers) || c.root.severity >= DEFECTIVE ? Status_Condition.DEFECTIVE : Status_Condition.DEGRADED;
+  }
+
+  private findingOf(c: Cascade, resolved: boolean): Finding {
+    const stages = new Map<Stage, Episode[]>();
+    for (const m of c.members) {
+      const list = stages.get(m.stage);
+      if (list) list.push(m);
+      else stages.set(m.stage, [m]);
+    }
+    const evidence: Evidence[] = [...c.root.evidence];
+    for (const b of c.brokers) if (b.subject !== c.root.subject) evidence.push(...b.evidence.slice(0, 2));
+    const ordered = [...stages.entries()].sort((a, b) => stageRank(a[0]) - stageRank(b[0]));
+    for (const [, list] of ordered) {
+      list.sort((a, b) => (a.first.time < b.first.time ? -1 : a.first.time > b.first.time ? 1 : 0));
+      for (const m of list.slice(0, this.settings.perStage)) evidence.push(m.first);
+    }
+    const confidence = c.root.inferred && c.root.confidence > Status_Confidence.MEASURED ? Status_Confidence.MEASURED : c.root.confidence;
+    const names = (stage: Stage): string[] => [...new Set((stages.get(stage) ?? []).map(nameOf))];
+    const steps = [`broker ${c.root.broker}${c.root.inferred ? ' (inferred)' : ''}`];
+    const lat = [...new Set([...names('producer-latency'), ...names('producer-errors')])];
+    if (lat.length) steps.push(`producer latency/errors in ${lat.join(', ')}`);
+    if (names('producer-buffer').length) steps.push(`buffers filling in ${names('producer-buffer').join(', ')}`);
+    const cons = [...new Set([...names('consumer-latency'), ...names('rebalance'), ...names('consumer-lag')])];
+    if (cons.length) steps.push(`consumers falling behind in ${cons.join(', ')}`);
+    return finding({
+      id: c.id,
+      observer: this.name,
+      subject: c.root.subject,
+      condition: this.condition(c),
+      confidence,
+      summary: resolved ? `cascade from broker ${c.root.broker} (cluster ${c.cluster}) is over` : `cascade in cluster ${c.cluster}: ${steps.join(' -> ')}`,
+      evidence,
+      resolved,
+      context: {
+        cluster: c.cluster,
+        root: c.root.subject,
+        broker: c.root.broker,
+        inferred: String(c.root.inferred),
+        'root-account': c.account,
+        brokers: c.brokers.map((b) => b.broker).join(','),
+        stages: ordered.map(([s]) => s).join(','),
+      },
+    });
+  }
+}
+
+/** How much an account of broker trouble says: a metric reading outranks a count, a bigger number a smaller. */
+function says(account: string): number {
+  const m = /=(\d+)/.exec(account);
+  if (m) return 1e9 + Number(m[1]);
+  const n = /(\d+)/.exec(account);
+  return n ? Number(n[1]) : account ? 1 : 0;
+}
+
+/** How a downstream subject reads in a sentence: "order-service/order-1 producer order-producer", "group billing". */
+export function nameOf(e: { info: { kind: string; service?: string; pod?: string; role?: string; clientId?: string; group?: string }; subject: string }): string {
+  const i = e.info;
+  if (i.kind === 'client') return `${i.service}`;
+  if (i.group !== undefined) return `group ${i.group}`;
+  return e.subject;
+}

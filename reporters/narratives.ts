@@ -1,0 +1,329 @@
+// Decide, part two: narratives — one per incident — which open, update as evidence arrives, and
+// resolve. Findings are gathered into incidents:
+//   - a finding joins the incident that already holds its subject or any subject of its evidence
+//     (a slow-consumer finding on a group a cascade already names is that cascade's);
+//   - a finding that roots an incident (a cascade, a broker in trouble, a JVM pausing) takes over
+//     incidents rooted only in their symptoms: the producer whose buffer filled and the group that
+//     fell behind become steps of the broker's story, in one narrative, keeping the id subscribers
+//     already know when one was published;
+//   - an incident rooted only in a symptom waits `causeWaitNs` for a cause to show before it is
+//     published (the broker's sensor may poll later, or its agent's signals arrive late);
+//   - only findings of MEASURED confidence or more publish (TENTATIVE ones only observe);
+//   - an incident resolves when all its findings have been resolved for `resolveAfterNs`.
+// Recent resolved narratives are kept (bounded) for ListNarratives.
+import {
+  Narrative_State,
+  Situation_Level,
+  Status_Confidence,
+  type Evidence,
+  type Finding,
+  type ListNarrativesRequest,
+  type ListNarrativesResponse,
+  type Narrative,
+} from '../proto/index.js';
+import type { HierarchyView } from '../hierarchy/manager.js';
+import { orderChain } from './chain.js';
+import { explain, levelOf, rootRank } from './explain.js';
+
+export interface NarrativeSettings {
+  /** How long an incident rooted only in a symptom waits for its cause before it is published. */
+  causeWaitNs: bigint;
+  /** How long all of an incident's findings must stay resolved before its narrative resolves. */
+  resolveAfterNs: bigint;
+  /** Resolved narratives kept for ListNarratives. */
+  keepResolved: number;
+  /** Open incidents at most (findings beyond are not narrated, and counted). */
+  maxIncidents: number;
+  /** Most evidence items in a causal chain. */
+  maxChain: number;
+  /** Updates of one narrative closer together than this are merged into one (a burst of evidence is one update). */
+  minUpdateGapNs: bigint;
+  /** Prefix of narrative ids (the aggregator makes them unique across restarts). */
+  idPrefix: string;
+}
+
+export const NARRATIVE_DEFAULTS: NarrativeSettings = {
+  causeWaitNs: 15_000_000_000n,
+  resolveAfterNs: 30_000_000_000n,
+  keepResolved: 200,
+  maxIncidents: 10_000,
+  maxChain: 24,
+  minUpdateGapNs: 1_000_000_000n,
+  idPrefix: 'n',
+};
+
+interface Incident {
+  id: string;
+  findings: Map<string, Finding>;
+  /** The last version of each finding while it held: what the incident is explained from (a resolved version only says "over"). */
+  told: Map<string, Finding>;
+  root: Finding;
+  /** Every piece of evidence any of its findings ever gave, one per (subject, stage): the chain only grows. */
+  evidence: Map<string, Evidence>;
+  /** The surest the diagnosis has been, and the worst the incident got: recovery does not unsay them. */
+  confidence: Status_Confidence;
+  peak: Situation_Level;
+  members: Set<string>;
+  createdAt: bigint;
+  published: boolean;
+  openedAt: bigint;
+  revision: number;
+  key: string;
+  last: Narrative | undefined;
+  lastEmitAt: bigint;
+  /** Something changed since the last update, which waits for minUpdateGapNs. */
+  dirty: boolean;
+  quietSince: bigint | undefined;
+}
+
+export interface NarrativeStats {
+  opened: number;
+  updated: number;
+  resolved: number;
+  merged: number;
+  /** Findings not narrated because maxIncidents incidents were open. */
+  unnarrated: number;
+}
+
+const ROOTING = 2; // rootRank at or above which a finding roots an incident at once
+
+export class NarrativeReporter {
+  private readonly incidents = new Set<Incident>();
+  private readonly byFinding = new Map<string, Incident>();
+  private readonly byMember = new Map<string, Incident>();
+  private readonly resolved: Narrative[] = [];
+  private n = 0;
+  readonly stats: NarrativeStats = { opened: 0, updated: 0, resolved: 0, merged: 0, unnarrated: 0 };
+
+  constructor(private readonly settings: NarrativeSettings, private readonly tree: HierarchyView) {}
+
+  get open(): number {
+    let n = 0;
+    for (const i of this.incidents) if (i.published) n++;
+    return n;
+  }
+
+  accept(f: Finding, now: bigint, out: Narrative[]): void {
+    this.acceptAll([f], now, out);
+  }
+
+  /** Takes the findings one signal (or tick) produced, then publishes each incident they touched once. */
+  acceptAll(found: readonly Finding[], now: bigint, out: Narrative[]): void {
+    const touched = new Set<Incident>();
+    for (const f of found) {
+      const inc = this.take(f, now, out);
+      if (inc) touched.add(inc);
+    }
+    for (const inc of touched) if (this.incidents.has(inc)) this.settle(inc, now, out, true);
+  }
+
+  private take(f: Finding, now: bigint, out: Narrative[]): Incident | undefined {
+    let inc = this.byFinding.get(f.id);
+    if (!inc) {
+      if (f.resolved) return undefined; // the end of something never narrated
+      inc = this.place(f, now, out);
+      if (!inc) return undefined;
+    }
+    inc.findings.set(f.id, f);
+    if (!f.resolved) inc.told.set(f.id, f);
+    this.byFinding.set(f.id, inc);
+    const previousRoot = inc.root;
+    if (rootRank(f) > rootRank(inc.root) || inc.root.id === f.id) inc.root = f;
+    if (inc.root !== previousRoot && inc.root.id !== previousRoot.id) inc.confidence = inc.root.confidence;
+    else if (inc.root.confidence > inc.confidence) inc.confidence = inc.root.confidence;
+    if (levelOf(f) > inc.peak) inc.peak = levelOf(f);
+    for (const e of f.evidence) {
+      const key = evidenceKey(e);
+      const known = inc.evidence.get(key);
+      if (!known || e.time < known.time) inc.evidence.set(key, e);
+    }
+    // Subjects a rooted incident now names are taken from incidents rooted only in symptoms.
+    for (const displaced of this.claim(inc, f)) this.merge(displaced, inc, now, out);
+    return inc;
+  }
+
+  /** Time passing: incidents done waiting for a cause publish, quiet ones resolve. */
+  tick(now: bigint, out: Narrative[]): void {
+    for (const inc of [...this.incidents]) if (!inc.published || inc.quietSince !== undefined || inc.dirty) this.settle(inc, now, out, inc.dirty);
+  }
+
+  list(req: ListNarrativesRequest): ListNarrativesResponse {
+    const limit = req.limit > 0 ? req.limit : 100;
+    const open = [...this.incidents].filter((i) => i.published && i.last).map((i) => i.last!);
+    open.sort((a, b) => (a.updatedAt > b.updatedAt ? -1 : a.updatedAt < b.updatedAt ? 1 : 0));
+    const all = req.includeResolved ? [...open, ...this.resolved] : open;
+    const prefix = req.subjectPrefix;
+    const touches = (n: Narrative): boolean => prefix === '' || under(n.rootSubject, prefix) || n.causalChain.some((e) => under(e.subject, prefix));
+    return { narratives: all.filter(touches).slice(0, limit) };
+  }
+
+  /** Finds or makes the incident a new finding belongs to. */
+  private place(f: Finding, now: bigint, out: Narrative[]): Incident | undefined {
+    const candidates = new Set<Incident>();
+    const near = (subject: string): void => {
+      const i = this.byMember.get(subject);
+      if (i) candidates.add(i);
+    };
+    near(f.subject);
+    for (const e of f.evidence) near(e.subject);
+    const rank = rootRank(f);
+    if (rank >= ROOTING) {
+      const same = [...candidates].find((i) => i.root.subject === f.subject && rootRank(i.root) >= ROOTING);
+      if (same) return same;
+      // Take over the incidents rooted only in symptoms; leave other roots their own stories.
+      const weaker = [...candidates].filter((i) => rootRank(i.root) < ROOTING).sort((a, b) => Number(b.published) - Number(a.published) || (a.createdAt < b.createdAt ? -1 : 1));
+      if (weaker.length) {
+        const target = weaker[0]!;
+        for (const other of weaker.slice(1)) this.merge(other, target, now, out);
+        target.root = f;
+        return target;
+      }
+      return this.create(f, now);
+    }
+    if (candidates.size) return [...candidates].sort((a, b) => rootRank(b.root) - rootRank(a.root))[0]!;
+    return this.create(f, now);
+  }
+
+  private create(f: Finding, now: bigint): Incident | undefined {
+    if (this.incidents.size >= this.settings.maxIncidents) {
+      this.stats.unnarrated++;
+      return undefined;
+    }
+    const inc: Incident = {
+      id: `${this.settings.idPrefix}${++this.n}`, findings: new Map(), told: new Map(), root: f, evidence: new Map(), confidence: f.confidence, peak: Situation_Level.NORMAL, members: new Set(), createdAt: now,
+      published: false, openedAt: 0n, revision: 0, key: '', last: undefined, lastEmitAt: 0n, dirty: false, quietSince: undefined,
+    };
+    this.incidents.add(inc);
+    return inc;
+  }
+
+  /** Moves `from`'s findings into `into`; a published `from` resolves, saying where it went. */
+  private merge(from: Incident, into: Incident, now: bigint, out: Narrative[]): void {
+    for (const [id, f] of from.findings) {
+      into.findings.set(id, f);
+      this.byFinding.set(id, into);
+    }
+    for (const [id, f] of from.told) into.told.set(id, f);
+    for (const [k, e] of from.evidence) {
+      const known = into.evidence.get(k);
+      if (!known || e.time < known.time) into.evidence.set(k, e);
+    }
+    if (from.peak > into.peak) into.peak = from.peak;
+    for (const m of from.members) {
+      into.members.add(m);
+      this.byMember.set(m, into);
+    }
+    this.incidents.delete(from);
+    this.stats.merged++;
+    if (from.published && from.last) {
+      const n: Narrative = { ...from.last, state: Narrative_State.RESOLVED, situation: `${from.last.situation} (merged into ${into.id})`, updatedAt: now, resolvedAt: now, revision: from.revision + 1 };
+      this.keep(n);
+      out.push(n);
+    }
+  }
+
+  /** Records the subjects `f` names as the incident's; returns symptom-rooted incidents it displaces. */
+  private claim(inc: Incident, f: Finding): Set<Incident> {
+    const displaced = new Set<Incident>();
+    const rooted = rootRank(inc.root) >= ROOTING;
+    const add = (subject: string): void => {
+      inc.members.add(subject);
+      const holder = this.byMember.get(subject);
+      if (holder && holder !== inc && this.incidents.has(holder) && rooted && rootRank(holder.root) < ROOTING) displaced.add(holder);
+      // A subject belongs to the incident with the strongest root that names it.
+      if (!holder || holder === inc || !this.incidents.has(holder) || rootRank(holder.root) <= rootRank(inc.root)) this.byMember.set(subject, inc);
+    };
+    add(f.subject);
+    for (const e of f.evidence) add(e.subject);
+    return displaced;
+  }
+
+  private settle(inc: Incident, now: bigint, out: Narrative[], changed: boolean): void {
+    let active = 0;
+    let counts = false;
+    for (const f of inc.findings.values()) {
+      if (!f.resolved) active++;
+      if (f.confidence !== Status_Confidence.TENTATIVE) counts = true;
+    }
+    if (!inc.published) {
+      if (active === 0) return this.drop(inc);
+      if (!counts) return;
+      if (rootRank(inc.root) < ROOTING && now - inc.createdAt < this.settings.causeWaitNs) return;
+      inc.published = true;
+      inc.openedAt = now;
+      this.emit(inc, Narrative_State.OPEN, now, out);
+      return;
+    }
+    if (active > 0) {
+      inc.quietSince = undefined;
+      if (!changed) return;
+      if (now - inc.lastEmitAt >= this.settings.minUpdateGapNs) this.emit(inc, Narrative_State.UPDATED, now, out);
+      else inc.dirty = true;
+      return;
+    }
+    inc.quietSince ??= now;
+    if (now - inc.quietSince < this.settings.resolveAfterNs) return;
+    this.emit(inc, Narrative_State.RESOLVED, now, out);
+    this.keep(inc.last!);
+    this.drop(inc);
+  }
+
+  private drop(inc: Incident): void {
+    this.incidents.delete(inc);
+    for (const id of inc.findings.keys()) if (this.byFinding.get(id) === inc) this.byFinding.delete(id);
+    for (const m of inc.members) if (this.byMember.get(m) === inc) this.byMember.delete(m);
+  }
+
+  private keep(n: Narrative): void {
+    this.resolved.unshift(n);
+    if (this.resolved.length > this.settings.keepResolved) this.resolved.pop();
+  }
+
+  /** Renders the incident; emits it when it is new, resolved, or says something new. */
+  private emit(inc: Incident, state: Narrative_State, now: bigint, out: Narrative[]): void {
+    const findings = [...inc.findings.values()];
+    const chain = orderChain([...inc.evidence.values()]);
+    const told = [...inc.told.values()];
+    const x = explain(inc.told.get(inc.root.id) ?? inc.root, told, chain, this.tree);
+    const level = inc.peak;
+    const findingIds = findings.map((f) => f.id);
+    const shown = chain.slice(0, this.settings.maxChain);
+    const key = [x.situation, x.rootCause, x.recommendation, level, inc.confidence, shown.map((e) => `${e.subject}|${e.stage}`).join(','), findingIds.join(',')].join('\n');
+    inc.dirty = false;
+    if (state === Narrative_State.UPDATED && key === inc.key) return;
+    inc.key = key;
+    inc.lastEmitAt = now;
+    inc.revision++;
+    const n: Narrative = {
+      id: inc.id,
+      state,
+      situation: x.situation,
+      causalChain: shown,
+      rootCause: x.rootCause,
+      rootSubject: inc.root.subject,
+      recommendation: x.recommendation,
+      confidence: inc.confidence,
+      level,
+      openedAt: inc.openedAt,
+      updatedAt: now,
+      resolvedAt: state === Narrative_State.RESOLVED ? now : 0n,
+      revision: inc.revision,
+      findingIds,
+    };
+    inc.last = n;
+    if (state === Narrative_State.OPEN) this.stats.opened++;
+    else if (state === Narrative_State.UPDATED) this.stats.updated++;
+    else this.stats.resolved++;
+    out.push(n);
+  }
+}
+
+/** One chain entry per subject, stage and sign set: a buffer's PRESSURE and its exhaustion counter are two facts. */
+function evidenceKey(e: Evidence): string {
+  const space = e.sign.indexOf(' ');
+  return `${e.subject}\u0000${e.stage}\u0000${space < 0 ? e.sign : e.sign.slice(0, space)}`;
+}
+
+function under(subject: string, prefix: string): boolean {
+  return subject === prefix || (subject.startsWith(prefix) && (prefix.endsWith('/') || subject[prefix.length] === '/'));
+}

@@ -4,7 +4,7 @@
 //   a source   service/<SERVICE_NAME>/pod/<AGENT_ID>/agent/<sensor>     (the agent about itself)
 //   brokers    cluster/<KAFKA_CLUSTER>/broker/<broker.id>
 //   partitions cluster/<KAFKA_CLUSTER>/topic/<topic>/partition/<n>
-//   groups     cluster/<KAFKA_CLUSTER>/group/<group>[/topic/<topic>/partition/<n>]
+//   groups     cluster/<KAFKA_CLUSTER>/group/<group>[/topic/<topic>[/partition/<n>]]
 import type { SubjectNames } from './sensor.js';
 
 /** A subject segment from any name: no "/", whitespace or control characters, at most 128 chars. */
@@ -25,6 +25,7 @@ export const subjects = {
   topic: (n: SubjectNames, topic: string) => `${subjects.cluster(n)}/topic/${segment(topic)}`,
   partition: (n: SubjectNames, topic: string, partition: number) => `${subjects.topic(n, topic)}/partition/${partition}`,
   group: (n: SubjectNames, group: string) => `${subjects.cluster(n)}/group/${segment(group)}`,
+  groupTopic: (n: SubjectNames, group: string, topic: string) => `${subjects.group(n, group)}/topic/${segment(topic)}`,
   groupPartition: (n: SubjectNames, group: string, topic: string, partition: number) =>
     `${subjects.group(n, group)}/topic/${segment(topic)}/partition/${partition}`,
 };

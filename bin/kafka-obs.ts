@@ -167,6 +167,22 @@ program
   .addOption(new Option('--cluster <name>', 'Kafka cluster name in subjects (cluster/<name>/...)').env('KAFKA_CLUSTER'))
   .addOption(new Option('--poll-interval-ms <ms>', 'how often sensors poll').env('POLL_INTERVAL_MS').argParser(int(100)))
   .option('--check', 'print what each configured source can see (and what is wrong), then exit', false)
+  .addHelpText('after', `
+Sources (each on when its variable is set; --config lists several):
+  JMX_URL, KAFKA_JMX_URL          a JVM's JMX (host:port or service:jmx:...), see README "JVM sources"
+  PROMETHEUS_URL                  a JMX exporter page (Strimzi), comma-separated
+  KAFKA_BOOTSTRAP_SERVERS         the Kafka Admin API: partition health and consumer lag (also KAFKA_BROKER_URL)
+    KAFKA_SECURITY_PROTOCOL       PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL
+    KAFKA_SASL_MECHANISM          PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512
+    KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE
+    KAFKA_SSL_CA_FILE, KAFKA_SSL_CERT_FILE, KAFKA_SSL_KEY_FILE   PEM files (TLS listeners, mutual TLS)
+    KAFKA_CONSUMER_GROUPS         groups to evaluate besides those the cluster lists (comma-separated)
+    KAFKA_POLL_INTERVAL_MS        how often lag is evaluated (default: POLL_INTERVAL_MS)
+    KAFKA_MAX_TRACKED_GROUPS      at most this many groups (default 50000)
+
+Examples:
+  KAFKA_BOOTSTRAP_SERVERS=kafka:9092 KAFKA_CLUSTER=prod kafka-obs agent --check
+  JMX_URL=localhost:9999 SERVICE_NAME=orders kafka-obs agent`)
   .option('--from-file <file>', 'also read signals from an NDJSON file ("-" for stdin)')
   .option('--exit-when-done', 'with --from-file: exit once every signal of the file is acknowledged', false)
   .action(async (o) => {

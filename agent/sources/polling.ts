@@ -17,10 +17,14 @@ export type PollOutcome =
       brokerId?: string;
       /** What is missing though the source answered: a configured pattern matching nothing. */
       problems: string[];
+      /** The reason the problems are reported under (default pattern-empty). */
+      problemReason?: string;
       /** How many values were read (attributes or samples). */
       values: number;
       /** Time spent by the source itself (the bridge's JMX calls), when known. */
       sourceMs?: number;
+      /** Signals the source judged itself (the Kafka source), sent as they are after the translated ones. */
+      signals?: Signal[];
     }
   | { ok: false; reason: string; message: string };
 
@@ -58,6 +62,11 @@ export interface PollingOptions {
   rules: RuleSet;
   /** How the source is described in logs and --check (no secrets). */
   description: string;
+  /**
+   * After failed polls, wait longer: interval × 2^(failures-1), jittered, at most this
+   * (default: no backoff, poll on the interval). A cluster that refuses us is not hammered.
+   */
+  backoffMaxMs?: number;
 }
 
 /** The agent's own view of a source, re-sent only when it changes or as a heartbeat. */
@@ -108,9 +117,18 @@ export abstract class PollingSensor implements Sensor {
       await this.inFlight;
       if (this.stopped) return;
       // A fixed cadence: the next poll is one interval after this one started (at once if late).
-      this.timer = setTimeout(() => void loop(), Math.max(0, started + this.options.intervalMs - Date.now()));
+      this.timer = setTimeout(() => void loop(), Math.max(0, started + this.nextDelayMs() - Date.now()));
     };
     this.timer = setTimeout(() => void loop(), 0);
+  }
+
+  /** The interval, or after failures (with backoffMaxMs set) a jittered exponential backoff. */
+  private nextDelayMs(): number {
+    const { intervalMs, backoffMaxMs } = this.options;
+    const failures = this.self?.condition === Status_Condition.DOWN ? this.self.failures : 0;
+    if (!backoffMaxMs || failures <= 1) return intervalMs;
+    const ceiling = Math.min(backoffMaxMs, intervalMs * 2 ** Math.min(failures - 1, 20));
+    return Math.max(intervalMs, Math.round(ceiling / 2 + Math.random() * (ceiling / 2)));
   }
 
   async stop(): Promise<void> {
@@ -156,7 +174,8 @@ export abstract class PollingSensor implements Sensor {
     }
     m.polls.inc({ source: this.name, outcome: 'ok' });
     m.up.set({ source: this.name }, 1);
-    if (outcome.problems.length) m.errors.inc({ source: this.name, reason: 'pattern-empty' }, outcome.problems.length);
+    const problemReason = outcome.problemReason ?? 'pattern-empty';
+    if (outcome.problems.length) m.errors.inc({ source: this.name, reason: problemReason }, outcome.problems.length);
     this.stats.lastValues = outcome.values;
     if (outcome.sourceMs !== undefined) {
       this.recentSourceMs.push(Math.round(outcome.sourceMs * 100) / 100);
@@ -168,8 +187,9 @@ export abstract class PollingSensor implements Sensor {
       const o = toObservation(r, this.ctx!.names, outcome.brokerId, now);
       if (o) for (const s of this.translator.observe(o)) out.push(s);
     }
-    if (outcome.problems.length) await this.report(Status_Condition.DEGRADED, 'pattern-empty', outcome.problems.join('; '), now);
+    if (outcome.problems.length) await this.report(Status_Condition.DEGRADED, problemReason, outcome.problems.join('; '), now);
     else await this.report(Status_Condition.STABLE, '', '', now);
+    if (outcome.signals) for (const s of outcome.signals) out.push(s);
     for (const s of out) await this.ctx!.emit(s);
     this.stats.signals += out.length;
     m.signals.inc({ source: this.name }, out.length);

@@ -1,0 +1,303 @@
+// The Kafka source: what the Admin API tells, no JMX needed (so it works on managed Kafka too).
+// Each round: cluster metadata (partition health, brokers), then for every tracked consumer
+// group its membership (where the broker answers DescribeGroups), its committed offsets, and only
+// then the log-end offsets of the topics involved — committed before log-end, so lag read at two
+// moments can only be over-stated by what was produced in between, never negative. The pure
+// evaluator (lag/) judges each partition and group; this file turns judgements into signals.
+import { pino, type Logger } from 'pino';
+import type { Signal } from '../../proto/index.js';
+import { loadRules } from '../translate/index.js';
+import { PollingSensor, type PollOutcome } from '../sources/polling.js';
+import type { CheckResult, SensorContext } from '../sensor.js';
+import { KafkaCallError, type ClusterMetadata, type GroupDescription, type KafkaAdminClient } from './client.js';
+import { describeKafka, type KafkaSettings } from './settings.js';
+import { PartitionWatch } from './partitions.js';
+import { probeBroker } from './probe.js';
+import { LagEvaluator, type GroupState } from './lag/index.js';
+import { SignalPlanner } from './signals.js';
+
+/** How many Admin requests a round keeps in flight at once (groups, topics). */
+const CONCURRENCY = 8;
+
+async function inParallel<T, R>(items: readonly T[], f: (t: T) => Promise<R>, limit = CONCURRENCY): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await f(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+/** What one round learned about the groups, for status and --check. */
+interface GroupRound {
+  tracked: string[];
+  untracked: number;
+  listing: 'ok' | 'unsupported' | 'denied' | 'off';
+  membership: 'ok' | 'unsupported' | 'denied' | 'none';
+  /** Configured groups with no committed offset at all. */
+  empty: string[];
+  problems: string[];
+}
+
+export class KafkaSensor extends PollingSensor {
+  private readonly watch: PartitionWatch;
+  private readonly evaluator: LagEvaluator;
+  private planner?: SignalPlanner;
+  private client?: KafkaAdminClient;
+  /** Requests this cluster does not serve (the mock cluster, old brokers): not asked again. */
+  private listGroupsUnsupported = false;
+  private describeGroupsUnsupported = false;
+  private lastGroups?: GroupRound;
+  private readonly saidEmpty = new Set<string>();
+  private lastMetadata?: { brokers: number; topics: number; partitions: number; underReplicated: number; offline: number; controller: number | undefined };
+
+  constructor(private readonly settings: KafkaSettings, private readonly makeClient: (logger: Logger) => KafkaAdminClient) {
+    super(`kafka:${settings.brokers[0]}`, { intervalMs: settings.intervalMs, rules: loadRules(undefined), description: describeKafka(settings), backoffMaxMs: Math.max(60_000, settings.intervalMs) });
+    this.watch = new PartitionWatch(settings.excludeTopics);
+    this.evaluator = new LagEvaluator({ ...settings.lag, windowSize: settings.windowSize, allowedLag: settings.allowedLag, maxGroups: settings.maxTrackedGroups });
+  }
+
+  protected override async open(): Promise<boolean> {
+    const ctx = this.ctx as SensorContext;
+    this.client = this.makeClient(ctx.logger);
+    this.planner = new SignalPlanner(ctx.names, this.options.rules.defaults.heartbeatMs);
+    return true;
+  }
+
+  protected override async close(): Promise<void> {
+    await this.client?.disconnect();
+  }
+
+  protected async poll(): Promise<PollOutcome> {
+    const client = this.client!;
+    const now = Date.now();
+    let md: ClusterMetadata;
+    try {
+      md = await client.metadata();
+    } catch (e) {
+      const err = e as KafkaCallError;
+      return { ok: false, reason: err.reason ?? 'internal', message: err.message };
+    }
+    const judged = this.watch.judge(md, await this.notAnswering(md));
+    this.lastMetadata = {
+      brokers: md.brokers.length,
+      topics: md.topics.filter((t) => !this.settings.excludeTopics.test(t.name)).length,
+      partitions: judged.partitions.length,
+      underReplicated: judged.underReplicated,
+      offline: judged.offline,
+      controller: md.controller,
+    };
+    const planner = this.planner!;
+    const signals: Signal[] = [];
+    planner.metadata(judged, now, signals);
+
+    const round = await this.groupRound(client, md, now);
+    for (const g of round.tracked) planner.group(this.evaluator.evaluate(g, now), now, signals);
+    this.lastGroups = round;
+    const problemReason = round.problems.some((p) => /not allowed \(/.test(p)) ? 'permission' : 'incomplete';
+    return { ok: true, readings: [], problems: round.problems, problemReason, values: judged.partitions.length + round.tracked.length, signals };
+  }
+
+  /** Which groups, their membership, committed offsets, then log ends; feeds the evaluator. */
+  private async groupRound(client: KafkaAdminClient, md: ClusterMetadata, now: number): Promise<GroupRound> {
+    const s = this.settings;
+    const problems: string[] = [];
+    let listing: GroupRound['listing'] = 'off';
+    let discovered: string[] = [];
+    if (s.discoverGroups && !this.listGroupsUnsupported) {
+      try {
+        discovered = await client.listGroups();
+        listing = 'ok';
+      } catch (e) {
+        const err = e as KafkaCallError;
+        if (err.reason === 'unsupported') {
+          this.listGroupsUnsupported = true;
+          this.ctx?.logger.warn({ source: this.options.description }, 'the cluster does not serve ListGroups: groups come from configuration only (KAFKA_CONSUMER_GROUPS)');
+        } else if (err.reason === 'permission') {
+          listing = 'denied';
+          problems.push(`cannot list consumer groups: ${err.message}`);
+        } else {
+          problems.push(err.message);
+        }
+      }
+    }
+    if (this.listGroupsUnsupported) listing = 'unsupported';
+    const all = [...new Set([...s.groups, ...discovered.sort()])];
+    const tracked = all.slice(0, s.maxTrackedGroups);
+    const untracked = all.length - tracked.length;
+    if (untracked > 0) problems.push(`${untracked} group(s) beyond maxTrackedGroups=${s.maxTrackedGroups} are not evaluated`);
+
+    let membership: GroupRound['membership'] = 'none';
+    const described = new Map<string, GroupDescription>();
+    if (tracked.length && !this.describeGroupsUnsupported) {
+      try {
+        for (let i = 0; i < tracked.length; i += 100) for (const d of await client.describeGroups(tracked.slice(i, i + 100))) described.set(d.group, d);
+        membership = 'ok';
+      } catch (e) {
+        const err = e as KafkaCallError;
+        if (err.reason === 'unsupported') {
+          this.describeGroupsUnsupported = true;
+          this.ctx?.logger.warn({ source: this.options.description }, 'the cluster does not serve DescribeGroups: lag is judged from offsets and commit spacing alone');
+        } else if (err.reason === 'permission') {
+          membership = 'denied';
+          problems.push(`cannot describe consumer groups: ${err.message}`);
+        } else {
+          problems.push(err.message);
+        }
+      }
+    }
+    if (this.describeGroupsUnsupported) membership = 'unsupported';
+
+    // Committed offsets first, for every group; log ends after, so lag is never negative by timing.
+    const committed = await inParallel(tracked, async (g) => {
+      try {
+        return await client.committedOffsets(g);
+      } catch (e) {
+        problems.push((e as KafkaCallError).message);
+        return undefined;
+      }
+    });
+    const topics = new Set<string>();
+    const empty: string[] = [];
+    for (let i = 0; i < tracked.length; i++) {
+      const c = committed[i];
+      if (!c) continue;
+      for (const o of c) if (!s.excludeTopics.test(o.topic)) topics.add(o.topic);
+      if (c.length === 0 && s.groups.includes(tracked[i]!)) empty.push(tracked[i]!);
+    }
+    // Topics a described member is assigned but the group never committed on count too.
+    for (const d of described.values()) for (const m of d.members) for (const t of m.assignment.keys()) if (!s.excludeTopics.test(t)) topics.add(t);
+    const known = new Set(md.topics.map((t) => t.name));
+    const ends = await inParallel([...topics].filter((t) => known.has(t)), async (t) => {
+      try {
+        return { topic: t, offsets: await client.logEndOffsets(t) };
+      } catch (e) {
+        problems.push((e as KafkaCallError).message);
+        return { topic: t, offsets: [] };
+      }
+    });
+    const ev = this.evaluator;
+    const readAt = Date.now();
+    for (const { topic, offsets } of ends) for (const o of offsets) ev.logEnd(topic, o.partition, o.offset, readAt);
+    for (let i = 0; i < tracked.length; i++) {
+      const g = tracked[i]!;
+      const d = described.get(g);
+      ev.members(g, d ? { state: d.state as GroupState, members: d.members.length, assigned: [...assignedOf(d)].map(([topic, partitions]) => ({ topic, partitions })) } : undefined);
+      const c = committed[i];
+      if (!c) continue;
+      for (const o of c) if (!s.excludeTopics.test(o.topic)) ev.committed(g, o.topic, o.partition, o.offset, now);
+      // Partitions a member holds without a commit yet: lag unknown, not absent.
+      if (d) for (const [t, ps] of assignedOf(d)) for (const p of ps) if (!c.some((o) => o.topic === t && o.partition === p)) ev.committed(g, t, p, undefined, now);
+    }
+    // Groups that left the tracked set are forgotten, so memory follows the cap.
+    const trackedNow = new Set(tracked);
+    for (const g of this.lastGroups?.tracked ?? []) {
+      if (trackedNow.has(g)) continue;
+      ev.forget(g);
+      this.planner?.forgetGroup(g);
+    }
+    // Not a problem of the source (the group may not have started yet): said once, in the log.
+    for (const g of empty) {
+      if (this.saidEmpty.has(g)) continue;
+      this.saidEmpty.add(g);
+      this.ctx?.logger.info({ group: g }, 'configured group has no committed offsets yet (not yet consuming, or the name is wrong)');
+    }
+    return { tracked, untracked, listing, membership, empty, problems };
+  }
+
+  /** The listed brokers that do not answer an ApiVersions probe (3 s at most, all at once). */
+  private async notAnswering(md: ClusterMetadata): Promise<Set<number>> {
+    const answers = await Promise.all(md.brokers.map((b) => probeBroker(b, this.settings, Math.min(this.settings.requestTimeoutMs, 3_000))));
+    return new Set(md.brokers.filter((_, i) => !answers[i]).map((b) => b.id));
+  }
+
+  override status(): Record<string, unknown> {
+    const g = this.lastGroups;
+    return {
+      ...super.status(),
+      cluster: this.lastMetadata,
+      groups: g ? { tracked: g.tracked.length, untracked: g.untracked, listing: g.listing, membership: g.membership } : undefined,
+    };
+  }
+
+  async check(): Promise<CheckResult> {
+    const source = this.options.description;
+    const facts: string[] = [];
+    const errors: string[] = [];
+    const logger = silentLogger();
+    const client = this.makeClient(logger);
+    try {
+      const md = await client.metadata();
+      const notAnswering = await this.notAnswering(md);
+      facts.push(`brokers listed: ${md.brokers.length} (${md.brokers.map((b) => `${b.id} at ${b.host}:${b.port}${notAnswering.has(b.id) ? ' NOT ANSWERING' : ''}`).join(', ')}), controller ${md.controller ?? 'unknown'}`);
+      if (notAnswering.size) errors.push(`broker(s) ${[...notAnswering].join(', ')} listed by the cluster but not answering from here`);
+      const judged = new PartitionWatch(this.settings.excludeTopics).judge(md, notAnswering);
+      const topics = new Set(judged.partitions.map((p) => p.topic));
+      facts.push(`topics: ${topics.size}, partitions: ${judged.partitions.length} (${judged.underReplicated} under-replicated, ${judged.offline} offline)`);
+      let groups: string[] = [];
+      if (this.settings.discoverGroups) {
+        try {
+          groups = await client.listGroups();
+          facts.push(`consumer groups listed: ${groups.length}${groups.length ? ` (${groups.slice(0, 10).join(', ')}${groups.length > 10 ? ', ...' : ''})` : ''}`);
+        } catch (e) {
+          const err = e as KafkaCallError;
+          if (err.reason === 'unsupported') facts.push('listing groups: not served by this cluster; groups come from KAFKA_CONSUMER_GROUPS / kafka.groups');
+          else errors.push(err.reason === 'permission' ? `permission missing: Describe on the cluster / groups to list consumer groups (${err.message})` : err.message);
+        }
+      }
+      const all = [...new Set([...this.settings.groups, ...groups])];
+      if (all.length === 0) facts.push('no consumer groups to evaluate');
+      if (all.length) {
+        try {
+          const d = await client.describeGroups(all.slice(0, 100));
+          facts.push(`membership: ${d.map((x) => `${x.group} ${x.state} (${x.members.length} member(s))`).slice(0, 10).join(', ')}`);
+        } catch (e) {
+          const err = e as KafkaCallError;
+          if (err.reason === 'unsupported') facts.push('membership (DescribeGroups): not served by this cluster; lag is judged from offsets and commit spacing');
+          else errors.push(err.reason === 'permission' ? `permission missing: Describe on group(s) (${err.message})` : err.message);
+        }
+      }
+      for (const g of all.slice(0, 20)) {
+        try {
+          const c = await client.committedOffsets(g);
+          const topicsOf = [...new Set(c.map((o) => o.topic))];
+          if (c.length) facts.push(`group ${g}: committed offsets on ${c.length} partition(s) of ${topicsOf.join(', ')}`);
+          else if (this.settings.groups.includes(g)) errors.push(`group ${g}: no committed offsets (not yet consuming, or the name is wrong)`);
+        } catch (e) {
+          const err = e as KafkaCallError;
+          errors.push(err.reason === 'permission' ? `permission missing: Describe on group ${g} (${err.message})` : err.message);
+        }
+      }
+      const firstTopic = [...topics][0];
+      if (firstTopic !== undefined) {
+        try {
+          const ends = await client.logEndOffsets(firstTopic);
+          facts.push(`log-end offsets readable (topic ${firstTopic}: ${ends.length} partition(s))`);
+        } catch (e) {
+          const err = e as KafkaCallError;
+          errors.push(err.reason === 'permission' ? `permission missing: Describe on topic ${firstTopic} (${err.message})` : err.message);
+        }
+      }
+    } catch (e) {
+      errors.push((e as Error).message);
+    } finally {
+      await client.disconnect();
+    }
+    return { source, ok: errors.length === 0, facts, errors };
+  }
+}
+
+function assignedOf(d: GroupDescription): Map<string, number[]> {
+  const out = new Map<string, number[]>();
+  for (const m of d.members) for (const [t, ps] of m.assignment) out.set(t, [...(out.get(t) ?? []), ...ps]);
+  return out;
+}
+
+/** --check prints results, not kafkajs's chatter. */
+function silentLogger(): Logger {
+  return pino({ level: 'silent' });
+}

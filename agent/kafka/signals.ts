@@ -1,0 +1,172 @@
+// From judgements to signals, without a storm: a subject is sent when its state changes, while it
+// is unhealthy (every round, so observers see lag grow reading by reading), and otherwise once
+// per heartbeat. Subjects (agent/subjects.ts):
+//   cluster/<c>/topic/<t>/partition/<n>            partition health (replicas, ISR, leader)
+//   cluster/<c>/broker/<id>                        a broker the cluster stopped listing: DOWN
+//   cluster/<c>/group/<g>                          the group's evaluation (Burrow status, lags)
+//   cluster/<c>/group/<g>/topic/<t>                the group's total lag on one topic
+//   cluster/<c>/group/<g>/topic/<t>/partition/<n>  one partition's evaluation
+import { Status_Condition, Status_Confidence, type Signal } from '../../proto/index.js';
+import { sensorSignal, type SubjectNames } from '../sensor.js';
+import { subjects } from '../subjects.js';
+import type { MetadataJudgement } from './partitions.js';
+import type { GroupVerdict, PartitionStatus } from './lag/index.js';
+
+interface Sent {
+  key: string;
+  at: number;
+}
+
+const C = Status_Condition;
+
+/** Burrow's partition statuses as conditions; the name travels in context "burrow". */
+const PARTITION_CONDITION: Record<Exclude<PartitionStatus, 'UNKNOWN'>, Status_Condition> = {
+  OK: C.STABLE,
+  WARN: C.DIVERGING,
+  STALL: C.DEGRADED,
+  STOP: C.DEGRADED,
+  REWIND: C.DEGRADED,
+};
+
+const fmt = (n: number | undefined, digits = 0): string => (n === undefined || !Number.isFinite(n) ? 'unknown' : digits ? n.toFixed(digits) : String(Math.round(n)));
+
+export class SignalPlanner {
+  private readonly sent = new Map<string, Sent>();
+  /** Rounds in a row each subject has been in its current unhealthy state (for CONFIRMED). */
+  private readonly streak = new Map<string, number>();
+
+  constructor(private readonly names: SubjectNames, private readonly heartbeatMs: number) {}
+
+  /** Decides whether `subject` in state `key` goes out now, and remembers it when it does. */
+  private due(subject: string, key: string, unhealthy: boolean, now: number): boolean {
+    const prev = this.sent.get(subject);
+    if (prev && prev.key === key && !unhealthy && now - prev.at < this.heartbeatMs) return false;
+    this.sent.set(subject, { key, at: now });
+    return true;
+  }
+
+  private confidence(subject: string, key: string, unhealthy: boolean, base: Status_Confidence): Status_Confidence {
+    if (!unhealthy) {
+      this.streak.delete(subject);
+      return base;
+    }
+    const k = `${subject}\u0000${key}`;
+    const n = (this.streak.get(k) ?? 0) + 1;
+    this.streak.set(k, n);
+    if (n === 1) for (const other of this.streak.keys()) if (other !== k && other.startsWith(`${subject}\u0000`)) this.streak.delete(other);
+    return n >= 3 && base === Status_Confidence.MEASURED ? Status_Confidence.CONFIRMED : base;
+  }
+
+  metadata(j: MetadataJudgement, now: number, out: Signal[]): void {
+    const ts = BigInt(now) * 1_000_000n;
+    for (const p of j.partitions) {
+      const subject = subjects.partition(this.names, p.topic, p.partition);
+      const unhealthy = p.state !== 'ok';
+      if (!this.due(subject, `${p.state}/${p.leader}`, unhealthy, now)) continue;
+      const condition = p.state === 'offline' ? C.DEFECTIVE : p.state === 'under-replicated' ? C.DEGRADED : C.STABLE;
+      const context: Record<string, string> = {
+        topic: p.topic,
+        partition: String(p.partition),
+        replicas: p.replicas.join(','),
+        isr: p.isr.join(','),
+        leader: p.leader >= 0 ? String(p.leader) : 'none',
+        state: p.state,
+      };
+      if (p.outOfSync.length) context['out-of-sync'] = p.outOfSync.join(',');
+      if (p.reportedIsr) context['reported-isr'] = p.reportedIsr.join(',');
+      if (p.leaderMovedFrom !== undefined) {
+        context.event = 'leader-moved';
+        context['leader-was'] = String(p.leaderMovedFrom);
+      }
+      const confidence = this.confidence(subject, p.state, unhealthy, Status_Confidence.MEASURED);
+      out.push(sensorSignal(subject, { status: { condition, confidence } }, context, ts));
+    }
+    for (const b of j.brokers) {
+      const subject = subjects.broker(this.names, b.id);
+      // Brokers are judged by their own JMX or by their partitions; this source speaks of one only
+      // when it stops answering or the cluster stops listing it (and once more when it is back).
+      if (b.alive && !b.changed) continue;
+      if (b.alive && !this.sent.has(subject)) continue;
+      if (!this.due(subject, b.alive ? 'alive' : 'missing', !b.alive, now)) continue;
+      const context: Record<string, string> = { 'broker-id': String(b.id), source: 'cluster-metadata' };
+      if (!b.alive) context.reason = b.why === 'not-answering' ? 'listed in cluster metadata but not answering requests' : 'not listed in cluster metadata';
+      if (b.outOfSync) context['out-of-sync-replicas'] = String(b.outOfSync);
+      const confidence = this.confidence(subject, b.alive ? 'alive' : 'missing', !b.alive, Status_Confidence.MEASURED);
+      out.push(sensorSignal(subject, { status: { condition: b.alive ? C.STABLE : C.DOWN, confidence } }, context, ts));
+    }
+  }
+
+  group(v: GroupVerdict, now: number, out: Signal[]): void {
+    // Nothing known yet (no committed offset, no log end): no judgement to send.
+    if (v.status === 'NOTFOUND') return;
+    const ts = BigInt(now) * 1_000_000n;
+    const n = this.names;
+    // Few readings yet: say so (TENTATIVE) rather than sound sure.
+    const base = v.complete < 0.3 ? Status_Confidence.TENTATIVE : Status_Confidence.MEASURED;
+    let consumeRate: number | undefined;
+    let produceRate: number | undefined;
+    for (const p of v.partitions) {
+      if (p.consumeRate !== undefined) consumeRate = (consumeRate ?? 0) + p.consumeRate;
+      if (p.produceRate !== undefined) produceRate = (produceRate ?? 0) + p.produceRate;
+      if (p.status === 'UNKNOWN') continue;
+      const subject = subjects.groupPartition(n, v.group, p.topic, p.partition);
+      const unhealthy = p.status !== 'OK';
+      if (!this.due(subject, p.status, unhealthy, now)) continue;
+      const context: Record<string, string> = {
+        burrow: p.status,
+        lag: fmt(p.lag),
+        'committed-offset': fmt(p.committed),
+        'log-end-offset': fmt(p.logEnd),
+        'lag-seconds': fmt(p.lagSeconds, 1),
+      };
+      if (p.lagSecondsCapped) context['lag-seconds-capped'] = 'true';
+      if (p.reason) context.reason = p.reason;
+      const confidence = this.confidence(subject, p.status, unhealthy, base);
+      out.push(sensorSignal(subject, { status: { condition: PARTITION_CONDITION[p.status], confidence } }, context, ts));
+    }
+    for (const t of v.topics) {
+      const subject = subjects.groupTopic(n, v.group, t.topic);
+      const unhealthy = v.status !== 'OK' && t.lag > 0;
+      if (!this.due(subject, unhealthy ? 'lag' : 'ok', unhealthy, now)) continue;
+      const context: Record<string, string> = { topic: t.topic, 'total-lag': fmt(t.lag), partitions: String(t.partitions), 'lag-seconds': fmt(t.maxLagSeconds, 1) };
+      if (t.unknown) context['unknown-partitions'] = String(t.unknown);
+      out.push(sensorSignal(subject, { status: { condition: unhealthy ? C.DIVERGING : C.STABLE, confidence: base } }, context, ts));
+    }
+    const subject = subjects.group(n, v.group);
+    const unhealthy = v.status !== 'OK';
+    if (!this.due(subject, v.status, unhealthy, now)) return;
+    const condition = v.status === 'OK' ? C.STABLE : v.status === 'WARN' ? C.DIVERGING : C.DEGRADED;
+    const counts = new Map<string, number>();
+    for (const p of v.partitions) counts.set(p.status, (counts.get(p.status) ?? 0) + 1);
+    const context: Record<string, string> = {
+      burrow: v.status,
+      'total-lag': fmt(v.totalLag),
+      'max-lag': fmt(v.maxLag?.lag),
+      'lag-seconds': fmt(v.maxLagSeconds, 1),
+      partitions: String(v.partitions.length),
+      'partition-status': [...counts].map(([s, c]) => `${s}=${c}`).join(','),
+      completeness: v.complete.toFixed(2),
+      topics: v.topics.map((t) => t.topic).join(','),
+    };
+    if (v.worst && v.worst !== v.status) context.worst = v.worst;
+    if (v.topics.length === 1) context.topic = v.topics[0]!.topic;
+    if (v.unknownPartitions) context['unknown-partitions'] = String(v.unknownPartitions);
+    if (v.maxLag) context['max-lag-partition'] = `${v.maxLag.topic}/${v.maxLag.partition}`;
+    if (v.members) {
+      context.members = String(v.members.members);
+      context['group-state'] = v.members.state;
+    }
+    if (consumeRate !== undefined) context['consume-rate'] = fmt(consumeRate, 1);
+    if (produceRate !== undefined) context['produce-rate'] = fmt(produceRate, 1);
+    if (v.reason) context.reason = v.reason;
+    const confidence = this.confidence(subject, v.status, unhealthy, base);
+    out.push(sensorSignal(subject, { status: { condition, confidence } }, context, ts));
+  }
+
+  /** Forget subjects of a group no longer tracked. */
+  forgetGroup(group: string): void {
+    const prefix = `${subjects.group(this.names, group)}`;
+    for (const k of this.sent.keys()) if (k === prefix || k.startsWith(`${prefix}/`)) this.sent.delete(k);
+    for (const k of this.streak.keys()) if (k.startsWith(prefix)) this.streak.delete(k);
+  }
+}

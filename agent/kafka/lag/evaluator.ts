@@ -28,11 +28,14 @@
 //              Reported for rewindHoldReadings readings (default 3, the one that went back
 //              included) and in any case until one evaluate() has reported it. The windows are
 //              restarted at the rewind.
-//  2. UNKNOWN  no committed offset, or no log end read yet.
-//  3. OK       lag <= allowedLag now: caught up, however old the last commit (idle topics).
-//  4. STOP     membership known and nobody owns the partition: the group is Empty or Dead (or
+//  2. UNKNOWN  no committed offset, or no log end read yet (lag undefined).
+//  3. UNKNOWN  the newest committed-offset reading is older than max(minStopMs, 3 reading
+//              intervals): a poll that failed must not look like a consumer that stopped (lag
+//              is still reported, from the last committed offset read: an upper bound).
+//  4. OK       lag <= allowedLag now: caught up, however old the last commit (idle topics).
+//  5. STOP     membership known and nobody owns the partition: the group is Empty or Dead (or
 //              has no members), or it is Stable and its decoded assignment lacks the partition.
-//  5. STOP/STALL  no progress for long with work waiting. silence = now - the later of the last
+//  6. STOP/STALL  no progress for long with work waiting. silence = now - the later of the last
 //              commit and the last caught-up reading (time at the log end is not silence). The
 //              expected spacing of commits, from the commit history: the largest recent "busy
 //              gap" (time from the later of the previous commit and the last caught-up reading
@@ -52,15 +55,17 @@
 //              2 x the poll interval >= minStopMs (10 s); one that committed every g seconds,
 //              after max(minStopMs, 2g). A member killed without leaving its group is STALL
 //              on that schedule, then STOP (rule 4) once the broker drops it (session timeout).
-//  6. OK       lag <= allowedLag at some reading in the window (Burrow's rule 1).
-//  7. WARN     the window is full, and either
+//  7. OK       lag <= allowedLag at some reading in the window (Burrow's rule 1).
+//  8. WARN     the window is full, and either
 //              (a) the lag at the last commits never went down, over at least 3 commits, and
 //                  grew from the first to the last (Burrow's rule 5; unlike Burrow, a lag that
 //                  stays the same is a consumer keeping pace), or
 //              (b) the last 2 busy gaps were both slow: at least 1.25 records written per
-//                  record consumed (the consumer with sparse, growing commits of case (a)).
+//                  record consumed, and the last gap is > 1.5 x the one before: a batch
+//                  committer falling behind, whose commits get sparser (case (a)). With steady
+//                  gaps, (a) decides (a noisy low-rate consumer has slow gaps by chance).
 //              "Now" is not a point: between two commits lag always rises.
-//  8. OK       otherwise.
+//  9. OK       otherwise.
 // The group: its worst partition (Burrow's order OK < WARN < STOP < STALL < REWIND) capped at
 // ERR; NOTFOUND when it has no partition with a known lag. Completeness is the mean window fill.
 import { LogEndHistory } from './log-end-history.js';

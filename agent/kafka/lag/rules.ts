@@ -39,6 +39,8 @@ export interface JudgeContext {
 
 /** A gap is "growing" when it is this much longer than the one before (batch-style committers). */
 const GROWING = 1.5;
+/** A committed-offset reading older than this many reading intervals (and minStopMs) is stale. */
+const STALE_READINGS = 3;
 /** The WARN rule (a) needs the lag at this many commits at least. */
 const WARN_POINTS = 3;
 /** The WARN rule (b) needs this many consecutive slow busy gaps. */
@@ -139,10 +141,18 @@ export function judgePartition(
     return verdict();
   }
 
-  // 3. OK: caught up (or within the allowed lag) now, however long ago the last commit was.
+  // 3. UNKNOWN: the newest committed-offset reading is too old to judge (a failed poll is not a death).
+  const age = nowMs - t1;
+  if (age > Math.max(s.minStopMs, STALE_READINGS * spacing)) {
+    status = 'UNKNOWN';
+    reason = `no committed-offset reading for ${sec(age)}: too old to judge`;
+    return verdict();
+  }
+
+  // 4. OK: caught up (or within the allowed lag) now, however long ago the last commit was.
   if (lag <= s.allowedLag) return verdict();
 
-  // 4. STOP: membership says nobody owns it.
+  // 5. STOP: membership says nobody owns it.
   if (ownership === 'none') {
     status = 'STOP';
     reason = `lag ${int(lag)} and the group has no members (${state ?? 'no members'})`;
@@ -154,7 +164,7 @@ export function judgePartition(
     return verdict();
   }
 
-  // 5. STOP / STALL: work waiting and no progress for k x the expected commit spacing.
+  // 6. STOP / STALL: work waiting and no progress for k x the expected commit spacing.
   const caught = a[b + F_CAUGHTUP]!;
   let lastActive = progress === progress ? progress : caught;
   if (caught > lastActive) lastActive = caught;
@@ -207,16 +217,17 @@ export function judgePartition(
       reason = `commits keep coming at offset ${int(committed)}, but it has not moved: ${what}${usual}; lag ${int(lag)}`;
     } else {
       status = 'STOP';
-      reason = `${what}${usual} while the log end grew by ${grew === grew ? int(grew) : 'an unknown amount'}${membershipNote(ownership, state)}; lag ${int(lag)}`;
+      reason = `${what}${usual}${grew > 0 ? ` while the log end grew by ${int(grew)}` : ''}${membershipNote(ownership, state)}; lag ${int(lag)}`;
     }
     return verdict();
   }
 
-  // 6. OK: lag was within the allowed lag somewhere in the window (Burrow's rule 1).
+  // 7. OK: lag was within the allowed lag somewhere in the window (Burrow's rule 1).
   if (okInWindow) return verdict();
 
-  // 7. WARN: a full window, and (a) lag at the recent commits never went down and grew
-  //    (Burrow), or (b) the last two busy gaps were both slow (written/consumed >= SLOW_RATIO).
+  // 8. WARN: a full window, and (a) lag at the recent commits never went down and grew
+  //    (Burrow), or (b) the last two busy gaps were both slow (written/consumed >= SLOW_RATIO)
+  //    and the gaps grow (a batch committer falling behind; with steady gaps (a) decides).
   if (rCount >= w) {
     let points = 0;
     let first = NaN;
@@ -235,13 +246,13 @@ export function judgePartition(
       reason = `lag never went down across the last ${points} commits (${int(first)} -> ${int(last)}): consuming slower than producers`;
       return verdict();
     }
-    if (a[b + F_SLOW_GAPS]! >= SLOW_GAPS) {
+    if (a[b + F_SLOW_GAPS]! >= SLOW_GAPS && lastGap > GROWING * prevGap) {
       status = 'WARN';
       reason = `consuming slower than producers: ${a[b + F_RATIO]!.toFixed(1)} records written per record consumed between the last commits; lag ${int(lag)}`;
       return verdict();
     }
   }
 
-  // 8. Otherwise OK.
+  // 9. Otherwise OK.
   return verdict();
 }

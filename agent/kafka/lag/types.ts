@@ -7,7 +7,8 @@
  * - STALL   alive (a member owns it, or it keeps committing) but no progress while lag exists;
  * - STOP    nobody is consuming: no member owns it, or no commit for much longer than usual;
  * - REWIND  the committed offset went backwards (a reset, or a late commit from a former owner);
- * - UNKNOWN no committed offset or no log-end offset yet: lag cannot be known (never NaN).
+ * - UNKNOWN no committed offset or no log-end offset yet (lag undefined, never NaN), or no fresh
+ *           committed-offset reading to judge by.
  */
 export type PartitionStatus = 'OK' | 'WARN' | 'STALL' | 'STOP' | 'REWIND' | 'UNKNOWN';
 

@@ -15,7 +15,10 @@
 // (undefined, never NaN) without a committed offset or before the first log end. Lag in seconds
 // is the age of the next record to consume, interpolated in the topic-partition's log-end history
 // (Kafka Lag Exporter's method); older than the history it is extrapolated at the history's mean
-// rate and capped at max(lagSecondsCapMs, age of the oldest reading), flagged lagSecondsCapped.
+// rate and capped at max(lagSecondsCapMs, age of the oldest reading), flagged lagSecondsCapped
+// (also set when the history shows no rate: then it is the age of the oldest reading, a bound).
+// A full history drops the reading its neighbours predict best, not the oldest (see
+// log-end-history.ts), so steady partitions keep a long span and bursty ones their bends.
 //
 // A *reading* is one poll of a group's committed offset; a *commit* is a reading whose offset
 // moved forward (kafkajs's fetchOffsets gives no commit times). An unchanged offset at the log
@@ -54,7 +57,7 @@
 //              died is STOP at the second poll without progress (stopFactor 2), provided
 //              2 x the poll interval >= minStopMs (10 s); one that committed every g seconds,
 //              after max(minStopMs, 2g). A member killed without leaving its group is STALL
-//              on that schedule, then STOP (rule 4) once the broker drops it (session timeout).
+//              on that schedule, then STOP (rule 5) once the broker drops it (session timeout).
 //  7. OK       lag <= allowedLag at some reading in the window (Burrow's rule 1).
 //  8. WARN     the window is full, and either
 //              (a) the lag at the last commits never went down, over at least 3 commits, and

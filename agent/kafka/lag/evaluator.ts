@@ -1,0 +1,321 @@
+// The consumer-lag evaluator: the pure core of the Admin-API partition sensor (ARCHITECTURE.md §5).
+// No I/O and no clock of its own: every reading carries its time (ms since the epoch).
+//
+// How the sensor uses it, each poll:
+//   for each group: ev.committed(group, topic, partition, offsetOrUndefined, now)   // first
+//                   ev.members(group, describeGroupsAnswerOrUndefined)
+//   for each topic-partition read: ev.logEnd(topic, partition, offset, now)        // then
+//   for each group: publish(ev.evaluate(group, now))
+//   ev.forget(group) when a group is gone; ev.forgetTopic(topic) when a topic is deleted.
+// Committed offsets are read before log ends so that lag (log end - committed) is not negative
+// from reading them at different moments; what is left is clamped at 0.
+//
+// Lag is computed on every evaluation from the latest committed offset and the latest log end,
+// not only when the group commits: a dead consumer's lag keeps growing. Lag is "unknown"
+// (undefined, never NaN) without a committed offset or before the first log end. Lag in seconds
+// is the age of the next record to consume, interpolated in the topic-partition's log-end history
+// (Kafka Lag Exporter's method); older than the history it is extrapolated at the history's mean
+// rate and capped at max(lagSecondsCapMs, age of the oldest reading), flagged lagSecondsCapped
+// (also set when the history shows no rate: then it is the age of the oldest reading, a bound).
+// A full history drops the reading its neighbours predict best, not the oldest (see
+// log-end-history.ts), so steady partitions keep a long span and bursty ones their bends.
+//
+// A *reading* is one poll of a group's committed offset; a *commit* is a reading whose offset
+// moved forward (kafkajs's fetchOffsets gives no commit times). An unchanged offset at the log
+// end means caught up, not "no commit". When the broker's commit timestamp is known (commitMs),
+// a new timestamp with the same offset counts as a commit of the same offset: a sign of life.
+//
+// The rules, per partition, in this order (the first that applies decides):
+//  1. REWIND   the committed offset went below the previous reading's. Checked before every
+//              other rule (Burrow's zero-lag OK ran first and hid resets of caught-up groups).
+//              Reported for rewindHoldReadings readings (default 3, the one that went back
+//              included) and in any case until one evaluate() has reported it. The windows are
+//              restarted at the rewind.
+//  2. UNKNOWN  no committed offset, or no log end read yet (lag undefined).
+//  3. UNKNOWN  the newest committed-offset reading is older than max(minStopMs, 3 reading
+//              intervals): a poll that failed must not look like a consumer that stopped (lag
+//              is still reported, from the last committed offset read: an upper bound).
+//  4. OK       lag <= allowedLag now: caught up, however old the last commit (idle topics).
+//  5. STOP     membership known and nobody owns the partition: the group is Empty or Dead (or
+//              has no members), or it is Stable and its decoded assignment lacks the partition.
+//  6. STOP/STALL  no progress for long with work waiting. silence = now - the later of the last
+//              commit and the last caught-up reading (time at the log end is not silence). The
+//              expected spacing of commits, from the commit history: the largest recent "busy
+//              gap" (time from the later of the previous commit and the last caught-up reading
+//              to the commit); when the gaps grow (the last > 1.5 x the one before, or only one
+//              known), the last gap times the produce/consume ratio over it (records written per
+//              record consumed, clamped to 1..gapGrowthCap): a kafkajs consumer commits after each
+//              batch, batches grow with lag, so a consumer at 1/4 of the write rate sees gaps
+//              grow ~4x each time. stopAfter = max(minStopMs, stopFactor x expected). Without any
+//              known gap: a full window with no progress (Burrow's span rule), stopAfter =
+//              max(minStopMs, window span). Fires when silence + half the reading spacing
+//              >= stopAfter (readings are quantised to polls). Then:
+//                STALL if a member owns it (membership Stable) or the same offset keeps being
+//                      committed (commitMs moved within stopAfter): alive, not progressing;
+//                STOP  otherwise: no sign of life.
+//              So without membership, a consumer that made progress at every poll before it
+//              died is STOP at the second poll without progress (stopFactor 2), provided
+//              2 x the poll interval >= minStopMs (10 s); one that committed every g seconds,
+//              after max(minStopMs, 2g). A member killed without leaving its group is STALL
+//              on that schedule, then STOP (rule 5) once the broker drops it (session timeout).
+//  7. OK       lag <= allowedLag at some reading in the window (Burrow's rule 1).
+//  8. WARN     the window is full, and either
+//              (a) the lag at the last commits never went down, over at least 3 commits, and
+//                  grew from the first to the last (Burrow's rule 5; unlike Burrow, a lag that
+//                  stays the same is a consumer keeping pace), or
+//              (b) the last 2 busy gaps were both slow: at least 1.25 records written per
+//                  record consumed, and the last gap is > 1.5 x the one before: a batch
+//                  committer falling behind, whose commits get sparser (case (a)). With steady
+//                  gaps, (a) decides (a noisy low-rate consumer has slow gaps by chance).
+//              "Now" is not a point: between two commits lag always rises.
+//  9. OK       otherwise.
+// The group: its worst partition (Burrow's order OK < WARN < STOP < STALL < REWIND) capped at
+// ERR; NOTFOUND when it has no partition with a known lag. Completeness is the mean window fill.
+import { LogEndHistory } from './log-end-history.js';
+import { PartitionStore } from './partition-store.js';
+import { judgePartition, type JudgeContext, type Ownership } from './rules.js';
+import { resolveLagSettings, type LagSettings } from './settings.js';
+import type { GroupMembers, GroupStatus, GroupVerdict, LagEvaluatorStats, PartitionStatus, PartitionVerdict, TopicLag } from './types.js';
+
+interface GroupState {
+  slots: number[];
+  topics: string[];
+  partitions: number[];
+  /** topic -> partition -> position in slots (-1: none) */
+  index: Map<string, number[]>;
+  members: GroupMembers | undefined;
+  assigned: Map<string, Set<number>> | undefined;
+}
+
+const RANK: Record<PartitionStatus, number> = { UNKNOWN: 0, OK: 1, WARN: 2, STOP: 4, STALL: 5, REWIND: 6 };
+
+export class LagEvaluator {
+  readonly settings: Readonly<LagSettings>;
+  private readonly history: LogEndHistory;
+  private readonly store: PartitionStore;
+  private readonly ctx: JudgeContext;
+  private readonly groups = new Map<string, GroupState>();
+  private refused = 0;
+
+  constructor(settings: Partial<LagSettings> = {}) {
+    this.settings = resolveLagSettings(settings);
+    this.history = new LogEndHistory(this.settings.logEndHistory, this.settings.maxTopicPartitions);
+    this.store = new PartitionStore(this.settings.windowSize, this.settings.commitHistory, this.settings.allowedLag);
+    this.ctx = { store: this.store, history: this.history, settings: this.settings };
+  }
+
+  /**
+   * One log-end reading of a topic-partition (shared by every group). Returns false when it was
+   * not kept (offset not a number >= 0, or maxTopicPartitions reached).
+   */
+  logEnd(topic: string, partition: number, offset: number | undefined, nowMs: number): boolean {
+    if (offset === undefined || !(offset >= 0) || offset === Infinity) return false;
+    const slot = this.history.slot(topic, partition, true);
+    if (slot < 0) {
+      this.refused++;
+      return false;
+    }
+    this.history.add(slot, nowMs, offset);
+    return true;
+  }
+
+  /**
+   * One reading of a group's committed offset for a partition, once per poll; undefined (or a
+   * negative offset, Kafka's -1) when the group has none. commitMs: the broker's commit
+   * timestamp when the sensor knows it (only compared with the previous one). Returns false
+   * when refused (maxGroups, maxPartitions or maxTopicPartitions reached).
+   */
+  committed(group: string, topic: string, partition: number, offset: number | undefined, nowMs: number, commitMs?: number): boolean {
+    const g = this.group(group);
+    if (!g) return false;
+    let slot: number;
+    const pos = g.index.get(topic)?.[partition];
+    if (pos !== undefined && pos >= 0) slot = g.slots[pos]!;
+    else {
+      if (this.store.slab.live >= this.settings.maxPartitions) {
+        this.refused++;
+        return false;
+      }
+      const tp = this.history.slot(topic, partition, true);
+      if (tp < 0) {
+        this.refused++;
+        return false;
+      }
+      this.history.ref(tp, 1);
+      slot = this.store.alloc(tp);
+      let parts = g.index.get(topic);
+      if (!parts) g.index.set(topic, (parts = []));
+      while (parts.length <= partition) parts.push(-1);
+      parts[partition] = g.slots.length;
+      g.slots.push(slot);
+      g.topics.push(topic);
+      g.partitions.push(partition);
+    }
+    const off = offset !== undefined && offset >= 0 && offset !== Infinity ? offset : NaN;
+    this.store.record(slot, this.history, off, nowMs, commitMs !== undefined && commitMs >= 0 ? commitMs : NaN);
+    return true;
+  }
+
+  /** Membership from DescribeGroups; undefined when the broker did not answer (rules fall back). */
+  members(group: string, info: GroupMembers | undefined): void {
+    const g = this.group(group);
+    if (!g) return;
+    g.members = info;
+    g.assigned = undefined;
+    if (info?.assigned) {
+      g.assigned = new Map();
+      for (const { topic, partitions } of info.assigned) {
+        let set = g.assigned.get(topic);
+        if (!set) g.assigned.set(topic, (set = new Set()));
+        for (const p of partitions) set.add(p);
+      }
+    }
+  }
+
+  /** The verdict on a group now. Call after the poll's log ends were given. */
+  evaluate(group: string, nowMs: number): GroupVerdict {
+    const g = this.groups.get(group);
+    const verdict: GroupVerdict = {
+      group,
+      atMs: nowMs,
+      status: 'NOTFOUND',
+      worst: undefined,
+      complete: 0,
+      totalLag: 0,
+      unknownPartitions: 0,
+      maxLag: undefined,
+      maxLagSeconds: undefined,
+      topics: [],
+      partitions: [],
+      members: g?.members,
+      reason: g ? 'no committed offsets read yet' : 'group not tracked',
+    };
+    if (!g || g.slots.length === 0) return verdict;
+    const m = g.members;
+    const byTopic = new Map<string, TopicLag>();
+    let worst: PartitionStatus = 'UNKNOWN';
+    let worstAt: PartitionVerdict | undefined;
+    let notOk = 0;
+    let complete = 0;
+    for (let i = 0; i < g.slots.length; i++) {
+      const topic = g.topics[i]!;
+      const partition = g.partitions[i]!;
+      const v = judgePartition(this.ctx, g.slots[i]!, topic, partition, nowMs, ownershipOf(m, g.assigned, topic, partition), m?.state, m?.members ?? 0);
+      verdict.partitions.push(v);
+      complete += v.complete;
+      if (RANK[v.status] > RANK[worst]) {
+        worst = v.status;
+        worstAt = v;
+      }
+      if (v.status !== 'OK' && v.status !== 'UNKNOWN') notOk++;
+      let t = byTopic.get(topic);
+      if (!t) {
+        t = { topic, lag: 0, partitions: 0, unknown: 0, maxLagSeconds: undefined };
+        byTopic.set(topic, t);
+        verdict.topics.push(t);
+      }
+      t.partitions++;
+      if (v.lag === undefined) {
+        t.unknown++;
+        verdict.unknownPartitions++;
+      } else {
+        t.lag += v.lag;
+        verdict.totalLag += v.lag;
+        if (!verdict.maxLag || v.lag > verdict.maxLag.lag!) verdict.maxLag = v;
+      }
+      if (v.lagSeconds !== undefined) {
+        if (!(v.lagSeconds <= t.maxLagSeconds!)) t.maxLagSeconds = v.lagSeconds;
+        if (!(v.lagSeconds <= verdict.maxLagSeconds!)) verdict.maxLagSeconds = v.lagSeconds;
+      }
+    }
+    const n = g.slots.length;
+    verdict.complete = complete / n;
+    verdict.worst = worst;
+    verdict.status = groupStatus(worst, verdict.unknownPartitions === n);
+    verdict.reason =
+      verdict.status === 'OK'
+        ? undefined
+        : verdict.status === 'NOTFOUND'
+          ? 'no partition has a known lag (no committed offsets or no log ends)'
+          : `${notOk} of ${n} partitions not OK, worst ${worst}; ${worstAt!.topic}-${worstAt!.partition}: ${worstAt!.reason}`;
+    return verdict;
+  }
+
+  /** The groups tracked. */
+  groupNames(): IterableIterator<string> {
+    return this.groups.keys();
+  }
+
+  /** Drops a group and its windows. */
+  forget(group: string): boolean {
+    const g = this.groups.get(group);
+    if (!g) return false;
+    for (const slot of g.slots) {
+      this.history.ref(this.store.tpOf(slot), -1);
+      this.store.release(slot);
+    }
+    this.groups.delete(group);
+    return true;
+  }
+
+  /** Drops a topic's log-end histories and every group's windows on it (a deleted topic). */
+  forgetTopic(topic: string): boolean {
+    const dropped = this.history.forgetTopic(topic);
+    if (!dropped.length) return false;
+    for (const g of this.groups.values()) {
+      if (!g.index.has(topic)) continue;
+      const keep: number[] = [];
+      for (let i = 0; i < g.slots.length; i++) {
+        if (g.topics[i] === topic) this.store.release(g.slots[i]!);
+        else keep.push(i);
+      }
+      g.slots = keep.map((i) => g.slots[i]!);
+      g.topics = keep.map((i) => g.topics[i]!);
+      g.partitions = keep.map((i) => g.partitions[i]!);
+      g.index = new Map();
+      g.topics.forEach((t, i) => {
+        let parts = g.index.get(t);
+        if (!parts) g.index.set(t, (parts = []));
+        while (parts.length <= g.partitions[i]!) parts.push(-1);
+        parts[g.partitions[i]!] = i;
+      });
+    }
+    return true;
+  }
+
+  stats(): LagEvaluatorStats {
+    return {
+      groups: this.groups.size,
+      partitions: this.store.slab.live,
+      topicPartitions: this.history.live,
+      refused: this.refused,
+      bytes: this.store.slab.bytes + this.history.bytes,
+    };
+  }
+
+  private group(name: string): GroupState | undefined {
+    let g = this.groups.get(name);
+    if (g) return g;
+    if (this.groups.size >= this.settings.maxGroups) {
+      this.refused++;
+      return undefined;
+    }
+    g = { slots: [], topics: [], partitions: [], index: new Map(), members: undefined, assigned: undefined };
+    this.groups.set(name, g);
+    return g;
+  }
+}
+
+function ownershipOf(m: GroupMembers | undefined, assigned: Map<string, Set<number>> | undefined, topic: string, partition: number): Ownership {
+  if (!m) return 'unknown';
+  if (m.state === 'Empty' || m.state === 'Dead' || m.members <= 0) return 'none';
+  if (m.state === 'Stable') return !assigned || assigned.get(topic)?.has(partition) ? 'owned' : 'unowned';
+  if (m.state === 'PreparingRebalance' || m.state === 'CompletingRebalance') return 'rebalancing';
+  return 'unknown';
+}
+
+function groupStatus(worst: PartitionStatus, allUnknown: boolean): GroupStatus {
+  if (allUnknown) return 'NOTFOUND';
+  if (RANK[worst] >= RANK.STOP) return 'ERR';
+  return worst === 'WARN' ? 'WARN' : 'OK';
+}

@@ -1,0 +1,14 @@
+// Consumer-lag evaluation (ARCHITECTURE.md §5): the pure core of the Admin-API lag sensor.
+// Stable API: LagEvaluator, LagSettings, LAG_DEFAULTS, resolveLagSettings and the verdict types.
+export { LagEvaluator } from './evaluator.js';
+export { LAG_DEFAULTS, resolveLagSettings, type LagSettings } from './settings.js';
+export type {
+  GroupMembers,
+  GroupState,
+  GroupStatus,
+  GroupVerdict,
+  LagEvaluatorStats,
+  PartitionStatus,
+  PartitionVerdict,
+  TopicLag,
+} from './types.js';

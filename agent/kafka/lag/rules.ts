@@ -1,0 +1,258 @@
+// The evaluation rules for one group-partition, in order (see evaluator.ts for the full text).
+import type { LogEndHistory } from './log-end-history.js';
+import type { LagSettings } from './settings.js';
+import type { GroupState, PartitionStatus, PartitionVerdict } from './types.js';
+import {
+  F_ANCHOR_L,
+  F_CAUGHTUP,
+  F_CCOUNT,
+  F_CHEAD,
+  F_FIRST,
+  F_LIFE,
+  F_PROGRESS,
+  F_RATIO,
+  F_RCOUNT,
+  F_READINGS,
+  F_REWIND_AT,
+  F_REWIND_FROM,
+  F_REWIND_SHOWN,
+  F_REWIND_TO,
+  F_RHEAD,
+  F_SLOW_GAPS,
+  F_TP,
+  SLOW_RATIO,
+  type PartitionStore,
+} from './partition-store.js';
+
+/**
+ * What membership says about one partition: `owned` (a Stable group with members, and the
+ * partition in their assignment or the assignment unknown), `none` (Empty/Dead, or no members),
+ * `unowned` (Stable, assignment known, partition not in it), `rebalancing`, or `unknown`.
+ */
+export type Ownership = 'unknown' | 'owned' | 'none' | 'unowned' | 'rebalancing';
+
+export interface JudgeContext {
+  store: PartitionStore;
+  history: LogEndHistory;
+  settings: Readonly<LagSettings>;
+}
+
+/** A gap is "growing" when it is this much longer than the one before (batch-style committers). */
+const GROWING = 1.5;
+/** A committed-offset reading older than this many reading intervals (and minStopMs) is stale. */
+const STALE_READINGS = 3;
+/** The WARN rule (a) needs the lag at this many commits at least. */
+const WARN_POINTS = 3;
+/** The WARN rule (b) needs this many consecutive slow busy gaps. */
+const SLOW_GAPS = 2;
+
+const sec = (ms: number): string => `${Math.round(ms / 1000)} s`;
+const int = (n: number): string => String(Math.round(n));
+
+function membershipNote(ownership: Ownership, state: GroupState | undefined): string {
+  if (ownership === 'rebalancing') return `; the group is rebalancing (${state ?? 'unknown state'})`;
+  if (ownership === 'unknown') return '; membership unknown';
+  return '';
+}
+
+export function judgePartition(
+  ctx: JudgeContext,
+  slot: number,
+  topic: string,
+  partition: number,
+  nowMs: number,
+  ownership: Ownership,
+  state: GroupState | undefined,
+  members: number,
+): PartitionVerdict {
+  const { store, history, settings: s } = ctx;
+  store.fill(slot, history, true);
+  const a = store.slab.chunk(slot);
+  const b = store.slab.base(slot);
+  const L = store.layout;
+  const w = L.w;
+  const tp = a[b + F_TP]!;
+  const rCount = a[b + F_RCOUNT]!;
+  const rHead = a[b + F_RHEAD]!;
+  const newest = (rHead - 1 + w) % w;
+  const oldest = (rHead - rCount + w) % w;
+  const committed = rCount > 0 ? a[b + L.rC + newest]! : NaN;
+  const logEnd = history.latest(tp);
+  const lag = Number.isNaN(committed) || Number.isNaN(logEnd) ? NaN : Math.max(0, logEnd - committed);
+
+  const t0 = a[b + L.rT + oldest]!;
+  const t1 = a[b + L.rT + newest]!;
+  const span = rCount >= 2 ? t1 - t0 : 0;
+  const c0 = a[b + L.rC + oldest]!;
+  const consumeRate = span > 0 && committed >= c0 ? ((committed - c0) / span) * 1000 : undefined;
+  const produced = rCount >= 2 ? history.rateSince(tp, t0) : NaN;
+  const produceRate = produced === produced ? produced * 1000 : undefined;
+  // Lag within the allowed lag at some reading of the window: caught up since its oldest reading.
+  const okInWindow = a[b + F_CAUGHTUP]! >= t0;
+  const spacing = rCount >= 2 ? span / (rCount - 1) : 0;
+  const slack = spacing / 2;
+
+  let lagSeconds: number | undefined;
+  let lagSecondsCapped = false;
+  if (lag === 0) lagSeconds = 0;
+  else if (lag > 0) {
+    const ms = history.lagMs(tp, committed, nowMs, s.lagSecondsCapMs);
+    if (ms === ms) {
+      lagSeconds = ms / 1000;
+      lagSecondsCapped = history.capped;
+    }
+  }
+  const progress = a[b + F_PROGRESS]!;
+
+  let status: PartitionStatus = 'OK';
+  let reason: string | undefined;
+  const verdict = (): PartitionVerdict => ({
+    topic,
+    partition,
+    status,
+    lag: lag === lag ? lag : undefined,
+    lagSeconds,
+    lagSecondsCapped,
+    committed: committed === committed ? committed : undefined,
+    logEnd: logEnd === logEnd ? logEnd : undefined,
+    consumeRate,
+    produceRate,
+    complete: rCount / w,
+    lastCommitMs: progress === progress ? progress : undefined,
+    reason,
+  });
+
+  // 1. REWIND: against the previous committed offset, before anything can call it OK.
+  const rewindAt = a[b + F_REWIND_AT]!;
+  if (rewindAt === rewindAt) {
+    if (a[b + F_READINGS]! - rewindAt < s.rewindHoldReadings || a[b + F_REWIND_SHOWN] === 0) {
+      a[b + F_REWIND_SHOWN] = 1;
+      status = 'REWIND';
+      reason = `committed offset went back from ${int(a[b + F_REWIND_FROM]!)} to ${int(a[b + F_REWIND_TO]!)}`;
+      return verdict();
+    }
+    a[b + F_REWIND_AT] = NaN;
+  }
+
+  // 2. UNKNOWN: no committed offset, or no log end yet.
+  if (lag !== lag) {
+    status = 'UNKNOWN';
+    reason = committed !== committed ? 'no committed offset' : 'no log-end offset read yet';
+    return verdict();
+  }
+
+  // 3. UNKNOWN: the newest committed-offset reading is too old to judge (a failed poll is not a death).
+  const age = nowMs - t1;
+  if (age > Math.max(s.minStopMs, STALE_READINGS * spacing)) {
+    status = 'UNKNOWN';
+    reason = `no committed-offset reading for ${sec(age)}: too old to judge`;
+    return verdict();
+  }
+
+  // 4. OK: caught up (or within the allowed lag) now, however long ago the last commit was.
+  if (lag <= s.allowedLag) return verdict();
+
+  // 5. STOP: membership says nobody owns it.
+  if (ownership === 'none') {
+    status = 'STOP';
+    reason = `lag ${int(lag)} and the group has no members (${state ?? 'no members'})`;
+    return verdict();
+  }
+  if (ownership === 'unowned') {
+    status = 'STOP';
+    reason = `lag ${int(lag)} and no member of the group (${state}, ${members} members) is assigned this partition`;
+    return verdict();
+  }
+
+  // 6. STOP / STALL: work waiting and no progress for k x the expected commit spacing.
+  const caught = a[b + F_CAUGHTUP]!;
+  let lastActive = progress === progress ? progress : caught;
+  if (caught > lastActive) lastActive = caught;
+  const sinceFirst = lastActive !== lastActive;
+  if (sinceFirst) lastActive = a[b + F_FIRST]!;
+  const silence = nowMs - lastActive;
+  let maxGap = NaN;
+  let lastGap = NaN;
+  let prevGap = NaN;
+  const cCount = a[b + F_CCOUNT]!;
+  const cHead = a[b + F_CHEAD]!;
+  for (let i = 1; i <= cCount; i++) {
+    const g = a[b + L.cGap + ((cHead - i + L.c) % L.c)]!;
+    if (g !== g) continue;
+    if (lastGap !== lastGap) lastGap = g;
+    else if (prevGap !== prevGap) prevGap = g;
+    if (!(g <= maxGap)) maxGap = g;
+  }
+  let expected = NaN;
+  let eligible: boolean;
+  let stopAfter: number;
+  if (lastGap === lastGap) {
+    const growing = prevGap !== prevGap || lastGap > GROWING * prevGap;
+    const ratio = a[b + F_RATIO]!;
+    const r = ratio === ratio ? Math.min(s.gapGrowthCap, Math.max(1, ratio)) : 1;
+    expected = Math.max(maxGap, growing ? lastGap * r : lastGap);
+    stopAfter = Math.max(s.minStopMs, s.stopFactor * expected);
+    eligible = true;
+  } else {
+    // No spacing known yet: Burrow's own test, a full window with no progress in it.
+    stopAfter = Math.max(s.minStopMs, span);
+    eligible = rCount >= w;
+  }
+  if (eligible && silence + slack >= stopAfter) {
+    const life = a[b + F_LIFE]!;
+    const committing = life > lastActive && nowMs - life + slack < stopAfter;
+    const anchor = a[b + F_ANCHOR_L]!;
+    const grew = logEnd - (anchor === anchor ? anchor : history.atOrAfter(tp, t0));
+    const usual = expected === expected ? ` (commits came every ~${sec(expected)})` : '';
+    const what = sinceFirst
+      ? `no commit in ${sec(silence)} of watching`
+      : lastActive === progress
+        ? `no commit for ${sec(silence)}`
+        : `no commit in the ${sec(silence)} since it was last caught up`;
+    if (ownership === 'owned') {
+      status = 'STALL';
+      reason = `${what}${usual} while a member owns it (${state}, ${members} members); lag ${int(lag)}`;
+    } else if (committing) {
+      status = 'STALL';
+      reason = `commits keep coming at offset ${int(committed)}, but it has not moved: ${what}${usual}; lag ${int(lag)}`;
+    } else {
+      status = 'STOP';
+      reason = `${what}${usual}${grew > 0 ? ` while the log end grew by ${int(grew)}` : ''}${membershipNote(ownership, state)}; lag ${int(lag)}`;
+    }
+    return verdict();
+  }
+
+  // 7. OK: lag was within the allowed lag somewhere in the window (Burrow's rule 1).
+  if (okInWindow) return verdict();
+
+  // 8. WARN: a full window, and (a) lag at the recent commits never went down and grew
+  //    (Burrow), or (b) the last two busy gaps were both slow (written/consumed >= SLOW_RATIO)
+  //    and the gaps grow (a batch committer falling behind; with steady gaps (a) decides).
+  if (rCount >= w) {
+    let points = 0;
+    let first = NaN;
+    let last = NaN;
+    let rising = true;
+    for (let i = cCount; i >= 1 && rising; i--) {
+      const x = a[b + L.cLag + ((cHead - i + L.c) % L.c)]!;
+      if (x !== x) continue;
+      if (x < last) rising = false;
+      if (first !== first) first = x;
+      last = x;
+      points++;
+    }
+    if (rising && points >= WARN_POINTS && last > first) {
+      status = 'WARN';
+      reason = `lag never went down across the last ${points} commits (${int(first)} -> ${int(last)}): consuming slower than producers`;
+      return verdict();
+    }
+    if (a[b + F_SLOW_GAPS]! >= SLOW_GAPS && lastGap > GROWING * prevGap) {
+      status = 'WARN';
+      reason = `consuming slower than producers: ${a[b + F_RATIO]!.toFixed(1)} records written per record consumed between the last commits; lag ${int(lag)}`;
+      return verdict();
+    }
+  }
+
+  // 9. Otherwise OK.
+  return verdict();
+}

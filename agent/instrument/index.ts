@@ -68,7 +68,11 @@ export interface InstrumentOptions {
   nodeIds?: Readonly<Record<string, string | number>>;
   /** The translator's rules (latency trend, request queue, lag, rebalances). Default KAFKAJS_RULES. */
   rules?: RuleSet;
-  /** Told when the agent is unreachable (once per outage) or refuses signals. Default: silent (see stats()). */
+  /**
+   * Told when the agent is unreachable (once per outage) or refuses signals (once per reason).
+   * Default: a process warning (process.emitWarning, code KAFKA_OBS_INSTRUMENT); pass
+   * `() => {}` for silence (stats() still counts everything).
+   */
   onError?: (error: Error) => void;
 }
 
@@ -160,7 +164,7 @@ export class Instrumentation {
       timeoutMs: o.requestTimeoutMs ?? 5000,
       backoffMinMs: o.backoffMinMs ?? 500,
       backoffMaxMs: o.backoffMaxMs ?? 30_000,
-      onError: o.onError,
+      onError: o.onError ?? ((e) => process.emitWarning(e.message, { code: 'KAFKA_OBS_INSTRUMENT' })),
     });
     const cluster = o.cluster ?? process.env.KAFKA_CLUSTER;
     this.env = {

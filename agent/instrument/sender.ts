@@ -60,6 +60,7 @@ export class Sender {
   private nextAttemptAt = 0;
   private backoffMs: number;
   private away = false;
+  private failuresInARow = 0;
   private readonly reported = new Set<string>();
   private readonly url: URL;
   private readonly agent: Agent;
@@ -69,7 +70,9 @@ export class Sender {
   constructor(private readonly o: SenderOptions, private readonly clock: () => number = Date.now) {
     this.url = intakeUrl(o.url);
     this.backoffMs = o.backoffMinMs;
-    this.agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    // Idle sockets are closed before the agent's own keep-alive timeout (Node's default 5 s) can
+    // close them under a request just being written.
+    this.agent = new Agent({ keepAlive: true, maxSockets: 1, timeout: 4000 });
   }
 
   get size(): number {
@@ -191,7 +194,8 @@ export class Sender {
       this.stats.lastError = `agent at ${this.url.origin}: ${why}`;
       this.nextAttemptAt = this.clock() + this.backoffMs * (0.5 + Math.random());
       this.backoffMs = Math.min(this.o.backoffMaxMs, this.backoffMs * 2);
-      if (!this.away) {
+      // Told once per outage, and only from the second failure in a row (one reset is a hiccup).
+      if (!this.away && ++this.failuresInARow >= 2) {
         this.away = true;
         this.report(`kafka-obs instrumentation: cannot reach the agent at ${this.url.href} (${why}); keeping up to ${this.o.maxBuffered} signals and retrying`, false);
       }
@@ -199,6 +203,7 @@ export class Sender {
     }
     // Answered: the batch is settled either way (a 4xx will not get better by resending it).
     this.away = false;
+    this.failuresInARow = 0;
     this.backoffMs = this.o.backoffMinMs;
     this.nextAttemptAt = 0;
     this.stats.lastError = undefined;

@@ -87,6 +87,18 @@ test('request latency per broker: a slow broker makes DIVERGING, with its node-i
   assert.ok(out.length < 12, `a few signals for 720 requests, got ${out.length}`);
 });
 
+test('a latency spike that is over: back to STABLE, and no DIVERGING again while readings are at noise level', () => {
+  const e = env();
+  const m = new ClientMeter('producer', 'p1');
+  const states: string[] = [];
+  let t = 1_700_000_000_000;
+  for (const d of [0.3, 0.2, 0.3, 0.2, 0.3, 0.2, 251, 8, 0.3, 1, 1, 0.5, 1, 1]) {
+    m.request(request(B2, d));
+    for (const s of m.collect((t += 250), true, e)) states.push(what(s).replace(/^.* status /, ''));
+  }
+  assert.equal(states.filter((x, i) => x !== states[i - 1]), ['STABLE', 'DIVERGING', 'CONVERGING', 'STABLE']);
+});
+
 test('brokers the metadata does not name are keyed by address (context broker, no node-id)', () => {
   const m = new ClientMeter('producer', 'p1');
   const e = env({});
@@ -131,6 +143,13 @@ test('send outcomes: one SUCCESS for many sends, FAIL with the error at once, SU
     { failed: out[0]!.context.failed, sends: out[0]!.context.sends, type: out[0]!.context['error-type'], topic: out[0]!.context.topic },
     { failed: '2', sends: '3', type: 'UNKNOWN_TOPIC_OR_PARTITION', topic: 'nope' },
   );
+  // Failures, then a send that works, within one window: FAIL, then SUCCESS, so the last word is right.
+  m.sendFailed(retries, 'nope');
+  m.sendOk(1, 0.5);
+  out = m.collect((t += 1000), false, e);
+  assert.equal(out.map(what), ['producer/p1 service FAIL CALLER', 'producer/p1 service SUCCESS CALLER']);
+  m.sendFailed(retries, 'nope');
+  out = m.collect((t += 1000), false, e);
   assert.equal(stageOf(out[0]!), { stage: 'producer-errors', unhealthy: true });
   m.sendOk(1, 0.5);
   out = m.collect((t += 1000), false, e);

@@ -10,7 +10,8 @@
 //   REQUEST_TIMEOUT       -> service EXPIRE on the client, per broker (node-id), count
 //   REQUEST_QUEUE_SIZE    -> the most queued per reading -> translator threshold
 //                            (queue ENQUEUE / PRESSURE / OVERFLOW on <client>/request-queue)
-//   producer.send         -> service SUCCESS (summarised) / FAIL (per broker when the error names one)
+//   producer.send         -> service SUCCESS (summarised) / FAIL (per broker when the error names one),
+//                            SUCCESS right after a FAIL when the last send of the window succeeded
 //   GROUP_JOIN            -> resource GRANT (units: partitions) event=group_join; duration -> rebalance-latency
 //   REBALANCING           -> service SUSPEND event=rebalancing; joins so far -> translator spacing (ERRATIC)
 //   HEARTBEAT             -> resource TIMEOUT when they stop while in a group, GRANT when they resume
@@ -155,6 +156,8 @@ export class ClientMeter {
   private sendFailError: ErrorFacts | undefined;
   private sendFailTopic = '';
   private lastSendOutcome: 'none' | 'success' | 'fail' = 'none';
+  /** Whether the most recent send settled successfully (outcomes in one window are only counted). */
+  private lastSendOk = true;
   private lastSendSuccessAt = -Infinity;
 
   // Consumer group.
@@ -262,6 +265,7 @@ export class ClientMeter {
   /** producer.send / sendBatch resolved. */
   sendOk(records: number, ms: number): void {
     this.sendsOk++;
+    this.lastSendOk = true;
     this.recordsOk += records;
     this.sendMsSum += ms;
     if (ms > this.sendMsMax) this.sendMsMax = ms;
@@ -269,6 +273,7 @@ export class ClientMeter {
 
   /** producer.send / sendBatch rejected. */
   sendFailed(error: unknown, topic: string): void {
+    this.lastSendOk = false;
     const f = errorFacts(error);
     if (f.broker !== undefined) {
       const b = this.broker(f.broker);
@@ -388,16 +393,8 @@ export class ClientMeter {
   private collectSends(now: number, subject: string, base: Record<string, string>, env: CollectEnv, out: Signal[]): void {
     let failed = this.sendFailures;
     for (const b of this.brokers.values()) failed += b.failures;
-    const counts = (): Record<string, string> => {
-      const c: Record<string, string> = { event: 'send', sends: String(this.sendsOk + failed), failed: String(failed), records: String(this.recordsOk) };
-      if (this.sendsOk > 0) {
-        c['send-ms-avg'] = fmt(this.sendMsSum / this.sendsOk);
-        c['send-ms-max'] = fmt(this.sendMsMax);
-      }
-      return c;
-    };
     if (failed > 0) {
-      const c = counts();
+      const c: Record<string, string> = { event: 'send', sends: String(this.sendsOk + failed), succeeded: String(this.sendsOk) };
       for (const b of this.brokers.values()) {
         if (b.failures === 0) continue;
         out.push(signal(subject, service(Service_Sign.FAIL), { ...this.brokerContext(b, env, base), ...c, failed: String(b.failures), ...errorContext(b.failError, b.failTopic) }, now));
@@ -411,11 +408,15 @@ export class ClientMeter {
         this.sendFailError = undefined;
       }
       this.lastSendOutcome = 'fail';
-      this.resetSendSuccesses();
-      return;
+      // Sends that succeeded after the last failure: the client works again, say so now.
+      if (!this.lastSendOk) {
+        this.resetSendSuccesses();
+        return;
+      }
     }
     if (this.sendsOk > 0 && (this.lastSendOutcome !== 'success' || now - this.lastSendSuccessAt >= this.settings.successEveryMs)) {
-      out.push(signal(subject, service(Service_Sign.SUCCESS), { ...base, ...counts() }, now));
+      const c: Record<string, string> = { event: 'send', sends: String(this.sendsOk), records: String(this.recordsOk), 'send-ms-avg': fmt(this.sendMsSum / this.sendsOk), 'send-ms-max': fmt(this.sendMsMax) };
+      out.push(signal(subject, service(Service_Sign.SUCCESS), { ...base, ...c }, now));
       this.lastSendOutcome = 'success';
       this.lastSendSuccessAt = now;
       this.resetSendSuccesses();

@@ -9,16 +9,17 @@
 //   4. Agent RSS: idle, and while it handles 5 000 signals/s.
 //   5. Actors: decision cost per narrative revision, webhook delivery rate and latency (bench/actors.ts).
 //
-// `npm run bench -- actors latency` runs only the phases named (ingest, nosub, ceiling, latency, rss, actors, jmx, lag).
+// `npm run bench -- actors latency` runs only the phases named (ingest, nosub, ceiling, latency, rss, actors, jmx, lag, instrument).
 // Tunables (environment): BENCH_AGENTS (50), BENCH_LOAD_PROCS (1), BENCH_INFLIGHT (8),
 // BENCH_BATCH (100), BENCH_WARMUP_MS (2000), BENCH_MEASURE_MS (10000), BENCH_LATENCY_RATE (20000),
 // BENCH_LATENCY_MS (8000), BENCH_RSS_RATE (5000), BENCH_SKIP (comma list of: ingest, nosub, ceiling,
-// latency, rss, actors, jmx, lag), BENCH_AGGREGATOR_ARGS (extra CLI flags for the aggregator, space separated),
+// latency, rss, actors, jmx, lag, instrument), BENCH_AGGREGATOR_ARGS (extra CLI flags for the aggregator, space separated),
 // BENCH_AGGREGATOR_NODE_ARGS / BENCH_AGENT_NODE_ARGS (node flags, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"),
 // BENCH_CLI (path of another build's dist/bin/kafka-obs.js to measure instead).
 //   6. JMX: ~500 attributes polled every second from one JVM (bench/jmx.ts; needs a JDK).
 //   7. Lag: one evaluation round of 20 000 consumer groups x 10 partitions, synthetic offsets, no
 //      broker: time per round and memory (bench/lag.ts, in a child process).
+//   8. Instrument: what the kafkajs instrumentation adds to one producer.send (bench/instrument.ts).
 // Phases can be named on the command line to run only those: `npm run bench -- jmx`.
 import { cpus } from 'node:os';
 import { existsSync } from 'node:fs';
@@ -29,6 +30,7 @@ import type { EmitArgs, EmitResult } from './emit-worker.js';
 import { runActorsBench } from './actors.js';
 import { jmxBench } from './jmx.js';
 import { lagBench } from './lag.js';
+import { instrumentBench } from './instrument.js';
 
 const env = (name: string, dflt: number): number => {
   const v = process.env[name];
@@ -36,7 +38,7 @@ const env = (name: string, dflt: number): number => {
   return Number.isFinite(n) && n > 0 ? n : dflt;
 };
 
-const PHASES = ['ingest', 'nosub', 'ceiling', 'latency', 'rss', 'actors', 'jmx', 'lag'];
+const PHASES = ['ingest', 'nosub', 'ceiling', 'latency', 'rss', 'actors', 'jmx', 'lag', 'instrument'];
 /** BENCH_SKIP, or every phase but those named as arguments. */
 function skipped(): Set<string> {
   const only = process.argv.slice(2).filter((a) => PHASES.includes(a));
@@ -490,6 +492,14 @@ async function main(): Promise<void> {
     });
   }
 
+  let instrumentRows: Row[] = [];
+  if (!CFG.skip.has('instrument')) {
+    out('[8] instrument: kafkajs instrumentation overhead per producer.send (in process, no broker)');
+    await phase('instrument', async () => {
+      instrumentRows = await instrumentBench(out);
+    });
+  }
+
   // Summary.
   if (ingest) rows.push({ what: 'ingest, aggregator + subscriber', value: `${fmtInt(ingest.window.accepted)} signals/s`, target: `≥ ${fmtInt(TARGET.ingestPerSec)}/s`, verdict: verdict(ingest.window.accepted >= TARGET.ingestPerSec) });
   if (ingest?.window.sub) rows.push({ what: 'subscriber received', value: `${fmtInt(ingest.window.sub.events)} events/s`, target: '', verdict: `${ingest.sub?.end.gaps ?? 0} gaps, ${fmtInt(ingest.sub?.end.gapMissed ?? 0)} missed` });
@@ -508,6 +518,7 @@ async function main(): Promise<void> {
   for (const r of actorRows) rows.push({ ...r, target: '', verdict: '' });
   rows.push(...jmxRows);
   rows.push(...lagRows);
+  rows.push(...instrumentRows);
   out('SUMMARY');
   const w = [38, 28, 18];
   out(`  ${'figure'.padEnd(w[0]!)}${'value'.padEnd(w[1]!)}${'target'.padEnd(w[2]!)}`);

@@ -321,7 +321,9 @@ function trend(s: Series, r: TrendRule, v: number, now: number): Verdict {
   let state = prev === diverging || prev === converging ? prev : r.normal;
   if (state === r.normal) {
     // Climbing: remember where it came from (the window's lowest reading) and how high it gets.
-    if (change >= r.rise) {
+    // The reading itself must be past the floor: a spike still inside the window, followed by
+    // readings back at a noise level, tilts the fitted line but is no trend now.
+    if (change >= r.rise && v >= r.floor) {
       state = diverging;
       s.baseline = Math.min(...s.samples.map((p) => p.v));
       s.peak = v;

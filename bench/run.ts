@@ -523,7 +523,7 @@ async function main(): Promise<void> {
   rows.push(...pipelineRows);
   rows.push(...narrativeRows);
   out('SUMMARY');
-  const w = [46, 28, 18];
+  const w = [46, 34, 18];
   out(`  ${'figure'.padEnd(w[0]!)}${'value'.padEnd(w[1]!)}${'target'.padEnd(w[2]!)}`);
   out(`  ${'-'.repeat(w[0]! + w[1]! + w[2]! + 12)}`);
   for (const r of rows) out(`  ${r.what.padEnd(w[0]!)}${r.value.padEnd(w[1]!)}${r.target.padEnd(w[2]!)}${r.verdict}`);

@@ -399,9 +399,18 @@ export async function narrativeLatencyBench(out: (s?: string) => void, extraArgs
   const baselineSpeed = envNum('BENCH_NARRATIVE_BASELINE_SPEED', 20);
   const runs = Math.round(envNum('BENCH_NARRATIVE_RUNS', 1));
   const all: MilestoneResult[] = [];
+  const failed: string[] = [];
   for (const name of scenarios) {
     for (let r = 0; r < runs; r++) {
-      const results = await runScenario(name, speed, baselineSpeed, extraArgs, out);
+      let results: MilestoneResult[];
+      try {
+        results = await runScenario(name, speed, baselineSpeed, extraArgs, out);
+      } catch (e) {
+        // One scenario failing (a process that did not start, a narrative that never came) does not hide the others.
+        out(`      !! ${name} failed: ${(e as Error).message}`);
+        failed.push(name);
+        continue;
+      }
       for (const x of results) {
         out(`      ${x.label} (revision ${x.revision}): "${x.situation}"`);
         out(`        (i)  first causal signal -> subscriber   ${fmt(x.firstCausalMs, 0).padStart(7)} ms   at ${speed}×; first causal: ${x.firstCausal}`);
@@ -426,6 +435,10 @@ export async function narrativeLatencyBench(out: (s?: string) => void, extraArgs
   for (const [k, xs] of groups) {
     const worst = Math.max(...xs.map((x) => x.completeMs));
     rows.push({ what: `${k}, (ii) / (i)`, value: `${range(xs.map((x) => x.completeMs))} / ${range(xs.map((x) => x.firstCausalMs))} ms`, target: `(ii) ≤ ${NARRATIVE_TARGET_MS} ms`, verdict: worst <= NARRATIVE_TARGET_MS ? 'meets' : 'MISSES' });
+  }
+  if (failed.length) {
+    rows.push({ what: `narrative latency: ${[...new Set(failed)].join(', ')}`, value: `${failed.length} run(s) failed`, target: '', verdict: 'FAILED' });
+    throw Object.assign(new Error(`narrative latency failed for ${[...new Set(failed)].join(', ')}`), { rows });
   }
   return rows;
 }

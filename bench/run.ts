@@ -22,6 +22,7 @@
 //      the hierarchy alone, and ingress + pipeline + event log (bench/pipeline.ts).
 //   8. Narrative latency: recorded incidents played through real agents into a real aggregator,
 //      first causal signal / completed evidence -> narrative at a subscriber (bench/narrative-latency.ts).
+//   Their tunables (BENCH_PIPELINE_*, BENCH_NARRATIVE_*) are listed at the top of those files.
 // Phases can be named on the command line to run only those: `npm run bench -- jmx`, or
 // `node dist/bench/run.js pipeline narrative-latency`.
 import { cpus } from 'node:os';

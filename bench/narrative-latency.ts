@@ -20,6 +20,10 @@
 // the incident speed through the aggregator's flags (--cause-wait-ms, --resolve-after-ms,
 // --situation-hold-ms). Unscaled: the 1 s minimum gap between updates of one narrative, the 250 ms
 // tick, the 150 s evidence TTLs (longer than the compressed incident: nothing expires early).
+// The agents stamp their own source, sequence and vector clock (their own entry only: the
+// recording's cross-source clock entries are not replayed), so a chain may be ordered a little
+// differently from the recording's; when a narrative opens does not depend on it. Each scenario is
+// played until 2 s after its last milestone is due, not to its end (resolution is not measured).
 //
 // Figures, per scenario and milestone (the narrative's OPEN; for the cascade also the first
 // revision that names the cascade, i.e. carries a cascading-failure finding):
@@ -36,7 +40,9 @@
 //        revision (then: from that signal's Emit) or, when time publishes it (a symptom-rooted
 //        incident after --cause-wait-ms, an update held back by the 1 s gap), the instant the
 //        rules allow it (then: from that instant on the driver's clock; the live aggregator adds
-//        up to one 250 ms tick). The aggregator's own event log is checked to agree: the signal
+//        up to one 250 ms tick, and the replay's 5 ms ticks may place that instant up to 5 ms late).
+//        Either way (ii) includes the agent (its 5 ms batching linger), both gRPC hops and the
+//        subscriber's process. The aggregator's own event log is checked to agree: the signal
 //        event right before the narrative event, in the same batch, must be the replay's trigger.
 //        This is the figure the "≤ 1 s beyond the evidence the rules need" is about.
 //

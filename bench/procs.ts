@@ -60,9 +60,10 @@ export class Worker {
   readonly ready: Promise<void>;
   private exitError: Error | undefined;
 
-  constructor(readonly name: string, script: string, args: string[] = []) {
+  /** `execArgv`: node flags for the worker (e.g. --expose-gc); none by default. */
+  constructor(readonly name: string, script: string, args: string[] = [], execArgv: string[] = []) {
     this.child = track(
-      fork(join(BENCH_DIR, script), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [], serialization: 'advanced' }),
+      fork(join(BENCH_DIR, script), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv, serialization: 'advanced' }),
     );
     let readyResolve!: () => void;
     let readyReject!: (e: Error) => void;

@@ -9,18 +9,25 @@
 //   4. Agent RSS: idle, and while it handles 5 000 signals/s.
 //   5. Actors: decision cost per narrative revision, webhook delivery rate and latency (bench/actors.ts).
 //
-// `npm run bench -- actors latency` runs only the phases named (ingest, nosub, ceiling, latency, rss, actors, jmx, lag, instrument).
+// `npm run bench -- actors latency` runs only the phases named (ingest, nosub, ceiling, latency, rss, actors, jmx, lag, instrument, pipeline, narrative-latency).
 // Tunables (environment): BENCH_AGENTS (50), BENCH_LOAD_PROCS (1), BENCH_INFLIGHT (8),
 // BENCH_BATCH (100), BENCH_WARMUP_MS (2000), BENCH_MEASURE_MS (10000), BENCH_LATENCY_RATE (20000),
 // BENCH_LATENCY_MS (8000), BENCH_RSS_RATE (5000), BENCH_SKIP (comma list of: ingest, nosub, ceiling,
-// latency, rss, actors, jmx, lag, instrument), BENCH_AGGREGATOR_ARGS (extra CLI flags for the aggregator, space separated),
+// latency, rss, actors, jmx, lag, instrument, pipeline, narrative-latency), BENCH_AGGREGATOR_ARGS (extra CLI flags for the aggregator, space separated),
 // BENCH_AGGREGATOR_NODE_ARGS / BENCH_AGENT_NODE_ARGS (node flags, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"),
 // BENCH_CLI (path of another build's dist/bin/kafka-obs.js to measure instead).
 //   6. JMX: ~500 attributes polled every second from one JVM (bench/jmx.ts; needs a JDK).
 //   7. Lag: one evaluation round of 20 000 consumer groups x 10 partitions, synthetic offsets, no
 //      broker: time per round and memory (bench/lag.ts, in a child process).
 //   8. Instrument: what the kafkajs instrumentation adds to one producer.send (bench/instrument.ts).
-// Phases can be named on the command line to run only those: `npm run bench -- jmx`.
+//   9. Pipeline: the recorded scenarios, copied into a large estate, replayed in process through the
+//      hierarchy, every observer and both reporters: signals/s, events out per signal, memory; and
+//      the hierarchy alone, and ingress + pipeline + event log (bench/pipeline.ts).
+//  10. Narrative latency: recorded incidents played through real agents into a real aggregator,
+//      first causal signal / completed evidence -> narrative at a subscriber (bench/narrative-latency.ts).
+//   Their tunables (BENCH_PIPELINE_*, BENCH_NARRATIVE_*) are listed at the top of those files.
+// Phases can be named on the command line to run only those: `npm run bench -- jmx`, or
+// `node dist/bench/run.js pipeline narrative-latency`.
 import { cpus } from 'node:os';
 import { existsSync } from 'node:fs';
 import { CLI, fmt, fmtInt, httpGet, metric, readCpuMs, readRss, establishedTo, sleep, waitUntil, type Rss } from './common.js';
@@ -31,6 +38,8 @@ import { runActorsBench } from './actors.js';
 import { jmxBench } from './jmx.js';
 import { lagBench } from './lag.js';
 import { instrumentBench } from './instrument.js';
+import { pipelineBench } from './pipeline.js';
+import { narrativeLatencyBench } from './narrative-latency.js';
 
 const env = (name: string, dflt: number): number => {
   const v = process.env[name];
@@ -38,7 +47,7 @@ const env = (name: string, dflt: number): number => {
   return Number.isFinite(n) && n > 0 ? n : dflt;
 };
 
-const PHASES = ['ingest', 'nosub', 'ceiling', 'latency', 'rss', 'actors', 'jmx', 'lag', 'instrument'];
+const PHASES = ['ingest', 'nosub', 'ceiling', 'latency', 'rss', 'actors', 'jmx', 'lag', 'instrument', 'pipeline', 'narrative-latency'];
 /** BENCH_SKIP, or every phase but those named as arguments. */
 function skipped(): Set<string> {
   const only = process.argv.slice(2).filter((a) => PHASES.includes(a));
@@ -64,8 +73,8 @@ const CFG = {
 const TARGET = { ingestPerSec: 250_000, p99Ms: 20, agentRssMb: 60 };
 /** The ingest subscriber reads SubscribeBatches unless BENCH_SUBSCRIBE=single (one event per message). */
 const SUBSCRIBE_BATCHES = process.env.BENCH_SUBSCRIBE !== 'single';
-/** The whole run must stay well inside ~4 minutes; past this, give up and clean up. */
-const BUDGET_MS = 230_000;
+/** The whole run must stay well inside ~4 minutes (~6 with phases 7 and 8); past this, give up and clean up. */
+const BUDGET_MS = 230_000 + (CFG.skip.has('pipeline') ? 0 : 90_000) + (CFG.skip.has('narrative-latency') ? 0 : 120_000);
 
 const out = (s = ''): void => void process.stdout.write(`${s}\n`);
 const failures: string[] = [];
@@ -500,6 +509,27 @@ async function main(): Promise<void> {
     });
   }
 
+  let pipelineRows: Row[] = [];
+  if (!CFG.skip.has('pipeline')) {
+    out('[9] pipeline: the recorded scenarios as one large estate, replayed in process (no gRPC) through hierarchy, observers and reporters');
+    await phase('pipeline', async () => {
+      pipelineRows = await pipelineBench(out);
+    });
+  }
+
+  let narrativeRows: Row[] = [];
+  if (!CFG.skip.has('narrative-latency')) {
+    out('[10] narrative latency: recorded incidents -> real agents -> aggregator -> subscriber, compressed in time within the rules');
+    await phase('narrative-latency', async () => {
+      try {
+        narrativeRows = await narrativeLatencyBench(out, CFG.aggregatorArgs);
+      } catch (e) {
+        narrativeRows = (e as { rows?: Row[] }).rows ?? []; // the scenarios that did run still count
+        throw e;
+      }
+    });
+  }
+
   // Summary.
   if (ingest) rows.push({ what: 'ingest, aggregator + subscriber', value: `${fmtInt(ingest.window.accepted)} signals/s`, target: `≥ ${fmtInt(TARGET.ingestPerSec)}/s`, verdict: verdict(ingest.window.accepted >= TARGET.ingestPerSec) });
   if (ingest?.window.sub) rows.push({ what: 'subscriber received', value: `${fmtInt(ingest.window.sub.events)} events/s`, target: '', verdict: `${ingest.sub?.end.gaps ?? 0} gaps, ${fmtInt(ingest.sub?.end.gapMissed ?? 0)} missed` });
@@ -519,8 +549,10 @@ async function main(): Promise<void> {
   rows.push(...jmxRows);
   rows.push(...lagRows);
   rows.push(...instrumentRows);
+  rows.push(...pipelineRows);
+  rows.push(...narrativeRows);
   out('SUMMARY');
-  const w = [38, 28, 18];
+  const w = [46, 34, 18];
   out(`  ${'figure'.padEnd(w[0]!)}${'value'.padEnd(w[1]!)}${'target'.padEnd(w[2]!)}`);
   out(`  ${'-'.repeat(w[0]! + w[1]! + w[2]! + 12)}`);
   for (const r of rows) out(`  ${r.what.padEnd(w[0]!)}${r.value.padEnd(w[1]!)}${r.target.padEnd(w[2]!)}${r.verdict}`);

@@ -24,6 +24,7 @@ export interface CascadeSettings {
 const PRODUCER_STAGES = new Set<Stage>(['producer-latency', 'producer-errors', 'producer-buffer']);
 const CONSUMER_STAGES = new Set<Stage>(['consumer-lag', 'consumer-latency', 'rebalance']);
 const DEFECTIVE = SEVERITY[Status_Condition.DEFECTIVE];
+const NO_EPISODES: readonly Episode[] = [];
 
 interface Cascade {
   id: string;
@@ -34,6 +35,8 @@ interface Cascade {
   brokers: BrokerTrouble[];
   members: Episode[];
   gist: string;
+  /** What the gist was built from: when none of it changed, neither did the gist (no strings built). */
+  said?: { root: string; confidence: Status_Confidence; condition: Status_Condition; brokers: readonly BrokerTrouble[]; members: readonly Episode[] };
 }
 
 export class CascadingFailure implements Observer {
@@ -78,16 +81,33 @@ export class CascadingFailure implements Observer {
         else byCluster.set(t.cluster, [t]);
       }
     }
+    // Downstream episodes by the cluster they name, once, so that each cluster only looks at its
+    // own and those naming none (in the board's order): the work no longer grows with clusters x episodes.
+    const downstream = new Map<string | undefined, Episode[]>();
+    for (const e of this.board.active) {
+      if (!PRODUCER_STAGES.has(e.stage) && !CONSUMER_STAGES.has(e.stage)) continue;
+      const list = downstream.get(e.cluster);
+      if (list) list.push(e);
+      else downstream.set(e.cluster, [e]);
+    }
+    const unnamed = downstream.get(undefined);
+    let position: Map<Episode, number> | undefined;
+    if (unnamed) {
+      position = new Map();
+      for (const e of this.board.active) position.set(e, position.size);
+    }
     let out: Finding[] | undefined;
     const clusters = new Set([...byCluster.keys(), ...this.cascades.keys()]);
     for (const cluster of clusters) {
-      const f = this.correlate(cluster, byCluster.get(cluster) ?? [], byCluster.size);
+      const own = downstream.get(cluster);
+      const candidates = !unnamed ? own ?? NO_EPISODES : !own ? unnamed : inBoardOrder(own, unnamed, position!);
+      const f = this.correlate(cluster, byCluster.get(cluster) ?? [], byCluster.size, candidates);
       if (f) (out ??= []).push(f);
     }
     return out ?? NO_FINDINGS;
   }
 
-  private correlate(cluster: string, troubles: BrokerTrouble[], troubledClusters: number): Finding | undefined {
+  private correlate(cluster: string, troubles: BrokerTrouble[], troubledClusters: number, candidates: readonly Episode[]): Finding | undefined {
     const current = this.cascades.get(cluster);
     // The root: the broker whose trouble came first (direct evidence before inferred at a tie).
     troubles.sort((a, b) => (a.since.time < b.since.time ? -1 : a.since.time > b.since.time ? 1 : Number(a.inferred) - Number(b.inferred)));
@@ -96,8 +116,8 @@ export class CascadingFailure implements Observer {
     const since = root.since.time - this.settings.toleranceNs;
     const brokerIds = new Set((troubles.length ? troubles : [root]).map((t) => t.broker));
     const members: Episode[] = [];
-    for (const e of this.board.active) {
-      if (!PRODUCER_STAGES.has(e.stage) && !CONSUMER_STAGES.has(e.stage)) continue;
+    // Candidates: the downstream episodes (producer and consumer stages) naming this cluster or none.
+    for (const e of candidates) {
       if (e.first.time < since) continue;
       const sameCluster = e.cluster === cluster || (e.cluster === undefined && (e.broker === undefined ? troubledClusters <= 1 || this.cascades.has(cluster) : brokerIds.has(e.broker)));
       if (!sameCluster) continue;
@@ -114,7 +134,7 @@ export class CascadingFailure implements Observer {
     }
     current.root = root;
     if (troubles.length) current.brokers = troubles;
-    if (troubles.includes(root) && says(root.account) > says(current.account)) current.account = root.account;
+    if (root.account !== current.account && troubles.includes(root) && says(root.account) > says(current.account)) current.account = root.account;
     // Recovering: the broker is fine again, the trouble it caused downstream is not yet.
     current.members = troubles.length ? members : members.filter((m) => current.members.includes(m));
     if (current.members.length === 0) {
@@ -125,7 +145,11 @@ export class CascadingFailure implements Observer {
   }
 
   private update(c: Cascade): Finding | undefined {
-    const gist = `${c.root.subject}|${c.root.confidence}|${this.condition(c)}|${c.brokers.map((b) => b.subject).join(',')}|${c.members.map((m) => `${m.subject}:${m.stage}`).sort().join(',')}`;
+    const condition = this.condition(c);
+    const said = c.said;
+    if (said && said.root === c.root.subject && said.confidence === c.root.confidence && said.condition === condition && sameItems(said.brokers, c.brokers) && sameItems(said.members, c.members)) return undefined;
+    c.said = { root: c.root.subject, confidence: c.root.confidence, condition, brokers: c.brokers, members: c.members };
+    const gist = `${c.root.subject}|${c.root.confidence}|${condition}|${c.brokers.map((b) => b.subject).join(',')}|${c.members.map((m) => `${m.subject}:${m.stage}`).sort().join(',')}`;
     if (gist === c.gist) return undefined;
     c.gist = gist;
     return this.findingOf(c, false);
@@ -179,6 +203,24 @@ export class CascadingFailure implements Observer {
       },
     });
   }
+}
+
+/** Two lists of the board's episodes, each in the board's order, merged into that order. */
+function inBoardOrder(a: readonly Episode[], b: readonly Episode[], position: Map<Episode, number>): Episode[] {
+  const merged: Episode[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) merged.push(position.get(a[i]!)! < position.get(b[j]!)! ? a[i++]! : b[j++]!);
+  while (i < a.length) merged.push(a[i++]!);
+  while (j < b.length) merged.push(b[j++]!);
+  return merged;
+}
+
+/** The same objects in the same order (episodes' subject and stage never change, nor brokers' subject). */
+function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** How much an account of broker trouble says: a metric reading outranks a count, a bigger number a smaller. */

@@ -39,7 +39,8 @@ interface ConsumerState {
   samples: Sample[];
   peak: number;
   first: Evidence | undefined;
-  latest: Evidence | undefined;
+  /** The latest reading's signal: its evidence is written only when a finding goes out (its detail formats numbers). */
+  latest: Signal | undefined;
   falling: number;
   lastAsserted: bigint;
   id: string;
@@ -101,7 +102,7 @@ export class SlowConsumer implements Observer {
       c.open = true;
       c.peak = lag;
     }
-    c.latest = evidenceOf(signal, 'consumer-lag', this.detail(c));
+    c.latest = signal;
     // Over when lag falls reading after reading, or is small again.
     if (c.falling >= 2 || lag < this.settings.minLag / 2) {
       this.consumers.delete(subject);
@@ -188,6 +189,8 @@ export class SlowConsumer implements Observer {
       ? `${what}${on}: lag falling again (${fmt(c.samples.at(-1)!.lag)} now, ${fmt(c.peak)} at worst)`
       : `${what}${on} is falling behind: ${this.stalled(c) ? 'it has stopped consuming; ' : ''}${detail}`;
     const last = c.samples.at(-1)!;
+    // The samples are still those of the latest reading: its evidence reads as it would have then.
+    const latest = c.latest ? evidenceOf(c.latest, 'consumer-lag', detail) : undefined;
     return finding({
       id: c.id,
       observer: this.name,
@@ -195,7 +198,7 @@ export class SlowConsumer implements Observer {
       condition: this.condition(c),
       confidence: this.confidence(c),
       summary,
-      evidence: [c.first, c.latest].filter((e): e is Evidence => e !== undefined && (e === c.first || e.seq !== c.first?.seq)),
+      evidence: [c.first, latest].filter((e): e is Evidence => e !== undefined && (e === c.first || e.seq !== c.first?.seq)),
       resolved,
       context: {
         lag: String(last.lag),

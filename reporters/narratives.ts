@@ -60,6 +60,8 @@ interface Incident {
   root: Finding;
   /** Every piece of evidence any of its findings ever gave, one per (subject, stage): the chain only grows. */
   evidence: Map<string, Evidence>;
+  /** The evidence in causal order, while `evidence` has not changed since (emitting re-renders often, the chain seldom moves). */
+  chain: Evidence[] | undefined;
   /** The surest the diagnosis has been, and the worst the incident got: recovery does not unsay them. */
   confidence: Status_Confidence;
   peak: Situation_Level;
@@ -135,7 +137,10 @@ export class NarrativeReporter {
     for (const e of f.evidence) {
       const key = evidenceKey(e);
       const known = inc.evidence.get(key);
-      if (!known || e.time < known.time) inc.evidence.set(key, e);
+      if (!known || e.time < known.time) {
+        inc.evidence.set(key, e);
+        inc.chain = undefined;
+      }
     }
     // Subjects a rooted incident now names are taken from incidents rooted only in symptoms.
     for (const displaced of this.claim(inc, f)) this.merge(displaced, inc, now, out);
@@ -190,7 +195,7 @@ export class NarrativeReporter {
       return undefined;
     }
     const inc: Incident = {
-      id: `${this.settings.idPrefix}${++this.n}`, findings: new Map(), told: new Map(), root: f, evidence: new Map(), confidence: f.confidence, peak: Situation_Level.NORMAL, members: new Set(), createdAt: now,
+      id: `${this.settings.idPrefix}${++this.n}`, findings: new Map(), told: new Map(), root: f, evidence: new Map(), chain: undefined, confidence: f.confidence, peak: Situation_Level.NORMAL, members: new Set(), createdAt: now,
       published: false, openedAt: 0n, revision: 0, key: '', last: undefined, lastEmitAt: 0n, dirty: false, quietSince: undefined,
     };
     this.incidents.add(inc);
@@ -206,7 +211,10 @@ export class NarrativeReporter {
     for (const [id, f] of from.told) into.told.set(id, f);
     for (const [k, e] of from.evidence) {
       const known = into.evidence.get(k);
-      if (!known || e.time < known.time) into.evidence.set(k, e);
+      if (!known || e.time < known.time) {
+        into.evidence.set(k, e);
+        into.chain = undefined;
+      }
     }
     if (from.peak > into.peak) into.peak = from.peak;
     for (const m of from.members) {
@@ -282,7 +290,7 @@ export class NarrativeReporter {
   /** Renders the incident; emits it when it is new, resolved, or says something new. */
   private emit(inc: Incident, state: Narrative_State, now: bigint, out: Narrative[]): void {
     const findings = [...inc.findings.values()];
-    const chain = orderChain([...inc.evidence.values()]);
+    const chain = (inc.chain ??= orderChain([...inc.evidence.values()]));
     const told = [...inc.told.values()];
     const x = explain(inc.told.get(inc.root.id) ?? inc.root, told, chain, this.tree);
     const level = inc.peak;

@@ -75,8 +75,11 @@ export interface KafkaAdminClient {
   listGroups(): Promise<string[]>;
   /** Membership and assignments (throws 'unsupported' where DescribeGroups is not served). */
   describeGroups(groups: string[]): Promise<GroupDescription[]>;
-  /** A group's committed offsets, for every topic it has committed on. */
-  committedOffsets(group: string): Promise<CommittedOffset[]>;
+  /**
+   * A group's committed offsets: for every topic it has committed on, or for the topics named
+   * (then partitions without a commit come back with offset undefined).
+   */
+  committedOffsets(group: string, topics?: string[]): Promise<CommittedOffset[]>;
   /** The log-end (high watermark) offset of each partition of a topic. */
   logEndOffsets(topic: string): Promise<LogEndOffset[]>;
   disconnect(): Promise<void>;

@@ -166,9 +166,9 @@ export class KafkaJsAdminClient implements KafkaAdminClient {
     });
   }
 
-  committedOffsets(group: string): Promise<CommittedOffset[]> {
+  committedOffsets(group: string, names?: string[]): Promise<CommittedOffset[]> {
     return this.call(`committed offsets of group ${group}`, async () => {
-      const topics = await this.admin.fetchOffsets({ groupId: group });
+      const topics = await this.admin.fetchOffsets(names ? { groupId: group, topics: names } : { groupId: group });
       const out: CommittedOffset[] = [];
       for (const t of topics) {
         for (const p of t.partitions) {

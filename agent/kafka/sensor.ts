@@ -9,7 +9,7 @@ import type { Signal } from '../../proto/index.js';
 import { loadRules } from '../translate/index.js';
 import { PollingSensor, type PollOutcome } from '../sources/polling.js';
 import type { CheckResult, SensorContext } from '../sensor.js';
-import { KafkaCallError, type ClusterMetadata, type GroupDescription, type KafkaAdminClient } from './client.js';
+import { KafkaCallError, type ClusterMetadata, type CommittedOffset, type GroupDescription, type KafkaAdminClient } from './client.js';
 import { describeKafka, type KafkaSettings } from './settings.js';
 import { PartitionWatch } from './partitions.js';
 import { probeBroker } from './probe.js';
@@ -95,7 +95,7 @@ export class KafkaSensor extends PollingSensor {
     const signals: Signal[] = [];
     planner.metadata(judged, now, signals);
 
-    const round = await this.groupRound(client, md, now);
+    const round = await this.groupRound(client, md);
     for (const g of round.tracked) planner.group(this.evaluator.evaluate(g, now), now, signals);
     this.lastGroups = round;
     const problemReason = round.problems.some((p) => /not allowed \(/.test(p)) ? 'permission' : 'incomplete';
@@ -103,7 +103,7 @@ export class KafkaSensor extends PollingSensor {
   }
 
   /** Which groups, their membership, committed offsets, then log ends; feeds the evaluator. */
-  private async groupRound(client: KafkaAdminClient, md: ClusterMetadata, now: number): Promise<GroupRound> {
+  private async groupRound(client: KafkaAdminClient, md: ClusterMetadata): Promise<GroupRound> {
     const s = this.settings;
     const problems: string[] = [];
     let listing: GroupRound['listing'] = 'off';
@@ -153,9 +153,15 @@ export class KafkaSensor extends PollingSensor {
     if (this.describeGroupsUnsupported) membership = 'unsupported';
 
     // Committed offsets first, for every group; log ends after, so lag is never negative by timing.
+    const committedAt = Date.now();
+    const allTopics = md.topics.map((t) => t.name).filter((t) => !s.excludeTopics.test(t));
     const committed = await inParallel(tracked, async (g) => {
       try {
-        return await client.committedOffsets(g);
+        const c = await client.committedOffsets(g);
+        if (c.length > 0 || allTopics.length === 0) return c;
+        // Some servers (the librdkafka mock, older brokers) answer "all topics" with nothing:
+        // ask for every topic and keep the ones the group has committed on.
+        return onlyCommittedTopics(await client.committedOffsets(g, allTopics));
       } catch (e) {
         problems.push((e as KafkaCallError).message);
         return undefined;
@@ -180,19 +186,20 @@ export class KafkaSensor extends PollingSensor {
         return { topic: t, offsets: [] };
       }
     });
+    // The evaluator pairs each committed reading with the log end read after it: committed first.
     const ev = this.evaluator;
-    const readAt = Date.now();
-    for (const { topic, offsets } of ends) for (const o of offsets) ev.logEnd(topic, o.partition, o.offset, readAt);
     for (let i = 0; i < tracked.length; i++) {
       const g = tracked[i]!;
       const d = described.get(g);
       ev.members(g, d ? { state: d.state as GroupState, members: d.members.length, assigned: [...assignedOf(d)].map(([topic, partitions]) => ({ topic, partitions })) } : undefined);
       const c = committed[i];
       if (!c) continue;
-      for (const o of c) if (!s.excludeTopics.test(o.topic)) ev.committed(g, o.topic, o.partition, o.offset, now);
+      for (const o of c) if (!s.excludeTopics.test(o.topic)) ev.committed(g, o.topic, o.partition, o.offset, committedAt);
       // Partitions a member holds without a commit yet: lag unknown, not absent.
-      if (d) for (const [t, ps] of assignedOf(d)) for (const p of ps) if (!c.some((o) => o.topic === t && o.partition === p)) ev.committed(g, t, p, undefined, now);
+      if (d) for (const [t, ps] of assignedOf(d)) for (const p of ps) if (!c.some((o) => o.topic === t && o.partition === p)) ev.committed(g, t, p, undefined, committedAt);
     }
+    const readAt = Date.now();
+    for (const { topic, offsets } of ends) for (const o of offsets) ev.logEnd(topic, o.partition, o.offset, readAt);
     // Groups that left the tracked set are forgotten, so memory follows the cap.
     const trackedNow = new Set(tracked);
     for (const g of this.lastGroups?.tracked ?? []) {
@@ -263,7 +270,8 @@ export class KafkaSensor extends PollingSensor {
       }
       for (const g of all.slice(0, 20)) {
         try {
-          const c = await client.committedOffsets(g);
+          let c = await client.committedOffsets(g);
+          if (c.length === 0 && topics.size) c = onlyCommittedTopics(await client.committedOffsets(g, [...topics]));
           const topicsOf = [...new Set(c.map((o) => o.topic))];
           if (c.length) facts.push(`group ${g}: committed offsets on ${c.length} partition(s) of ${topicsOf.join(', ')}`);
           else if (this.settings.groups.includes(g)) errors.push(`group ${g}: no committed offsets (not yet consuming, or the name is wrong)`);
@@ -289,6 +297,12 @@ export class KafkaSensor extends PollingSensor {
     }
     return { source, ok: errors.length === 0, facts, errors };
   }
+}
+
+/** Drops the topics on which nothing is committed (every partition without an offset). */
+function onlyCommittedTopics(offsets: CommittedOffset[]): CommittedOffset[] {
+  const used = new Set(offsets.filter((o) => o.offset !== undefined).map((o) => o.topic));
+  return offsets.filter((o) => used.has(o.topic));
 }
 
 function assignedOf(d: GroupDescription): Map<string, number[]> {

@@ -111,7 +111,7 @@ export class SignalPlanner {
       if (p.status === 'UNKNOWN') continue;
       const subject = subjects.groupPartition(n, v.group, p.topic, p.partition);
       const unhealthy = p.status !== 'OK';
-      if (!this.due(subject, p.status, unhealthy, now)) continue;
+      if (!this.due(subject, `${p.status}/${p.lag === 0 ? 'caught-up' : 'behind'}`, unhealthy, now)) continue;
       const context: Record<string, string> = {
         burrow: p.status,
         lag: fmt(p.lag),
@@ -134,7 +134,8 @@ export class SignalPlanner {
     }
     const subject = subjects.group(n, v.group);
     const unhealthy = v.status !== 'OK';
-    if (!this.due(subject, v.status, unhealthy, now)) return;
+    // Catching up (lag reaching 0) is news even when the status stays OK.
+    if (!this.due(subject, `${v.status}/${v.totalLag === 0 ? 'caught-up' : 'behind'}`, unhealthy, now)) return;
     const condition = v.status === 'OK' ? C.STABLE : v.status === 'WARN' ? C.DIVERGING : C.DEGRADED;
     const counts = new Map<string, number>();
     for (const p of v.partitions) counts.set(p.status, (counts.get(p.status) ?? 0) + 1);

@@ -4,10 +4,9 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { describeSign, EventKind, type Event } from '../proto/index.js';
-import { agent, aggregator, postJson, run, tempDir, type AgentProc, type AggregatorProc, type Proc } from './support/procs.js';
+import { agentCheck, closedPort, agent, aggregator, postJson, run, tempDir, type AgentProc, type AggregatorProc } from './support/procs.js';
 import { aggregatorClient, Collector } from './support/client.js';
 import { FakeJvm, makeKeystores } from './support/jvm.js';
 
@@ -21,20 +20,7 @@ const agents: AgentProc[] = [];
 const PASSWORD = 'Tr0ub4dor-and-3';
 const WRONG = 'not-the-password-42';
 
-/** Runs `kafka-obs agent --check` and returns its exit code and output. */
-async function check(env: NodeJS.ProcessEnv, args: string[] = []): Promise<{ code: number | null; out: string; proc: Proc }> {
-  const p = run(['agent', '--check', ...args], 'check', env);
-  const code = await p.exited;
-  return { code, out: p.stdout.join('\n'), proc: p };
-}
-
-async function closedPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
+const check = agentCheck;
 
 const selfSigns = (subjectStart: string): Event[] => sub.events.filter((e) => e.signal?.subject.startsWith(subjectStart));
 

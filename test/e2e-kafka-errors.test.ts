@@ -5,9 +5,8 @@
 // `--check` against a real Kafka-protocol server.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createServer, type AddressInfo } from 'node:net';
 import { EventKind, Status_Condition, type Event } from '../proto/index.js';
-import { agent, aggregator, run, until, type AgentProc, type AggregatorProc, type Proc } from './support/procs.js';
+import { agentCheck, closedPort, agent, aggregator, run, until, type AgentProc, type AggregatorProc } from './support/procs.js';
 import { aggregatorClient, Collector } from './support/client.js';
 import { startSaslRefuser, type SaslRefuser } from './support/kafka-sasl-refuser.js';
 import { ApiKey, startMockKafka, type MockKafka } from './support/kafka-mock.js';
@@ -22,19 +21,7 @@ const agents: AgentProc[] = [];
 const PASSWORD = 'w0ng-Pa55word-xyz';
 const GROUP_AUTHORIZATION_FAILED = 30;
 
-async function check(env: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string; proc: Proc }> {
-  const p = run(['agent', '--check'], 'check', env);
-  const code = await p.exited;
-  return { code, out: p.stdout.join('\n'), proc: p };
-}
-
-async function closedPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
+const check = agentCheck;
 
 /** The agent's signals about its Kafka source. */
 const selfSigns = (pod: string): Event[] => sub.events.filter((e) => e.signal?.subject.startsWith(`service/lag/pod/${pod}/agent/kafka:`));

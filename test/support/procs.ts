@@ -5,6 +5,7 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { mkdtempSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -130,4 +131,20 @@ export async function getJson<T>(url: string): Promise<T> {
 export async function postJson(url: string, body: unknown): Promise<{ status: number; json: any }> {
   const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
   return { status: r.status, json: await r.json() };
+}
+
+/** Runs `kafka-obs agent --check` and returns its exit code and output. */
+export async function agentCheck(env: NodeJS.ProcessEnv, args: string[] = []): Promise<{ code: number | null; out: string; proc: Proc }> {
+  const p = run(['agent', '--check', ...args], 'check', env);
+  const code = await p.exited;
+  return { code, out: p.stdout.join('\n'), proc: p };
+}
+
+/** A port on 127.0.0.1 that nothing listens on (it was free a moment ago). */
+export async function closedPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
 }

@@ -51,7 +51,8 @@ interface ConsumerState {
   members: string;
 }
 
-const KEEP = 10;
+/** Samples kept at most; and at most what spans three times the evidence window (fast sensors). */
+const KEEP = 256;
 
 export class SlowConsumer implements Observer {
   readonly name = 'slow-consumer';
@@ -89,7 +90,8 @@ export class SlowConsumer implements Observer {
     };
     if (prev && sample.ts <= prev.ts) return NO_FINDINGS; // a late or repeated reading adds nothing
     c.samples.push(sample);
-    if (c.samples.length > KEEP) c.samples.shift();
+    const keepFrom = sample.ts - 3n * this.settings.minSpanNs;
+    while (c.samples.length > KEEP || (c.samples.length > this.settings.readings && c.samples[1]!.ts <= keepFrom)) c.samples.shift();
     if (c.open && lag > c.peak) c.peak = lag;
     c.falling = prev && lag < prev.lag ? c.falling + 1 : 0;
     if (!c.open) {
@@ -141,12 +143,11 @@ export class SlowConsumer implements Observer {
    */
   private slow(c: ConsumerState): boolean {
     const { readings, minSpanNs, minLag, minGrowth } = this.settings;
-    const s = c.samples;
-    const last = s.at(-1)!;
+    const last = c.samples.at(-1)!;
     if (last.lag < minLag) return false;
     if (last.consume !== undefined && last.produce !== undefined && last.consume >= last.produce) return false;
     // The sensor saying "lagging" reading after reading is evidence on its own (Burrow's WARN: lag never fell).
-    const tail = s.slice(-readings);
+    const tail = this.spaced(c);
     if (tail.length === readings && tail.every((x) => x.unhealthy) && last.ts - tail[0]!.ts >= minSpanNs) return true;
     if (tail.length < readings) return false;
     let biggestStep = 0;
@@ -159,6 +160,19 @@ export class SlowConsumer implements Observer {
     return last.ts - tail[0]!.ts >= minSpanNs && growth >= Math.max(minLag / 2, minGrowth * tail[0]!.lag) && biggestStep < 0.8 * growth;
   }
 
+  /**
+   * The latest `readings` samples at least minSpanNs / (readings - 1) apart, the latest included:
+   * a sensor reading every 500 ms is judged over the same stretch of time as one reading every 10 s.
+   */
+  private spaced(c: ConsumerState): Sample[] {
+    const { readings, minSpanNs } = this.settings;
+    const spacing = minSpanNs / BigInt(Math.max(1, readings - 1));
+    const s = c.samples;
+    const out: Sample[] = [s.at(-1)!];
+    for (let i = s.length - 2; i >= 0 && out.length < readings; i--) if (out[0]!.ts - s[i]!.ts >= spacing) out.unshift(s[i]!);
+    return out;
+  }
+
   private stalled(c: ConsumerState): boolean {
     const last = c.samples.at(-1)!;
     return last.consume === 0 && (last.produce === undefined || last.produce > 0);
@@ -169,7 +183,10 @@ export class SlowConsumer implements Observer {
   }
 
   private confidence(c: ConsumerState): Status_Confidence {
-    return c.samples.length >= this.settings.readings + 2 ? Status_Confidence.CONFIRMED : Status_Confidence.MEASURED;
+    // Evidence over two spacings more than the window needs (5 readings 10 s apart): sure.
+    const { readings, minSpanNs } = this.settings;
+    const span = c.samples.at(-1)!.ts - c.samples[0]!.ts;
+    return span * BigInt(Math.max(1, readings - 1)) >= minSpanNs * BigInt(readings + 1) ? Status_Confidence.CONFIRMED : Status_Confidence.MEASURED;
   }
 
   private detail(c: ConsumerState): string {

@@ -32,6 +32,8 @@ let produced = 0;
 let productionStartedAt = 0;
 const consumers: Consumer[] = [];
 
+/** Findings of the aggregator's observers about `subject`: the sensor's signals understood. */
+const findingsOf = (observer: string, subject: string) => sub.events.filter((e: Event) => e.finding?.observer === observer && e.finding.subject === subject && !e.finding.resolved).map((e) => e.finding!);
 const signalsOf = (subject: string): Signal[] => sub.events.filter((e: Event) => e.signal?.subject === subject).map((e) => e.signal!);
 const lastOf = (subject: string): Signal | undefined => signalsOf(subject).at(-1);
 const burrow = (s: Signal | undefined): string | undefined => s?.context.burrow;
@@ -75,7 +77,7 @@ function stopProducing(): void {
 
 test.before(async () => {
   [mock, agg] = await Promise.all([startMockKafka({ brokers: 3, topics: [{ name: 'orders', partitions: 3 }, { name: 'audit', partitions: 1 }] }), aggregator()]);
-  sub = new Collector(aggregatorClient(agg.url).client, { kinds: [EventKind.SIGNAL], fromOffset: 0n });
+  sub = new Collector(aggregatorClient(agg.url).client, { kinds: [EventKind.SIGNAL, EventKind.FINDING], fromOffset: 0n });
   kafka = new Kafka({ clientId: 'e2e-kafka', brokers: mock.bootstrap.split(','), logLevel: logLevel.NOTHING, retry: { retries: 3, initialRetryTime: 100 } });
   producer = kafka.producer();
   await producer.connect();
@@ -127,6 +129,10 @@ test('a group consuming slower than the producer writes: lag grows, WARN, lag in
   // Per-topic total and per-partition judgements travel too.
   assert.ok(num(lastOf(`${BILLING}/topic/orders`), 'total-lag') > 0);
   assert.ok(signalsOf(`${BILLING}/topic/orders/partition/0`).length > 0);
+  // And the aggregator understands them: its slow-consumer observer (lag growing over 20 s of
+  // readings, consumption slower than production) names the group.
+  await sub.until(() => findingsOf('slow-consumer', BILLING).length > 0, `a slow-consumer finding on ${BILLING} (have ${history(BILLING)})`, 60_000);
+  assert.match(findingsOf('slow-consumer', BILLING)[0]!.summary, /billing/);
 });
 
 test('the consumer stops: lag keeps growing from log-end offsets, and the group goes STOP (ERR)', async () => {
@@ -181,6 +187,7 @@ test('a leader moves; a broker goes down: its partitions offline or under-replic
   assert.is(lastOf(p0)!.context['out-of-sync'], '2');
   await sub.until(() => lastOf(`${CLUSTER}/broker/2`)?.status?.condition === Status_Condition.DOWN, 'broker 2 DOWN');
   assert.match(lastOf(`${CLUSTER}/broker/2`)!.context.reason!, /not answering/);
+  await sub.until(() => findingsOf('broker-health', `${CLUSTER}/broker/2`).length > 0, 'a broker-health finding on broker 2');
 
   await mock.brokerUp(2);
   await sub.until(() => lastOf(p1)?.context.state === 'ok' && lastOf(p0)?.context.state === 'ok', 'partitions healthy again');

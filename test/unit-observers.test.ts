@@ -65,6 +65,18 @@ test('slow consumer: a lag that jumps once, or grows while consumption keeps up,
   assert.match(found[0]!.summary, /group g is falling behind: lag 400 -> 4,400 in 20 s; consuming 600\/s, producing 800\/s/);
 });
 
+test('slow consumer from a sensor reading every 500 ms: judged over the same 20 s, not three readings 1 s apart', () => {
+  const slow = (signals: Signal[]) => findingsOf(replay(new Pipeline(), signals, { from: T0 })).filter((f) => f.observer === 'slow-consumer');
+  const fast = (seconds: number): Signal[] =>
+    Array.from({ length: seconds * 2 + 1 }, (_, i) =>
+      signal({ ...lag(0, 1000 + i * 40, 40, 120), timestamp: T0 + BigInt(i) * 500_000_000n }));
+  assert.equal(slow(fast(15)), [], '15 s of growth is not yet the 20 s the rule asks for');
+  const found = slow(fast(25));
+  assert.is(found.length, 1, 'after 20 s it is');
+  assert.ok(found[0]!.evidence[0]!.time >= T0 + 20n * SECOND, 'and not before');
+  assert.match(found[0]!.summary, /group g is falling behind: lag 1,000 -> 2,600 in 20 s/);
+});
+
 test('unreadable context values are counted, not fatal', () => {
   const p = new Pipeline();
   replay(p, [lag(0, 100), signal({ sourceId: 'lag', subject: 'cluster/p/group/g', timestamp: T0 + 10n * SECOND, queue: undefined, status: { condition: C.STABLE, confidence: K.MEASURED }, context: { 'total-lag': 'lots' } })], { from: T0 });

@@ -96,7 +96,9 @@ export class KafkaSensor extends PollingSensor {
     planner.metadata(judged, now, signals);
 
     const round = await this.groupRound(client, md);
-    for (const g of round.tracked) planner.group(this.evaluator.evaluate(g, now), now, signals);
+    // Judged as of now, after the readings (the evaluator ages them against this time).
+    const judgedAt = Date.now();
+    for (const g of round.tracked) planner.group(this.evaluator.evaluate(g, judgedAt), judgedAt, signals);
     this.lastGroups = round;
     const problemReason = round.problems.some((p) => /not allowed \(/.test(p)) ? 'permission' : 'incomplete';
     return { ok: true, readings: [], problems: round.problems, problemReason, values: judged.partitions.length + round.tracked.length, signals };

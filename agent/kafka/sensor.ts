@@ -36,7 +36,7 @@ async function inParallel<T, R>(items: readonly T[], f: (t: T) => Promise<R>, li
 interface GroupRound {
   tracked: string[];
   untracked: number;
-  listing: 'ok' | 'unsupported' | 'denied' | 'off';
+  listing: 'ok' | 'unsupported' | 'denied' | 'failed' | 'off';
   membership: 'ok' | 'unsupported' | 'denied' | 'none';
   /** Configured groups with no committed offset at all. */
   empty: string[];
@@ -49,8 +49,7 @@ export class KafkaSensor extends PollingSensor {
   private planner?: SignalPlanner;
   private client?: KafkaAdminClient;
   /** Requests this cluster does not serve (the mock cluster, old brokers): not asked again. */
-  private listGroupsUnsupported = false;
-  private describeGroupsUnsupported = false;
+  private readonly unsupported = new Set<string>();
   private lastGroups?: GroupRound;
   private readonly saidEmpty = new Set<string>();
   private lastMetadata?: { brokers: number; topics: number; partitions: number; underReplicated: number; offline: number; controller: number | undefined };
@@ -110,24 +109,11 @@ export class KafkaSensor extends PollingSensor {
     const problems: string[] = [];
     let listing: GroupRound['listing'] = 'off';
     let discovered: string[] = [];
-    if (s.discoverGroups && !this.listGroupsUnsupported) {
-      try {
-        discovered = await client.listGroups();
-        listing = 'ok';
-      } catch (e) {
-        const err = e as KafkaCallError;
-        if (err.reason === 'unsupported') {
-          this.listGroupsUnsupported = true;
-          this.ctx?.logger.warn({ source: this.options.description }, 'the cluster does not serve ListGroups: groups come from configuration only (KAFKA_CONSUMER_GROUPS)');
-        } else if (err.reason === 'permission') {
-          listing = 'denied';
-          problems.push(`cannot list consumer groups: ${err.message}`);
-        } else {
-          problems.push(err.message);
-        }
-      }
+    if (s.discoverGroups) {
+      const r = await this.optionalRequest('ListGroups', 'groups come from configuration only (KAFKA_CONSUMER_GROUPS)', 'cannot list consumer groups', problems, () => client.listGroups());
+      listing = r.state;
+      discovered = r.value ?? [];
     }
-    if (this.listGroupsUnsupported) listing = 'unsupported';
     const all = [...new Set([...s.groups, ...discovered.sort()])];
     const tracked = all.slice(0, s.maxTrackedGroups);
     const untracked = all.length - tracked.length;
@@ -135,24 +121,12 @@ export class KafkaSensor extends PollingSensor {
 
     let membership: GroupRound['membership'] = 'none';
     const described = new Map<string, GroupDescription>();
-    if (tracked.length && !this.describeGroupsUnsupported) {
-      try {
+    if (tracked.length) {
+      const r = await this.optionalRequest('DescribeGroups', 'lag is judged from offsets and commit spacing alone', 'cannot describe consumer groups', problems, async () => {
         for (let i = 0; i < tracked.length; i += 100) for (const d of await client.describeGroups(tracked.slice(i, i + 100))) described.set(d.group, d);
-        membership = 'ok';
-      } catch (e) {
-        const err = e as KafkaCallError;
-        if (err.reason === 'unsupported') {
-          this.describeGroupsUnsupported = true;
-          this.ctx?.logger.warn({ source: this.options.description }, 'the cluster does not serve DescribeGroups: lag is judged from offsets and commit spacing alone');
-        } else if (err.reason === 'permission') {
-          membership = 'denied';
-          problems.push(`cannot describe consumer groups: ${err.message}`);
-        } else {
-          problems.push(err.message);
-        }
-      }
+      });
+      membership = r.state === 'failed' ? 'none' : r.state;
     }
-    if (this.describeGroupsUnsupported) membership = 'unsupported';
 
     // Committed offsets first, for every group; log ends after, so lag is never negative by timing.
     const committedAt = Date.now();
@@ -216,6 +190,26 @@ export class KafkaSensor extends PollingSensor {
       this.ctx?.logger.info({ group: g }, 'configured group has no committed offsets yet (not yet consuming, or the name is wrong)');
     }
     return { tracked, untracked, listing, membership, empty, problems };
+  }
+
+  /**
+   * A request the round can do without: 'unsupported' (said once, never asked again), 'denied'
+   * (a missing permission, a problem of this round) or 'failed' (any other error, a problem too).
+   */
+  private async optionalRequest<T>(request: string, without: string, deniedAs: string, problems: string[], f: () => Promise<T>): Promise<{ state: 'ok' | 'unsupported' | 'denied' | 'failed'; value?: T }> {
+    if (this.unsupported.has(request)) return { state: 'unsupported' };
+    try {
+      return { state: 'ok', value: await f() };
+    } catch (e) {
+      const err = e as KafkaCallError;
+      if (err.reason === 'unsupported') {
+        this.unsupported.add(request);
+        this.ctx?.logger.warn({ source: this.options.description }, `the cluster does not serve ${request}: ${without}`);
+        return { state: 'unsupported' };
+      }
+      problems.push(err.reason === 'permission' ? `${deniedAs}: ${err.message}` : err.message);
+      return { state: err.reason === 'permission' ? 'denied' : 'failed' };
+    }
   }
 
   /** The listed brokers that do not answer an ApiVersions probe (3 s at most, all at once). */

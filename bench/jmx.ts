@@ -43,7 +43,7 @@ async function startFixture(producers: number): Promise<{ child: ChildProcess; p
       const m = /^READY (\d+) /.exec(l);
       if (m) resolve(Number(m[1]));
     });
-    child.once('exit', (code) => reject(new Error(`fixture JVM exited (${code}): is the build done with a JDK (dist/aggregator/demo/java)?`)));
+    child.once('exit', (code) => reject(new Error(`fixture JVM exited (${code}): is the build done with a JDK (dist/demo/java)?`)));
   });
   return { child, port };
 }

@@ -63,7 +63,7 @@ import { Pipeline, type PipelineSettings } from '../aggregator/pipeline.js';
 import { pipelineSettings } from '../aggregator/server.js';
 import { AGGREGATOR_DEFAULTS } from '../aggregator/config.js';
 import type { EventPayload } from '../aggregator/event-log.js';
-import { loadScenarioFrom, type Scenario } from '../aggregator/scenarios.js';
+import { loadScenarioFrom, type Scenario } from '../demo/scenarios.js';
 import { fmt, httpGet, metric, sleep, waitUntil } from './common.js';
 import { startAggregatorProc, startAgentProc, stopAll, type AgentProc } from './procs.js';
 import { SCENARIO_DIR, type BenchRow } from './pipeline.js';

@@ -46,7 +46,7 @@ import { AGGREGATOR_DEFAULTS } from '../aggregator/config.js';
 import { EventLog, type EventPayload } from '../aggregator/event-log.js';
 import { Ingress } from '../aggregator/ingress.js';
 import { HierarchyManager } from '../hierarchy/manager.js';
-import { loadScenarioFrom, scenarioIndexIn } from '../aggregator/scenarios.js';
+import { loadScenarioFrom, scenarioIndexIn } from '../demo/scenarios.js';
 import type { CellChange } from '../proto/index.js';
 import { REPO_ROOT, fmt, fmtInt, readRss, serveIpc } from './common.js';
 import { Worker } from './procs.js';

@@ -13,8 +13,8 @@ import { ActorsConfigError, loadActorsSettings } from '../actors/config.js';
 import { buildSensors } from '../agent/sensors.js';
 import type { CheckResult } from '../agent/sensor.js';
 import { bearerToken, channelCredentials, channelOptions, parseTarget, TargetError } from '../agent/connection.js';
-import { eventJson, formatEvent } from '../aggregator/tail.js';
-import { DEMO_HELP, demoCommand } from '../aggregator/demo/command.js';
+import { eventJson, formatEvent } from '../tail/format.js';
+import { DEMO_HELP, demoCommand } from '../demo/command.js';
 import { EventKind, SignalAggregatorDefinition, directDefinition } from '../proto/index.js';
 
 const VERSION = '0.1.0';

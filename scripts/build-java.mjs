@@ -1,7 +1,7 @@
 // Build step after tsc: copies the default translation rules next to their compiled module and
-// the demo's recorded timeline into dist/aggregator/demo/recordings, and
+// the demo's recorded timeline into dist/demo/recordings, and
 // compiles the JMX bridge (agent/jmx), the scripted Kafka JVM of the demo and the tests
-// (aggregator/demo) and any test JVM fixtures (test/fixtures) with the JDK's javac. Without a JDK
+// (demo) and any test JVM fixtures (test/fixtures) with the JDK's javac. Without a JDK
 // it says so and succeeds: the agent then runs without JMX sources, the demo on recordings.
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
@@ -20,7 +20,7 @@ const scenarios = from('test/fixtures/scenarios');
 if (existsSync(join(scenarios, 'index.json'))) {
   const index = JSON.parse(readFileSync(join(scenarios, 'index.json'), 'utf8'));
   const demo = index.scenarios.filter((s) => s.name === 'cascade');
-  const out = from('dist/aggregator/demo/recordings');
+  const out = from('dist/demo/recordings');
   mkdirSync(out, { recursive: true });
   for (const s of demo) copyFileSync(join(scenarios, s.file), join(out, s.file));
   writeFileSync(join(out, 'index.json'), `${JSON.stringify({ ...index, scenarios: demo }, null, 2)}\n`);
@@ -51,5 +51,5 @@ function compile(srcDir, outDir, release) {
 }
 
 compile('agent/jmx', 'dist/jmx', 11);
-compile('aggregator/demo', 'dist/aggregator/demo/java', 11);
+compile('demo', 'dist/demo/java', 11);
 if (existsSync(from('test/fixtures'))) compile('test/fixtures', 'dist/test/fixtures', 11);

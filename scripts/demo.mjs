@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const cli = join(root, 'dist', 'bin', 'kafka-obs.js');
-const SOURCES = ['bin', 'proto', 'agent', 'aggregator', 'hierarchy', 'observers', 'reporters', 'actors', 'scripts'];
+const SOURCES = ['bin', 'proto', 'agent', 'aggregator', 'demo', 'tail', 'hierarchy', 'observers', 'reporters', 'actors', 'scripts'];
 
 /** Newest modification time of the sources (TypeScript, proto, Java, YAML), node_modules and dist aside. */
 function newestSource() {

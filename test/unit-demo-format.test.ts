@@ -2,7 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Narrative_State, Situation_Level, Status_Condition as C, Status_Confidence, type Cell, type Narrative } from '../proto/index.js';
-import { Painter, narrativeLines, shortSubject, tidy, treeLines, treeTurnLine } from '../aggregator/demo/format.js';
+import { Painter, narrativeLines, shortSubject, tidy, treeLines, treeTurnLine } from '../demo/format.js';
 
 const plain = new Painter(false);
 

@@ -43,11 +43,14 @@ json('64-bit fields keep full precision (nanosecond timestamps)', () => {
 json.run();
 
 const rules = suite('validation');
-const now = BigInt(Date.now()) * 1_000_000n;
+// Read when each test runs, never at import: uvu may run this suite minutes after loading it.
+const nowNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
 rules('accepts a good signal', () => {
+  const now = nowNs();
   assert.is(signalProblem(signal(), now), undefined);
 });
 rules('rejects with a precise reason', () => {
+  const now = nowNs();
   const cases: [Partial<Signal>, RegExp][] = [
     [{ subject: '' }, /subject is empty/],
     [{ subject: 'a//b' }, /empty segment/],

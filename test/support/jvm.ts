@@ -1,5 +1,5 @@
-// Real JVMs for tests: aggregator/demo/FakeKafkaJvm.java (shared with `kafka-obs demo`, compiled
-// by the build into dist/aggregator/demo/java) registers MBeans under Kafka's real ObjectNames behind the JDK's own RMI
+// Real JVMs for tests: demo/FakeKafkaJvm.java (shared with `kafka-obs demo`, compiled
+// by the build into dist/demo/java) registers MBeans under Kafka's real ObjectNames behind the JDK's own RMI
 // connector server. Tests drive its values step by step over stdin and await each "ok".
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -7,7 +7,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { getJson, until, type AgentProc } from './procs.js';
 
-export const FIXTURES = fileURLToPath(new URL('../../aggregator/demo/java/', import.meta.url));
+export const FIXTURES = fileURLToPath(new URL('../../demo/java/', import.meta.url));
 
 export interface FakeJvmOptions {
   port?: number;

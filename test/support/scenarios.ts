@@ -4,14 +4,14 @@
 // pipeline ticks every second of it, as the aggregator's timer would.
 import { join } from 'node:path';
 import type { Event, Signal } from '../../proto/index.js';
-import { loadScenarioFrom, scenarioIndexIn, type Scenario, type ScenarioMeta } from '../../aggregator/scenarios.js';
+import { loadScenarioFrom, scenarioIndexIn, type Scenario, type ScenarioMeta } from '../../demo/scenarios.js';
 import type { Pipeline } from '../../aggregator/pipeline.js';
 import type { EventPayload } from '../../aggregator/event-log.js';
 import { ROOT } from './procs.js';
 
 export const SCENARIO_DIR = join(ROOT, 'test', 'fixtures', 'scenarios');
 
-export type { Scenario, ScenarioMeta } from '../../aggregator/scenarios.js';
+export type { Scenario, ScenarioMeta } from '../../demo/scenarios.js';
 
 /** The index of test/fixtures/scenarios (the loader is the product's: aggregator/scenarios.ts). */
 export const scenarioIndex = (): ScenarioMeta[] => scenarioIndexIn(SCENARIO_DIR);

@@ -2,7 +2,7 @@
 // its file, description, duration and when the trouble and the recovery begin) and one NDJSON file
 // per scenario, one canonical-JSON Signal per line in arrival order. The tests replay them through
 // the pipeline (test/fixtures/scenarios); `kafka-obs demo` replays the cascade through live agents
-// (the build copies it to dist/aggregator/demo/recordings).
+// (the build copies it to dist/demo/recordings).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { signalFromJson, type Signal } from '../proto/index.js';

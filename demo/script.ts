@@ -1,7 +1,7 @@
 // What both ways of playing the demo share: phases with a heading, a pace (the script's waits,
 // shortened by --fast, cut short by Ctrl-C), and the story the demo sets out to show — a
 // narrative naming broker 1 as root cause, then its resolution.
-import { Narrative_State } from '../../proto/index.js';
+import { Narrative_State } from '../proto/index.js';
 import type { DemoView } from './view.js';
 
 export const CLUSTER = 'prod';

@@ -14,7 +14,7 @@ import {
   type Narrative,
   type Signal,
   type Situation,
-} from '../../proto/index.js';
+} from '../proto/index.js';
 
 type Style = Parameters<typeof styleText>[0];
 

@@ -12,7 +12,7 @@ import {
   type Narrative,
   type Signal,
   type SignalAggregatorClient,
-} from '../../proto/index.js';
+} from '../proto/index.js';
 import {
   Painter,
   cellLine,

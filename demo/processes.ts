@@ -1,5 +1,5 @@
 // The demo's processes: the kafka-obs CLI as users run it (aggregator, agents) and scripted Kafka
-// JVMs (FakeKafkaJvm.java, compiled by the build into dist/aggregator/demo/java). Ports are
+// JVMs (FakeKafkaJvm.java, compiled by the build into dist/demo/java). Ports are
 // learned from the processes' own log lines. Each child gets its own process group, so a Ctrl-C
 // at the terminal reaches only the demo, which then stops them in order (agents flush to the
 // aggregator first); a second stop, or a child that does not end in time, is killed with its
@@ -12,7 +12,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 /** The CLI this module belongs to (dist/bin/kafka-obs.js). */
-export const CLI = fileURLToPath(new URL('../../bin/kafka-obs.js', import.meta.url));
+export const CLI = fileURLToPath(new URL('../bin/kafka-obs.js', import.meta.url));
 /** Where the build puts FakeKafkaJvm.class. */
 export const JVM_CLASSPATH = fileURLToPath(new URL('./java/', import.meta.url));
 

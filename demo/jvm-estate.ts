@@ -4,7 +4,7 @@
 // moves the values of their Kafka MBeans; everything the aggregator hears, it hears through JMX.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Status_Condition, type Signal } from '../../proto/index.js';
+import { Status_Condition, type Signal } from '../proto/index.js';
 import type { AgentHandle, Processes, ScriptedJvm } from './processes.js';
 import { CLUSTER, brokerNarrative, type Phase, type PhaseContext } from './script.js';
 import type { DemoView } from './view.js';

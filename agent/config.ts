@@ -29,6 +29,8 @@ export interface AgentConfig {
   names: SubjectNames;
   /** How often sensors poll (POLL_INTERVAL_MS). */
   pollIntervalMs: number;
+  /** Every duration of the translation rules multiplied by this (demos and tests play incidents faster than life). */
+  timeScale: number;
   /** The config file's content, when one was given (sections are read by their sensors). */
   file: AgentFile;
   /** The process environment the sensors read their own variables from (JMX_URL, KAFKA_...). */
@@ -52,6 +54,7 @@ export const AGENT_DEFAULTS: AgentConfig = {
   exitWhenDone: false,
   names: { service: process.env.SERVICE_NAME ?? 'unknown-service', pod: process.env.POD_NAME ?? hostname(), cluster: 'default' },
   pollIntervalMs: 10_000,
+  timeScale: 1,
   file: {},
   env: {},
 };

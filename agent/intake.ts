@@ -5,10 +5,8 @@ import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import {
   SignalJsonError,
-  contextProblem,
-  signProblem,
+  contentProblem,
   signalFromJson,
-  subjectProblem,
   type EmitReply,
   type Rejection,
   type Signal,
@@ -28,12 +26,15 @@ export class Intake {
     private readonly nowNs: () => bigint,
   ) {}
 
-  /** Why a signal from the service cannot be taken, or undefined. */
-  problem(s: Signal): string | undefined {
+  /**
+   * Why a signal from the service cannot be taken, or undefined: the aggregator's own checks
+   * (proto/validate.ts), so nothing the agent accepts is refused further on.
+   */
+  problem(s: Signal, nowNs: bigint): string | undefined {
     if (s.sourceId !== '' && s.sourceId !== this.outbox.sourceId) {
       return `source_id "${s.sourceId}" is not this agent's ("${this.outbox.sourceId}"); leave it out and the agent fills it`;
     }
-    return subjectProblem(s.subject) ?? signProblem(s) ?? contextProblem(s.context);
+    return contentProblem(s, nowNs);
   }
 
   /** Takes signals in order; `channel` names where they came from (grpc, http, file). */
@@ -42,7 +43,7 @@ export class Intake {
     const now = this.nowNs();
     for (let i = 0; i < signals.length; i++) {
       const s = signals[i]!;
-      const problem = 'error' in s ? s.error : this.problem(s);
+      const problem = 'error' in s ? s.error : this.problem(s, now);
       if (problem) {
         reply.rejections.push({ index: i, seq: 0n, reason: problem, subject: 'error' in s ? '' : s.subject.slice(0, 200) });
         bump(this.stats.rejected, channel);

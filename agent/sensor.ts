@@ -23,7 +23,7 @@ export interface SensorContext {
    */
   emit(signal: Signal): Promise<void>;
   logger: Logger;
-  /** Naming: see subjects.ts. */
+  /** The names subjects are built from (proto/subject.ts). */
   names: SubjectNames;
   /** The agent's Prometheus registry (its /metrics): sensors add their counters here. */
   registry: Registry;

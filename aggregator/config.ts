@@ -32,6 +32,8 @@ export interface AggregatorConfig {
   situationHoldMs: number;
   /** Cluster name assumed for client signals that do not say theirs (context "cluster"). */
   defaultCluster: string;
+  /** The observers' windows multiplied by this (demos and scenario tests). */
+  timeScale: number;
 }
 
 export const AGGREGATOR_DEFAULTS: AggregatorConfig = {
@@ -52,4 +54,5 @@ export const AGGREGATOR_DEFAULTS: AggregatorConfig = {
   resolveAfterMs: 30_000,
   situationHoldMs: 30_000,
   defaultCluster: 'default',
+  timeScale: 1,
 };

@@ -3,9 +3,8 @@
 // situations, narratives) for the event log. The aggregator calls ingest() for every accepted
 // signal and tick() on a timer; tests and replays call both with a fake clock. Actors follow the
 // event log like any subscriber.
-import type { CellChange, ListNarrativesRequest, ListNarrativesResponse, Narrative, Signal, Situation, Finding } from '../proto/index.js';
+import { ENTITY_KINDS, type CellKind, type CellChange, type ListNarrativesRequest, type ListNarrativesResponse, type Narrative, type Signal, type Situation, type Finding } from '../proto/index.js';
 import { HierarchyManager, type HierarchyOptions } from '../hierarchy/manager.js';
-import type { SubjectKind } from '../hierarchy/subject.js';
 import { OBSERVER_DEFAULTS, buildObservers, emptyFact, readFact, type Observer, type ObserverSet, type ObserverSettings } from '../observers/index.js';
 import type { Observation } from '../observers/observer.js';
 import { NARRATIVE_DEFAULTS, NarrativeReporter, type NarrativeSettings } from '../reporters/narratives.js';
@@ -34,7 +33,6 @@ export interface PipelineStats {
   lastObserverError: string;
 }
 
-const KINDS: SubjectKind[] = ['cluster', 'broker', 'topic', 'partition', 'group', 'group-topic', 'group-partition', 'service', 'pod', 'client', 'jvm', 'agent', 'container', 'other'];
 
 export class Pipeline {
   readonly hierarchy: HierarchyManager;
@@ -42,7 +40,7 @@ export class Pipeline {
   readonly narratives: NarrativeReporter;
   readonly observerSet: ObserverSet;
   readonly stats: PipelineStats = { findings: new Map(), situations: 0, observerErrors: new Map(), lastObserverError: '' };
-  private readonly routes = new Map<SubjectKind, Observer[]>();
+  private readonly routes = new Map<CellKind, Observer[]>();
   private readonly observation: { signal: Signal; cell: Observation['cell']; fact: Observation['fact'] };
   private readonly changes: CellChange[] = [];
   private readonly situationOut: Situation[] = [];
@@ -58,7 +56,8 @@ export class Pipeline {
     this.observerSet = buildObservers(s.observers);
     this.situations = new SituationReporter(s.situations);
     this.narratives = new NarrativeReporter(s.narratives, this.hierarchy);
-    for (const k of KINDS) this.routes.set(k, this.observerSet.observers.filter((o) => o.kinds === 'all' || o.kinds.includes(k)));
+    // Signals are about entities (the grammar refuses the rest): one route per entity kind.
+    for (const k of ENTITY_KINDS) this.routes.set(k, this.observerSet.observers.filter((o) => o.kinds === 'all' || o.kinds.includes(k)));
     this.observation = { signal: undefined as unknown as Signal, cell: undefined as unknown as Observation['cell'], fact: emptyFact() };
   }
 

@@ -10,7 +10,7 @@ import { ServerReflection, ServerReflectionService } from 'nice-grpc-server-refl
 import type { Logger } from 'pino';
 import { HealthDefinition, Narrative_State, SERVICE_NAMES, Situation_Level, descriptorSet, directDefinition, nowNs, type Narrative } from '../proto/index.js';
 import type { HierarchyManager } from '../hierarchy/manager.js';
-import { OBSERVER_DEFAULTS } from '../observers/index.js';
+import { OBSERVER_DEFAULTS, scaledObserverSettings } from '../observers/index.js';
 import { NARRATIVE_DEFAULTS } from '../reporters/narratives.js';
 import { SITUATION_DEFAULTS } from '../reporters/situations.js';
 import { Pipeline, type PipelineSettings } from './pipeline.js';
@@ -122,11 +122,14 @@ const ms = (n: number): bigint => BigInt(n) * 1_000_000n;
 export function pipelineSettings(config: AggregatorConfig, idPrefix: string): PipelineSettings {
   return {
     hierarchy: { maxCells: config.maxCells, decayAfterNs: ms(config.decayAfterMs), staleAfterNs: ms(config.staleAfterMs) },
-    observers: {
-      ...OBSERVER_DEFAULTS,
-      brokerInference: { ...OBSERVER_DEFAULTS.brokerInference, defaultCluster: config.defaultCluster },
-      rebalance: { ...OBSERVER_DEFAULTS.rebalance, defaultCluster: config.defaultCluster },
-    },
+    observers: scaledObserverSettings(
+      {
+        ...OBSERVER_DEFAULTS,
+        brokerInference: { ...OBSERVER_DEFAULTS.brokerInference, defaultCluster: config.defaultCluster },
+        rebalance: { ...OBSERVER_DEFAULTS.rebalance, defaultCluster: config.defaultCluster },
+      },
+      config.timeScale,
+    ),
     situations: { ...SITUATION_DEFAULTS, lowerAfterNs: ms(config.situationHoldMs) },
     narratives: { ...NARRATIVE_DEFAULTS, causeWaitNs: ms(config.causeWaitMs), resolveAfterNs: ms(config.resolveAfterMs), idPrefix },
   };

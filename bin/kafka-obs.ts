@@ -29,6 +29,13 @@ const int = (min: number, max = Number.MAX_SAFE_INTEGER) => (v: string): number 
   return n;
 };
 
+/** A time scale: a number above 0 and at most 1000. */
+const factor = (v: string): number => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0 || n > 1000) throw new InvalidArgumentError(`expected a number above 0 (e.g. 0.2 for five times faster), got "${v}"`);
+  return n;
+};
+
 /** A secret from a file (trailing newline trimmed) or an environment variable; never from a flag. */
 function secret(file: string | undefined, envName: string): string | undefined {
   if (file) {
@@ -116,6 +123,7 @@ program
   .addOption(new Option('--cause-wait-ms <ms>', 'a narrative rooted only in a symptom (a full buffer, a lagging group) waits this long for its cause to show').env('KAFKA_OBS_CAUSE_WAIT_MS').argParser(int(0)).default(AGGREGATOR_DEFAULTS.causeWaitMs))
   .addOption(new Option('--resolve-after-ms <ms>', 'a narrative resolves once all its findings have been over this long').env('KAFKA_OBS_RESOLVE_AFTER_MS').argParser(int(0)).default(AGGREGATOR_DEFAULTS.resolveAfterMs))
   .addOption(new Option('--situation-hold-ms <ms>', 'a situation falls (CRITICAL/WARNING to lower) only after this long at the lower level').env('KAFKA_OBS_SITUATION_HOLD_MS').argParser(int(0)).default(AGGREGATOR_DEFAULTS.situationHoldMs))
+  .addOption(new Option('--time-scale <factor>', 'multiply the observers\' windows (evidence spans, calm periods, time-to-live) by this: for demos and tests that play incidents faster than life').env('KAFKA_OBS_TIME_SCALE').argParser(factor).default(AGGREGATOR_DEFAULTS.timeScale))
   .addOption(new Option('--default-cluster <name>', 'cluster assumed for client signals that do not name theirs (context "cluster")').env('KAFKA_CLUSTER').default(AGGREGATOR_DEFAULTS.defaultCluster))
   .action(async (o) => {
     const log = logger('aggregator');
@@ -134,7 +142,7 @@ program
       retainEvents: o.retainEvents, maxBatchSignals: o.maxBatchSignals, maxBatchBytes: o.maxBatchBytes, maxCells: o.maxCells,
       drainTimeoutMs: o.drainTimeoutMs,
       tickMs: o.tickMs, decayAfterMs: o.decayAfterMs, staleAfterMs: o.staleAfterMs, causeWaitMs: o.causeWaitMs,
-      resolveAfterMs: o.resolveAfterMs, situationHoldMs: o.situationHoldMs, defaultCluster: o.defaultCluster,
+      resolveAfterMs: o.resolveAfterMs, situationHoldMs: o.situationHoldMs, defaultCluster: o.defaultCluster, timeScale: o.timeScale,
       tls: o.tlsCert ? { certFile: o.tlsCert, keyFile: o.tlsKey, clientCaFile: o.tlsClientCa } : undefined,
       token: secret(o.tokenFile, 'KAFKA_OBS_TOKEN'),
       actors,
@@ -166,6 +174,7 @@ program
   .addOption(new Option('--service-name <name>', 'service this pod belongs to (subjects service/<name>/pod/<agent-id>/...)').env('SERVICE_NAME'))
   .addOption(new Option('--cluster <name>', 'Kafka cluster name in subjects (cluster/<name>/...)').env('KAFKA_CLUSTER'))
   .addOption(new Option('--poll-interval-ms <ms>', 'how often sensors poll').env('POLL_INTERVAL_MS').argParser(int(100)))
+  .addOption(new Option('--time-scale <factor>', 'multiply every duration of the translation rules (trend windows, heartbeats, hysteresis) by this: for demos and tests that play incidents faster than life').env('KAFKA_OBS_TIME_SCALE').argParser(factor).default(1))
   .option('--check', 'print what each configured source can see (and what is wrong), then exit', false)
   .addHelpText('after', `
 Sources (each on when its variable is set; --config lists several):
@@ -215,6 +224,7 @@ Examples:
         cluster: o.cluster ?? file.cluster ?? AGENT_DEFAULTS.names.cluster,
       },
       pollIntervalMs: o.pollIntervalMs ?? file.pollIntervalMs ?? AGENT_DEFAULTS.pollIntervalMs,
+      timeScale: o.timeScale,
       file,
       env: process.env,
     };

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SEVERITY, Signal, Status_Condition, assess } from '../proto/index.js';
-import { parseSubject } from '../hierarchy/subject.js';
+import { parseSubject } from '../proto/index.js';
 import { loadScenarioFrom } from './scenarios.js';
 import type { AgentHandle, Processes } from './processes.js';
 import type { Phase, PhaseContext } from './script.js';

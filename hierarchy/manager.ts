@@ -13,7 +13,7 @@
 // whichever signal came last (that would flap between a healthy buffer and a slow broker).
 import { SEVERITY, Status_Condition, Status_Confidence, assess, type Assessment, type Cell, type CellChange, type Signal } from '../proto/index.js';
 import { ROLLUP_DEFAULTS, lowered, rollUp, slotOf, CONFIDENCES, LEVELS, DIVERGING_SEVERITY, type Rollup, type RollupSettings } from './rollup.js';
-import { holdsPopulation, parseSubject, type SubjectInfo } from './subject.js';
+import { parseCellPath, type SubjectInfo } from '../proto/index.js';
 
 const BY_SEVERITY: Status_Condition[] = [];
 for (const [c, s] of Object.entries(SEVERITY)) if (Number(c) >= 0) BY_SEVERITY[s] = Number(c) as Status_Condition;
@@ -386,12 +386,14 @@ export class HierarchyManager implements HierarchyView {
     return n.affected > 0 ? `${share} (too few to count)${stale}` : `${children(n.known)} healthy${stale}`;
   }
 
+  /** The cell at `path` and its ancestors, made as needed: an aspect's parent is its entity. */
   private ensure(path: string): Node {
     const found = this.byPath.get(path);
     if (found) return found;
-    const cut = path.lastIndexOf('/');
+    const hash = path.indexOf('#');
+    const cut = hash >= 0 ? hash : path.lastIndexOf('/');
     const parent = cut < 0 ? this.root : this.ensure(path.slice(0, cut));
-    const node = newNode(path, path.slice(cut + 1), parent);
+    const node = newNode(path, hash >= 0 ? path.slice(hash) : path.slice(cut + 1), parent);
     parent.children.set(node.name, node);
     parent.childCounts[node.slot]!++;
     this.byPath.set(path, node);
@@ -399,14 +401,24 @@ export class HierarchyManager implements HierarchyView {
   }
 }
 
+/** What a cell the tree made for an accepted subject is (parseCellPath cannot fail for those). */
+function infoOf(path: string): SubjectInfo {
+  const info = parseCellPath(path);
+  if (!info) throw new Error(`hierarchy: "${path}" is not a cell of the subject grammar`);
+  return info;
+}
+
 function newNode(path: string, name: string, parent: Node | undefined): Node {
+  const info = infoOf(path);
   return {
     path,
     name,
     parent,
-    info: parseSubject(path),
+    info,
     children: new Map(),
-    population: holdsPopulation(path),
+    // A container's children are a population of peers (the brokers, the pods, the partitions);
+    // an entity's are aspects of one thing and the containers below it: the worst counts.
+    population: info.kind === 'container',
     own: Status_Condition.CONDITION_UNSPECIFIED,
     ownConfidence: Status_Confidence.CONFIDENCE_UNSPECIFIED,
     previousOwn: Status_Condition.CONDITION_UNSPECIFIED,

@@ -1,15 +1,20 @@
-// broker-health: a broker in trouble by direct evidence — its own status (broker JMX:
-// UnderReplicatedPartitions, OfflinePartitionsCount, request handler idle...) or partitions whose
-// in-sync replicas lack it (Admin API metadata: context "replicas" and "isr", comma-separated
-// broker ids; "leader" -1 or "none" when offline). One finding per broker episode; the cascade
-// observer starts its chains from the brokers this one holds in trouble.
-import { SEVERITY, Status_Condition, Status_Confidence, type Evidence, type Finding } from '../proto/index.js';
+// broker-health: a broker in trouble by direct evidence, whatever aspect and whichever source says
+// so — its own JMX (under-replicated, offline, under-min-ISR partitions, the active controller,
+// request handler idle, request latency, its JVM's heap and GC), the cluster's metadata (a broker
+// no longer listed or answering), partitions whose in-sync replicas lack it (Admin API: context
+// "replicas" and "isr", comma-separated broker ids; "leader" "none" when offline), and its sensor
+// going silent (the agent that reads its JMX gets no answer: a frozen or dying broker stops
+// answering at once — evidence, not absence of evidence). All of it counts for the same broker:
+// one episode, one finding, with an account of each cause. The cascade observer starts its chains
+// from the brokers this one holds in trouble.
+import { ASPECT, CTX, SEVERITY, Status_Condition, Status_Confidence, entity, type Evidence, type Finding, type Signal } from '../proto/index.js';
 import type { HierarchyView } from '../hierarchy/manager.js';
 import { Health } from './facts.js';
 import { NO_FINDINGS, evidenceOf, finding, type Ids, type Observation, type Observer } from './observer.js';
 
 /** A broker in trouble, as the cascade observer reads it (direct or inferred). */
 export interface BrokerTrouble {
+  /** The broker entity. */
   readonly subject: string;
   readonly cluster: string;
   readonly broker: string;
@@ -21,8 +26,12 @@ export interface BrokerTrouble {
   readonly evidence: readonly Evidence[];
   /** Judged from clients' failures, not reported by the broker or the cluster's metadata. */
   readonly inferred: boolean;
-  /** A short account: "UnderReplicatedPartitions=14; 6 partitions out of ISR". */
+  /** Its only evidence is that it stopped answering its sensor. */
+  readonly silentOnly: boolean;
+  /** A short account, causes first: "2 under-replicated partitions; request handler 7 % idle". */
   readonly account: string;
+  /** Which kinds of cause it shows: "replication", "load", "gc", "silent", "unlisted", "controller". */
+  readonly causes: readonly string[];
 }
 
 export interface BrokerTroubleSource {
@@ -38,17 +47,22 @@ interface Part {
   severity: number;
   confidence: Status_Confidence;
   lastAsserted: bigint;
+  /** What it says, for people: "2 under-replicated partitions". */
+  account: string;
+  cause: string;
 }
 
 interface Episode extends BrokerTrouble {
-  direct: Part | undefined;
+  /** Direct evidence by aspect (the broker's own subjects). */
+  direct: Map<string, Part>;
   partitions: Map<string, Part>;
   since: Evidence;
   severity: number;
   confidence: Status_Confidence;
   evidence: Evidence[];
   account: string;
-  directAccount: string;
+  causes: string[];
+  silentOnly: boolean;
   id: string;
   gist: string;
   open: boolean;
@@ -84,35 +98,37 @@ export class BrokerHealth implements Observer, BrokerTroubleSource {
   observe(o: Observation, _tree: HierarchyView, now: bigint): readonly Finding[] {
     const { fact, signal, cell } = o;
     if (fact.health === Health.Neutral) return NO_FINDINGS;
-    const cluster = cell.info.cluster ?? 'default';
+    const cluster = cell.info.cluster!;
     const out: Finding[] = [];
     if (cell.info.kind === 'broker') {
-      const subject = signal.subject;
+      const subject = cell.info.entity;
       let e = this.episodes.get(subject);
+      const aspect = signal.subject;
       if (fact.health === Health.Unhealthy) {
         e ??= this.start(subject, cluster, cell.info.broker!, evidenceOf(signal, 'broker'));
-        if (e.direct) {
-          e.direct.severity = fact.severity;
-          e.direct.confidence = fact.confidence;
-          e.direct.lastAsserted = now;
+        const known = e.direct.get(aspect);
+        const { account, cause } = describe(signal, fact.aspect);
+        if (known) {
+          known.severity = fact.severity;
+          known.confidence = fact.confidence;
+          known.lastAsserted = now;
+          known.account = account;
         } else {
-          const ev = e.since.stage === 'broker' && e.evidence.length === 0 ? e.since : evidenceOf(signal, 'broker');
-          if (!e.evidence.some((x) => x.stage === 'broker')) e.evidence.unshift(ev);
-          e.direct = { evidence: ev, severity: fact.severity, confidence: fact.confidence, lastAsserted: now };
+          const ev = evidenceOf(signal, 'broker');
+          addEvidence(e.evidence, ev);
+          e.direct.set(aspect, { evidence: ev, severity: fact.severity, confidence: fact.confidence, lastAsserted: now, account, cause });
         }
-        const metric = signal.context.metric;
-        e.directAccount = metric && signal.context.value !== undefined ? `${metric}=${signal.context.value}` : `status ${Status_Condition[conditionOf(fact.severity)]}`;
-      } else if (e?.direct) {
-        e.direct = undefined;
+      } else if (e?.direct.delete(aspect) !== true) {
+        return NO_FINDINGS;
       }
       if (e) this.settle(e, out);
       return out;
     }
     // A partition: the brokers missing from its ISR carry it.
-    const path = signal.subject;
+    const path = cell.info.entity;
     const previous = this.partitionBrokers.get(path);
     const missing = fact.health === Health.Unhealthy ? missingReplicas(signal.context) : [];
-    const missingSubjects = missing.map((id) => `cluster/${cluster}/broker/${id}`);
+    const missingSubjects = missing.map((id) => entity.broker(cluster, id));
     for (const b of previous ?? []) {
       if (missingSubjects.includes(b)) continue;
       const e = this.episodes.get(b);
@@ -124,11 +140,12 @@ export class BrokerHealth implements Observer, BrokerTroubleSource {
     }
     const offline = /^(-1|none|)$/.test(signal.context.leader ?? 'x');
     for (const id of missing) {
-      const subject = `cluster/${cluster}/broker/${id}`;
+      const subject = entity.broker(cluster, id);
       const e = this.episodes.get(subject) ?? this.start(subject, cluster, id, evidenceOf(signal, 'partition'));
       const known = e.partitions.get(path);
-      e.partitions.set(path, { evidence: known?.evidence ?? evidenceOf(signal, 'partition'), severity: offline ? DEFECTIVE : Math.max(fact.severity, DEGRADED), confidence: Status_Confidence.MEASURED, lastAsserted: now });
-      if (!known && e.evidence.length < MAX_EVIDENCE) e.evidence.push(e.partitions.get(path)!.evidence);
+      const part: Part = { evidence: known?.evidence ?? evidenceOf(signal, 'partition'), severity: offline ? DEFECTIVE : Math.max(fact.severity, DEGRADED), confidence: Status_Confidence.MEASURED, lastAsserted: now, account: '', cause: 'replication' };
+      e.partitions.set(path, part);
+      if (!known) addEvidence(e.evidence, part.evidence);
       this.settle(e, out);
     }
     this.partitionBrokers.set(path, missingSubjects);
@@ -139,9 +156,11 @@ export class BrokerHealth implements Observer, BrokerTroubleSource {
     let out: Finding[] | undefined;
     for (const e of this.episodes.values()) {
       let changed = false;
-      if (e.direct && now - e.direct.lastAsserted >= this.settings.ttlNs) {
-        e.direct = undefined;
-        changed = true;
+      for (const [k, part] of e.direct) {
+        if (now - part.lastAsserted >= this.settings.ttlNs) {
+          e.direct.delete(k);
+          changed = true;
+        }
       }
       for (const [p, part] of e.partitions) {
         if (now - part.lastAsserted >= this.settings.ttlNs) {
@@ -156,17 +175,27 @@ export class BrokerHealth implements Observer, BrokerTroubleSource {
 
   private start(subject: string, cluster: string, broker: string, since: Evidence): Episode {
     const e: Episode = {
-      subject, cluster, broker, since, severity: 0, confidence: Status_Confidence.CONFIDENCE_UNSPECIFIED, evidence: [], inferred: false,
-      account: '', directAccount: '', direct: undefined, partitions: new Map(), id: this.ids.next(this.name), gist: '', open: false,
+      subject, cluster, broker, since, severity: 0, confidence: Status_Confidence.CONFIDENCE_UNSPECIFIED, evidence: [since], inferred: false, silentOnly: false,
+      account: '', causes: [], direct: new Map(), partitions: new Map(), id: this.ids.next(this.name), gist: '', open: false,
     };
-    if (since.stage === 'partition') e.evidence.push(since);
     this.episodes.set(subject, e);
     return e;
   }
 
   /** Recomputes the episode's condition and emits a finding when what it says changed. */
   private settle(e: Episode, out: Finding[]): void {
-    let severity = e.direct?.severity ?? 0;
+    let severity = 0;
+    let confidence: Status_Confidence = Status_Confidence.CONFIDENCE_UNSPECIFIED;
+    const causes = new Set<string>();
+    const accounts: string[] = [];
+    // Causes in a fixed order (replication, load, gc...), each account once.
+    const parts = [...e.direct.values()].sort((a, b) => CAUSE_ORDER.indexOf(a.cause) - CAUSE_ORDER.indexOf(b.cause));
+    for (const p of parts) {
+      severity = Math.max(severity, p.severity);
+      if (p.confidence > confidence) confidence = p.confidence;
+      causes.add(p.cause);
+      if (!accounts.includes(p.account)) accounts.push(p.account);
+    }
     for (const p of e.partitions.values()) severity = Math.max(severity, p.severity);
     if (severity === 0) {
       this.episodes.delete(e.subject);
@@ -174,13 +203,20 @@ export class BrokerHealth implements Observer, BrokerTroubleSource {
       if (e.open) out.push(this.findingOf(e, true));
       return;
     }
-    const both = e.direct !== undefined && e.partitions.size > 0;
+    if (e.partitions.size > 0) {
+      causes.add('replication');
+      accounts.push(`${e.partitions.size} partition(s) without it in their ISR`);
+    }
+    const silentOnly = causes.size === 1 && causes.has('silent');
+    // Two sources agreeing (its own metrics and the cluster's metadata) is confirmation; a sensor
+    // that went silent alone only raises a suspicion.
+    e.confidence = silentOnly ? Status_Confidence.TENTATIVE : e.direct.size > 0 && e.partitions.size > 0 ? Status_Confidence.CONFIRMED : e.direct.size > 0 ? confidence : Status_Confidence.MEASURED;
     e.severity = severity;
-    e.confidence = both ? Status_Confidence.CONFIRMED : e.direct ? e.direct.confidence : Status_Confidence.MEASURED;
-    const parts = e.partitions.size > 0 ? `${e.partitions.size} partition(s) without it in their ISR` : '';
-    e.account = e.direct ? (parts ? `${e.directAccount}; ${parts}` : e.directAccount) : parts;
-    // Updates only when the condition, the confidence or the order of magnitude of partitions moves.
-    const gist = `${severity}|${e.confidence}|${e.direct ? 1 : 0}|${magnitude(e.partitions.size)}`;
+    e.silentOnly = silentOnly;
+    e.causes = [...causes];
+    e.account = accounts.join('; ');
+    // Updates only when the condition, the confidence, the causes or the order of magnitude of partitions moves.
+    const gist = `${severity}|${e.confidence}|${e.causes.join(',')}|${magnitude(e.partitions.size)}`;
     if (gist === e.gist) return;
     e.gist = gist;
     e.open = true;
@@ -193,17 +229,86 @@ export class BrokerHealth implements Observer, BrokerTroubleSource {
       id: e.id,
       observer: this.name,
       subject: e.subject,
+      scope: e.subject,
       condition: conditionOf(e.severity),
       confidence: e.confidence,
       summary: resolved ? `broker ${e.broker} (cluster ${e.cluster}) healthy again` : `broker ${e.broker} (cluster ${e.cluster}): ${e.account}`,
       evidence: e.evidence.slice(0, MAX_EVIDENCE),
       resolved,
-      context: { cluster: e.cluster, broker: e.broker, partitions: String(e.partitions.size) },
+      context: { cluster: e.cluster, broker: e.broker, partitions: String(e.partitions.size), causes: e.causes.join(','), account: e.account },
     });
   }
 }
 
-function missingReplicas(context: { [k: string]: string }): string[] {
+const CAUSE_ORDER = ['unlisted', 'silent', 'controller', 'replication', 'load', 'latency', 'gc', 'heap', 'other'];
+
+/** What a broker's unhealthy signal says, in words, and the kind of cause. */
+function describe(s: Signal, aspect: string): { account: string; cause: string } {
+  const v = num(s.context[CTX.value]);
+  const c = s.context;
+  switch (aspect) {
+    case ASPECT.underReplicated:
+      return { account: `${count(v, 'under-replicated partition')}`, cause: 'replication' };
+    case ASPECT.offlinePartitions:
+      return { account: `${count(v, 'offline partition')}`, cause: 'replication' };
+    case ASPECT.underMinIsr:
+      return { account: `${count(v, 'partition')} under min.insync.replicas`, cause: 'replication' };
+    case ASPECT.activeController:
+      return { account: `active controller count ${v ?? '?'} (should be 1 in the cluster)`, cause: 'controller' };
+    case ASPECT.requestHandlerIdle:
+      return { account: `request handlers ${v === undefined ? 'busy' : `${percent(v)} idle`}${c[CTX.clampedFrom] ? ` (read ${c[CTX.clampedFrom]}, out of range)` : ''}`, cause: 'load' };
+    case ASPECT.requestLatency: {
+      const request = s.context.request ?? /request-latency\/(.+)$/.exec(s.subject)?.[1] ?? 'request';
+      return { account: `${request} latency ${v === undefined ? 'rising' : `${ms(v)} (p99) and rising`}`, cause: 'latency' };
+    }
+    case ASPECT.gc: {
+      const gc = s.context.gc ?? 'the collector';
+      return { account: `its JVM paused ${v === undefined ? 'long' : seconds(v)} in GC (${gc}) between two readings`, cause: 'gc' };
+    }
+    case ASPECT.heap:
+      return { account: `its JVM heap ${v === undefined ? 'nearly full' : `${percent(v)} full`}`, cause: 'heap' };
+    case ASPECT.sensor:
+      return { account: `stopped answering its JMX sensor${c[CTX.reason] ? ` (${c[CTX.reason]})` : ''}`, cause: 'silent' };
+    case ASPECT.metadata:
+      return { account: c[CTX.reason] ?? 'missing from the cluster metadata', cause: 'unlisted' };
+    default:
+      return { account: `${aspect || 'status'} ${Status_Condition[s.status?.condition ?? 0] ?? 'unhealthy'}`, cause: 'other' };
+  }
+}
+
+/** Adds `ev` unless the same signal is there already (or the list is full). */
+function addEvidence(list: Evidence[], ev: Evidence): void {
+  if (list.length >= MAX_EVIDENCE || list.some((x) => x.sourceId === ev.sourceId && x.seq === ev.seq && x.subject === ev.subject)) return;
+  list.push(ev);
+}
+
+function num(v: string | undefined): number | undefined {
+  if (v === undefined || v.trim() === '') return undefined;
+  const n = Number(v);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+/** "2 under-replicated partitions", "1 offline partition". */
+export function count(n: number | undefined, what: string): string {
+  if (n === undefined) return `${what}s`;
+  const k = Math.round(n);
+  return `${k} ${what}${k === 1 ? '' : 's'}`;
+}
+
+/** A percentage for people: "7 %", "0.4 %", "83 %". */
+export function percent(v: number): string {
+  return `${v > 0 && v < 1 ? v.toFixed(1) : Math.round(v)} %`;
+}
+
+export function ms(v: number): string {
+  return v >= 1000 ? seconds(v) : `${Math.round(v)} ms`;
+}
+
+export function seconds(vMs: number): string {
+  return `${(vMs / 1000).toFixed(vMs < 10_000 ? 1 : 0)} s`;
+}
+
+function missingReplicas(context: { readonly [k: string]: string }): string[] {
   const replicas = idList(context.replicas);
   if (replicas.length === 0) return [];
   const isr = new Set(idList(context.isr));

@@ -3,11 +3,11 @@
 // that broker takes most of the failures, so it is not the clients' own network — the broker is
 // inferred DEGRADED: TENTATIVE with a few clients, MEASURED with many, never CONFIRMED. If the
 // broker's own metrics say it is healthy, the inference stays TENTATIVE (the path may be at fault).
-// Client signals name the broker in context "node-id" (or "broker-id", "broker.id", "broker")
-// and their cluster in "cluster" (else the default cluster name).
-import { Status_Condition, Status_Confidence, type Evidence, type Finding } from '../proto/index.js';
+// Client signals name the broker in context "node-id" and their cluster in "cluster" (the agent
+// stamps both; else the default cluster name). Clients are counted by entity: a producer whose
+// latency to broker 2 climbs and whose sends to it fail is one failing client.
+import { CTX, Status_Condition, Status_Confidence, entity, type Evidence, type Finding } from '../proto/index.js';
 import type { HierarchyView } from '../hierarchy/manager.js';
-import { segmentOf } from '../hierarchy/subject.js';
 import { Health } from './facts.js';
 import type { BrokerTrouble, BrokerTroubleSource } from './broker-health.js';
 import { NO_FINDINGS, evidenceOf, finding, type Ids, type Observation, type Observer } from './observer.js';
@@ -77,24 +77,25 @@ export class BrokerInferrer implements Observer, BrokerTroubleSource {
     // Failures and latency trouble against a broker count; health resets the client's record.
     const relevant = f.stage === 'producer-errors' || f.stage === 'client-errors' || f.stage === 'producer-latency' || f.stage === 'consumer-latency';
     if (!relevant) return NO_FINDINGS;
-    const cluster = segmentOf(o.signal.context.cluster ?? this.settings.defaultCluster);
-    const broker = segmentOf(f.broker);
-    const subject = `cluster/${cluster}/broker/${broker}`;
+    const subject = entity.broker(o.signal.context[CTX.cluster] ?? this.settings.defaultCluster, f.broker);
+    const cluster = subject.split('/')[1]!;
+    const broker = subject.split('/')[3]!;
+    const client = o.cell.info.entity;
     let s = this.suspects.get(subject);
     if (f.health === Health.Healthy) {
-      const rec = s?.clients.get(o.signal.subject);
+      const rec = s?.clients.get(client);
       if (!s || !rec || !rec.failing) return NO_FINDINGS;
       rec.failing = false;
     } else {
       if (!s) {
         s = {
           subject, cluster, broker, since: evidenceOf(o.signal, 'client-errors'), severity: DEGRADED, confidence: Status_Confidence.TENTATIVE,
-          evidence: [], inferred: true, account: '', detail: '', clients: new Map(), lastArrival: now, newest: 0n, id: '', gist: '', open: false, failures: 0, failingClients: 0,
+          evidence: [], inferred: true, silentOnly: false, causes: ['clients'], account: '', detail: '', clients: new Map(), lastArrival: now, newest: 0n, id: '', gist: '', open: false, failures: 0, failingClients: 0,
         };
         this.suspects.set(subject, s);
       }
-      let rec = s.clients.get(o.signal.subject);
-      if (!rec) s.clients.set(o.signal.subject, (rec = { failing: true, failures: [], first: evidenceOf(o.signal, f.stage!) }));
+      let rec = s.clients.get(client);
+      if (!rec) s.clients.set(client, (rec = { failing: true, failures: [], first: evidenceOf(o.signal, f.stage!) }));
       rec.failing = true;
       rec.failures.push(o.signal.timestamp);
       if (rec.failures.length > MAX_FAILURES_KEPT) rec.failures.shift();
@@ -143,9 +144,9 @@ export class BrokerInferrer implements Observer, BrokerTroubleSource {
       this.version++;
       return [this.findingOf(s, true, false)];
     }
-    // The broker's own metrics, where someone reads them, may contradict the clients.
-    const direct = tree.state(s.subject);
-    const contradicted = direct !== undefined && !direct.ownStale && direct.own === Status_Condition.STABLE;
+    // The broker's own metrics, where someone reads them, may contradict the clients: its reported
+    // aspects (not the condition this very inference gave its cell) all current and healthy.
+    const contradicted = reportedHealthy(tree, s.subject);
     s.confidence = !contradicted && failing >= measuredClients ? Status_Confidence.MEASURED : Status_Confidence.TENTATIVE;
     s.account = `${failing} clients failing against it`;
     s.detail = `${failing} clients failed ${failures} times against it within ${Number(this.settings.windowNs / 1_000_000_000n)} s (${Math.round((failures / Math.max(1, clusterFailures)) * 100)}% of the cluster's client failures)${contradicted ? ', though its own metrics look healthy' : ''}`;
@@ -170,6 +171,7 @@ export class BrokerInferrer implements Observer, BrokerTroubleSource {
       id: s.id,
       observer: this.name,
       subject: s.subject,
+      scope: s.subject,
       condition: Status_Condition.DEGRADED,
       confidence: s.confidence,
       summary: resolved ? `broker ${s.broker} (cluster ${s.cluster}): clients no longer failing against it` : `broker ${s.broker} (cluster ${s.cluster}) inferred degraded: ${s.detail}`,
@@ -178,6 +180,21 @@ export class BrokerInferrer implements Observer, BrokerTroubleSource {
       context: { cluster: s.cluster, broker: s.broker, inferred: 'true', 'failing-clients': String(s.failingClients), failures: String(s.failures), contradicted: String(contradicted) },
     });
   }
+}
+
+function reportedHealthy(tree: HierarchyView, broker: string): boolean {
+  let reported = 0;
+  const own = tree.state(broker);
+  if (own && !own.ownStale && own.own !== Status_Condition.CONDITION_UNSPECIFIED) {
+    if (own.own !== Status_Condition.STABLE && own.own !== Status_Condition.CONVERGING) return false;
+    reported++;
+  }
+  for (const aspect of tree.children(broker)) {
+    if (aspect.stale || aspect.condition === Status_Condition.CONDITION_UNSPECIFIED) continue;
+    if (aspect.condition !== Status_Condition.STABLE && aspect.condition !== Status_Condition.CONVERGING) return false;
+    reported++;
+  }
+  return reported > 0;
 }
 
 function countSince(ts: bigint[], cutoff: bigint): number {

@@ -7,7 +7,7 @@
 // cluster when they do not say, or by the broker they name). One finding per cluster episode,
 // rooted at the broker whose trouble came first; it lasts until the downstream trouble it
 // gathered is over, so a recovering cascade stays one incident.
-import { SEVERITY, Status_Condition, Status_Confidence, type Evidence, type Finding } from '../proto/index.js';
+import { SEVERITY, Status_Condition, Status_Confidence, entity, type Evidence, type Finding } from '../proto/index.js';
 import type { HierarchyView } from '../hierarchy/manager.js';
 import type { BrokerTrouble, BrokerTroubleSource } from './broker-health.js';
 import { stageRank, type Stage } from './facts.js';
@@ -30,13 +30,13 @@ interface Cascade {
   id: string;
   cluster: string;
   root: BrokerTrouble;
-  /** What the root broker's trouble amounted to at its worst ("UnderReplicatedPartitions=14"). */
+  /** What the root broker's trouble amounts to ("2 under-replicated partitions; request handlers 7 % idle"). */
   account: string;
   brokers: BrokerTrouble[];
   members: Episode[];
   gist: string;
   /** What the gist was built from: when none of it changed, neither did the gist (no strings built). */
-  said?: { root: string; confidence: Status_Confidence; condition: Status_Condition; brokers: readonly BrokerTrouble[]; members: readonly Episode[] };
+  said?: { root: string; confidence: Status_Confidence; condition: Status_Condition; causes: string; brokers: readonly BrokerTrouble[]; members: readonly Episode[] };
 }
 
 export class CascadingFailure implements Observer {
@@ -134,7 +134,8 @@ export class CascadingFailure implements Observer {
     }
     current.root = root;
     if (troubles.length) current.brokers = troubles;
-    if (root.account !== current.account && troubles.includes(root) && says(root.account) > says(current.account)) current.account = root.account;
+    // While the broker is in trouble the account says what it shows now; in recovery, what it showed.
+    if (troubles.includes(root)) current.account = root.account;
     // Recovering: the broker is fine again, the trouble it caused downstream is not yet.
     current.members = troubles.length ? members : members.filter((m) => current.members.includes(m));
     if (current.members.length === 0) {
@@ -147,9 +148,10 @@ export class CascadingFailure implements Observer {
   private update(c: Cascade): Finding | undefined {
     const condition = this.condition(c);
     const said = c.said;
-    if (said && said.root === c.root.subject && said.confidence === c.root.confidence && said.condition === condition && sameItems(said.brokers, c.brokers) && sameItems(said.members, c.members)) return undefined;
-    c.said = { root: c.root.subject, confidence: c.root.confidence, condition, brokers: c.brokers, members: c.members };
-    const gist = `${c.root.subject}|${c.root.confidence}|${condition}|${c.brokers.map((b) => b.subject).join(',')}|${c.members.map((m) => `${m.subject}:${m.stage}`).sort().join(',')}`;
+    const causes = c.root.causes.join(',');
+    if (said && said.root === c.root.subject && said.confidence === c.root.confidence && said.condition === condition && said.causes === causes && sameItems(said.brokers, c.brokers) && sameItems(said.members, c.members)) return undefined;
+    c.said = { root: c.root.subject, confidence: c.root.confidence, condition, causes, brokers: c.brokers, members: c.members };
+    const gist = `${c.root.subject}|${c.root.confidence}|${condition}|${causes}|${c.brokers.map((b) => b.subject).join(',')}|${c.members.map((m) => `${m.subject}:${m.stage}`).sort().join(',')}`;
     if (gist === c.gist) return undefined;
     c.gist = gist;
     return this.findingOf(c, false);
@@ -175,7 +177,13 @@ export class CascadingFailure implements Observer {
       list.sort((a, b) => (a.first.time < b.first.time ? -1 : a.first.time > b.first.time ? 1 : 0));
       for (const m of list.slice(0, this.settings.perStage)) evidence.push(m.first);
     }
-    const confidence = c.root.inferred && c.root.confidence > Status_Confidence.MEASURED ? Status_Confidence.MEASURED : c.root.confidence;
+    // Downstream trouble that began after the broker's corroborates a suspicion (a broker that only
+    // went silent, or one judged from a few clients): at least MEASURED then. An inferred root is
+    // never CONFIRMED.
+    let confidence = c.root.confidence;
+    const corroborated = c.members.some((m) => m.confidence >= Status_Confidence.MEASURED);
+    if (corroborated && confidence < Status_Confidence.MEASURED) confidence = Status_Confidence.MEASURED;
+    if (c.root.inferred && confidence > Status_Confidence.MEASURED) confidence = Status_Confidence.MEASURED;
     const names = (stage: Stage): string[] => [...new Set((stages.get(stage) ?? []).map(nameOf))];
     const steps = [`broker ${c.root.broker}${c.root.inferred ? ' (inferred)' : ''}`];
     const lat = [...new Set([...names('producer-latency'), ...names('producer-errors')])];
@@ -187,6 +195,7 @@ export class CascadingFailure implements Observer {
       id: c.id,
       observer: this.name,
       subject: c.root.subject,
+      scope: entity.cluster(c.cluster),
       condition: this.condition(c),
       confidence,
       summary: resolved ? `cascade from broker ${c.root.broker} (cluster ${c.cluster}) is over` : `cascade in cluster ${c.cluster}: ${steps.join(' -> ')}`,
@@ -198,6 +207,7 @@ export class CascadingFailure implements Observer {
         broker: c.root.broker,
         inferred: String(c.root.inferred),
         'root-account': c.account,
+        'root-causes': c.root.causes.join(','),
         brokers: c.brokers.map((b) => b.broker).join(','),
         stages: ordered.map(([s]) => s).join(','),
       },
@@ -221,14 +231,6 @@ function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
-}
-
-/** How much an account of broker trouble says: a metric reading outranks a count, a bigger number a smaller. */
-function says(account: string): number {
-  const m = /=(\d+)/.exec(account);
-  if (m) return 1e9 + Number(m[1]);
-  const n = /(\d+)/.exec(account);
-  return n ? Number(n[1]) : account ? 1 : 0;
 }
 
 /** How a downstream subject reads in a sentence: "order-service/order-1 producer order-producer", "group billing". */

@@ -1,14 +1,8 @@
-// What one signal says, read once for all observers: which part of the Kafka picture it is
-// about (its stage), whether it reports trouble or health there, how bad and how sure, and which
-// broker it names. The reading relies on the subject naming scheme (hierarchy/subject.ts), the
-// sign, and a few context keys the sensors fill (the README lists them):
-//   metric                  the catalogue metric a status/counter was derived from; picks the stage
-//                           when a client sends several kinds of status ("request-latency-avg",
-//                           "rebalance-latency-avg", "records-lag-max", "buffer-exhausted-total")
-//   event                   kafkajs instrumentation event ("REBALANCING", "GROUP_JOIN", "CRASH")
-//   node-id | broker-id | broker.id | broker    the broker a client signal is about
-import { SEVERITY, Counter_Sign, Resource_Sign, Status_Condition, Status_Confidence, assess, type Signal } from '../proto/index.js';
-import type { SubjectInfo } from '../hierarchy/subject.js';
+// What one signal says, read once for all observers: the entity it is about, which part of the
+// Kafka picture (its stage) its aspect belongs to, whether it reports trouble or health there, how
+// bad and how sure, and which broker it names. Entities and aspects come from the subject grammar
+// (proto/subject.ts, proto/aspects.ts): observers reason about entities; the aspect is data.
+import { ASPECT, CTX, SEVERITY, Resource_Sign, Service_Sign, Status_Condition, Status_Confidence, aspectKind, assess, type Signal, type SubjectInfo } from '../proto/index.js';
 
 export type Stage =
   | 'broker'
@@ -54,28 +48,66 @@ export interface Fact {
   /** SEVERITY of the condition the sign implies (0: none). */
   severity: number;
   confidence: Status_Confidence;
-  /** The broker a client signal names (from its context), or a broker subject's id. */
+  /** The broker a client signal names (its context node-id), or a broker subject's id. */
   broker: string | undefined;
+  /** The first part of the aspect ("gc" for "gc/G1_Old_Generation"; "" for none). */
+  aspect: string;
+  /** A rebalance a member went through (kafkajs membership event, a revoked assignment). */
+  rebalance: boolean;
 }
 
 export function emptyFact(): Fact {
-  return { stage: undefined, health: Health.Neutral, severity: 0, confidence: Status_Confidence.CONFIDENCE_UNSPECIFIED, broker: undefined };
+  return { stage: undefined, health: Health.Neutral, severity: 0, confidence: Status_Confidence.CONFIDENCE_UNSPECIFIED, broker: undefined, aspect: '', rebalance: false };
 }
 
 const DIVERGING = SEVERITY[Status_Condition.DIVERGING];
 
-/** The broker named in a client signal's context, if any. */
-export function brokerOf(context: { [k: string]: string }): string | undefined {
-  return context['node-id'] ?? context['broker-id'] ?? context['broker.id'] ?? context.broker;
+/** The broker a client signal names (Kafka's node id), if any. */
+export function brokerOf(context: { readonly [k: string]: string }): string | undefined {
+  return context[CTX.nodeId] ?? context['broker-id'];
 }
 
-/** Reads `s` (on the cell `info`) into `out` (reused: the hot path allocates nothing). */
+/** Aspects of a producer client, by stage. */
+const PRODUCER: Record<string, Stage> = {
+  [ASPECT.buffer]: 'producer-buffer',
+  [ASPECT.bufferExhausted]: 'producer-buffer',
+  [ASPECT.requestQueue]: 'producer-buffer',
+  [ASPECT.requestLatency]: 'producer-latency',
+  [ASPECT.recordErrors]: 'producer-errors',
+  [ASPECT.sends]: 'producer-errors',
+  [ASPECT.requests]: 'producer-errors',
+  [ASPECT.connection]: 'client-errors',
+};
+
+/** Aspects of a consumer client, by stage. */
+const CONSUMER: Record<string, Stage> = {
+  [ASPECT.lag]: 'consumer-lag',
+  [ASPECT.lagTrend]: 'consumer-lag',
+  [ASPECT.fetchLatency]: 'consumer-latency',
+  [ASPECT.requestLatency]: 'consumer-latency',
+  [ASPECT.requestQueue]: 'consumer-latency',
+  [ASPECT.rebalances]: 'rebalance',
+  [ASPECT.rebalanceLatency]: 'rebalance',
+  [ASPECT.partitions]: 'rebalance',
+  [ASPECT.membership]: 'rebalance',
+  [ASPECT.heartbeat]: 'rebalance',
+  [ASPECT.commits]: 'client-errors',
+  [ASPECT.crashes]: 'client-errors',
+  [ASPECT.requests]: 'client-errors',
+  [ASPECT.sends]: 'client-errors',
+  [ASPECT.connection]: 'client-errors',
+};
+
+/** Reads `s` (about the entity `info`) into `out` (reused: the hot path allocates nothing). */
 export function readFact(s: Signal, info: SubjectInfo, out: Fact): Fact {
   out.stage = undefined;
   out.health = Health.Neutral;
   out.severity = 0;
   out.confidence = Status_Confidence.CONFIDENCE_UNSPECIFIED;
   out.broker = undefined;
+  out.rebalance = false;
+  const kind = aspectKind(info.aspect);
+  out.aspect = kind;
   const a = assess(s);
   if (a) {
     out.severity = SEVERITY[a.condition] ?? 0;
@@ -100,8 +132,8 @@ export function readFact(s: Signal, info: SubjectInfo, out: Fact): Fact {
       return out;
     case 'client':
       out.broker = brokerOf(s.context);
-      if (info.role === 'producer') producerFact(s, out);
-      else if (info.role === 'consumer') consumerFact(s, out);
+      if (info.role === 'producer') out.stage = PRODUCER[kind];
+      else if (info.role === 'consumer') consumerFact(s, kind, out);
       else if (s.service || s.probe) out.stage = 'client-errors';
       return out;
     default:
@@ -109,51 +141,17 @@ export function readFact(s: Signal, info: SubjectInfo, out: Fact): Fact {
   }
 }
 
-function producerFact(s: Signal, out: Fact): void {
-  const metric = s.context.metric ?? '';
-  if (s.queue) {
-    out.stage = 'producer-buffer';
-  } else if (s.counter) {
-    if (s.counter.sign === Counter_Sign.OVERFLOW || /exhaust/.test(metric)) {
-      out.stage = 'producer-buffer';
-      if (s.counter.sign !== Counter_Sign.RESET) unhealthy(out, Status_Condition.DEGRADED);
-    } else if (/error|fail/.test(metric) && s.counter.sign === Counter_Sign.INCREMENT) {
-      out.stage = 'producer-errors';
-      unhealthy(out, Status_Condition.DEGRADED);
-    }
-  } else if (s.status) {
-    out.stage = /buffer/.test(metric) ? 'producer-buffer' : /error/.test(metric) ? 'producer-errors' : 'producer-latency';
-  } else if (s.service || s.probe) {
-    out.stage = 'producer-errors';
-  }
-}
-
-function consumerFact(s: Signal, out: Fact): void {
-  const metric = s.context.metric ?? '';
-  const event = s.context.event ?? '';
-  if (/rebalanc|group_join/i.test(event)) {
-    out.stage = 'rebalance';
+function consumerFact(s: Signal, kind: string, out: Fact): void {
+  out.stage = CONSUMER[kind];
+  if (kind === ASPECT.membership) {
+    // A member going through a rebalance (kafkajs REBALANCING: unsettling) and joining again
+    // (GROUP_JOIN: settled): both are rebalance events for the storm count.
+    out.rebalance = s.service?.sign === Service_Sign.SUSPEND || s.resource?.sign === Resource_Sign.GRANT;
+    if (s.service?.sign === Service_Sign.SUSPEND) unhealthy(out, Status_Condition.ERRATIC);
+  } else if (kind === ASPECT.partitions && (s.resource?.sign === Resource_Sign.DENY || s.resource?.sign === Resource_Sign.TIMEOUT)) {
+    // No partitions assigned: revoked in a rebalance.
+    out.rebalance = true;
     unhealthy(out, Status_Condition.ERRATIC);
-    return;
-  }
-  if (/crash/i.test(event)) {
-    out.stage = 'client-errors';
-    unhealthy(out, Status_Condition.DEGRADED);
-    return;
-  }
-  if (s.queue) {
-    out.stage = 'consumer-lag';
-  } else if (s.status) {
-    if (/rebalanc|join|sync|heartbeat/.test(metric) || (metric === '' && s.status.condition === Status_Condition.ERRATIC)) out.stage = 'rebalance';
-    else if (/fetch|latency/.test(metric) && !/lag/.test(metric)) out.stage = 'consumer-latency';
-    else out.stage = 'consumer-lag';
-  } else if (s.resource) {
-    if (s.resource.sign === Resource_Sign.DENY || s.resource.sign === Resource_Sign.TIMEOUT) {
-      out.stage = 'rebalance';
-      unhealthy(out, Status_Condition.ERRATIC);
-    }
-  } else if (s.service || s.probe) {
-    out.stage = 'client-errors';
   }
 }
 
@@ -168,7 +166,7 @@ export class ContextNumbers {
   /** Unreadable values by key: the sensor sent something that is not a number. */
   readonly unreadable = new Map<string, number>();
 
-  read(context: { [k: string]: string }, ...keys: string[]): number | undefined {
+  read(context: { readonly [k: string]: string }, ...keys: string[]): number | undefined {
     for (const k of keys) {
       const v = context[k];
       if (v === undefined) continue;

@@ -39,6 +39,23 @@ export const OBSERVER_DEFAULTS: ObserverSettings = {
   cascade: { toleranceNs: s(15), perStage: 6 },
 };
 
+/**
+ * The settings with every window (…Ns) multiplied by `factor`: demos and scenario tests play
+ * incidents faster than life (an aggregator started with --time-scale 0.2 judges a slow consumer
+ * over 4 s of evidence instead of 20 s). Counts and thresholds are unchanged.
+ */
+export function scaledObserverSettings(settings: ObserverSettings, factor: number): ObserverSettings {
+  if (factor === 1) return settings;
+  const scale = <T extends object>(o: T): T => {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(o)) out[k] = k.endsWith('Ns') && typeof v === 'bigint' ? BigInt(Math.max(1, Math.round(Number(v) * factor))) : v;
+    return out as T;
+  };
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(settings)) out[k] = scale(v as object);
+  return out as unknown as ObserverSettings;
+}
+
 export interface ObserverSet {
   /** In the order they see each signal. */
   observers: Observer[];

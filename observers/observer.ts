@@ -2,9 +2,8 @@
 // Pure and synchronous: a signal (already applied to the tree) and the time in, findings out.
 // Time is the caller's clock (`now`): the aggregator's wall clock live, a fake clock in tests
 // and replays; signal timestamps order evidence and measure windows between signals.
-import { describeSign, type Evidence, type Finding, type Signal, type Status_Condition, type Status_Confidence } from '../proto/index.js';
+import { describeSign, type CellKind, type Evidence, type Finding, type Signal, type Status_Condition, type Status_Confidence } from '../proto/index.js';
 import type { CellState, HierarchyView } from '../hierarchy/manager.js';
-import type { SubjectKind } from '../hierarchy/subject.js';
 import type { Fact, Stage } from './facts.js';
 
 export interface Observation {
@@ -17,8 +16,8 @@ export interface Observation {
 
 export interface Observer {
   readonly name: string;
-  /** Subject kinds whose signals reach observe(); 'all' for every signal. */
-  readonly kinds: readonly SubjectKind[] | 'all';
+  /** Entity kinds whose signals reach observe(); 'all' for every signal. */
+  readonly kinds: readonly CellKind[] | 'all';
   /** Findings opened, updated or resolved by this signal (usually none). */
   observe(o: Observation, tree: HierarchyView, now: bigint): readonly Finding[];
   /** Findings that time opened or resolved (windows ending, evidence expiring). */
@@ -47,17 +46,23 @@ export function detailOf(s: Signal): string {
   const parts: string[] = [];
   if (c.metric !== undefined && c.value !== undefined) parts.push(`${c.metric}=${c.value}`);
   for (const k in c) {
-    if (k === 'metric' || k === 'value' || k === 'client-id' || k === 'cluster') continue;
+    if (BOOKKEEPING.has(k)) continue;
     if (parts.length >= 4) break;
     parts.push(`${k}=${c[k]}`);
   }
   return parts.join(' ');
 }
 
+/** Context keys that say how a signal was made, not what it saw. */
+const BOOKKEEPING = new Set(['metric', 'value', 'client-id', 'cluster', 'rule', 'confidence', 'heartbeat', 'threshold', 'clear', 'unit', 'broker-id', 'source', 'sensor', 'window', 'change']);
+
 export interface FindingParts {
   id: string;
   observer: string;
+  /** The entity the finding is about. */
   subject: string;
+  /** The part of the estate its incident spans (Finding.scope): one story per scope. */
+  scope: string;
   condition: Status_Condition;
   confidence: Status_Confidence;
   summary: string;

@@ -3,7 +3,7 @@
 // flapping that gets through them is real: a threshold set at the metric's normal level, a
 // client reconnecting in a loop, a consumer kicked out and let back in. A cell that crosses a few
 // times is noise (TENTATIVE, observe only); one that keeps crossing is a finding that counts.
-import { SEVERITY, Status_Condition, Status_Confidence, type Evidence, type Finding } from '../proto/index.js';
+import { SEVERITY, Status_Condition, Status_Confidence, entityOf, type Evidence, type Finding } from '../proto/index.js';
 import type { HierarchyView } from '../hierarchy/manager.js';
 import { NO_FINDINGS, evidenceOf, finding, type Ids, type Observation, type Observer } from './observer.js';
 
@@ -85,6 +85,7 @@ export class Oscillation implements Observer {
       id: c.id,
       observer: this.name,
       subject,
+      scope: entityOf(subject),
       condition: Status_Condition.ERRATIC,
       confidence: c.confidence,
       summary: resolved ? `${subject} steady again` : `${subject} flapping: ${recent} crossings between ${c.lastPair} within ${window} s`,

@@ -1,12 +1,15 @@
-// rebalance-storm: a consumer group rebalancing over and over. Evidence: rebalance events from
-// kafkajs instrumentation (context "event" REBALANCING / GROUP_JOIN), revoked assignments
-// (resource DENY), slow rebalances (status DEGRADED with a rebalance metric), a group whose
-// status turns ERRATIC, and consumers the JMX sensor already calls ERRATIC (rebalances < 60 s
-// apart). The finding is about the group (context "group" / "group-id" / "group.id" names it for
-// client signals; "cluster" its cluster) or, when no group is named, the consumer.
-import { Status_Condition, Status_Confidence, type Evidence, type Finding } from '../proto/index.js';
+// rebalance-storm: a consumer group rebalancing over and over. Evidence: members the agent calls
+// ERRATIC (their rebalances-aspect rule: rebalances less than a minute apart, from rebalance-total,
+// or join-total on clients before 2.4), rebalance events from kafkajs (membership aspect:
+// REBALANCING, GROUP_JOIN) and revoked assignments (partitions aspect: DENY), a group the Kafka
+// source calls ERRATIC, and slow rebalances (rebalance-latency DEGRADED) as detail. The storm lasts
+// while a member is still ERRATIC (the agent keeps saying so until it has been quiet for its
+// quietMs) or events keep coming; it is over when every member has calmed down and no event came
+// for calmNs. One finding per group: named by the signals (context "group") or the group entity;
+// when JMX does not say which group a consumer is in, its service stands for the group (the
+// replicas of one consumer are the members of one group in practice).
+import { ASPECT, CTX, Status_Condition, Status_Confidence, entity, type Evidence, type Finding } from '../proto/index.js';
 import type { HierarchyView } from '../hierarchy/manager.js';
-import { segmentOf } from '../hierarchy/subject.js';
 import { Health } from './facts.js';
 import { NO_FINDINGS, evidenceOf, finding, type Ids, type Observation, type Observer } from './observer.js';
 
@@ -22,6 +25,8 @@ export interface RebalanceSettings {
 interface Member {
   erratic: boolean;
   first: Evidence;
+  /** Its last slow-rebalance reading ("rebalance-latency-avg=7200"), if any. */
+  slow: string;
 }
 
 interface GroupState {
@@ -29,11 +34,11 @@ interface GroupState {
   members: Map<string, Member>;
   lastEventAt: bigint;
   newest: bigint;
-  slowest: string;
   id: string;
   gist: string;
   open: boolean;
   first: Evidence | undefined;
+  name: string;
 }
 
 const KEEP = 32;
@@ -60,32 +65,36 @@ export class RebalanceStorm implements Observer {
 
   observe(o: Observation, _tree: HierarchyView, now: bigint): readonly Finding[] {
     const { fact, signal, cell } = o;
-    if (fact.stage !== 'rebalance' || fact.health === Health.Neutral) return NO_FINDINGS;
+    if (fact.stage !== 'rebalance' || (fact.health === Health.Neutral && !fact.rebalance)) return NO_FINDINGS;
+    const info = cell.info;
     const ctx = signal.context;
-    const groupName = cell.info.group ?? ctx.group ?? ctx['group-id'] ?? ctx['group.id'];
-    const key = cell.info.kind === 'group' ? signal.subject : groupName !== undefined ? `cluster/${segmentOf(ctx.cluster ?? this.settings.defaultCluster)}/group/${segmentOf(groupName)}` : signal.subject;
+    const groupName = info.group ?? ctx[CTX.group];
+    const key = info.kind === 'group' ? info.entity : groupName !== undefined ? entity.group(ctx[CTX.cluster] ?? this.settings.defaultCluster, groupName) : entity.service(info.service!);
     let g = this.groups.get(key);
-    if (fact.health === Health.Healthy) {
-      const m = g?.members.get(signal.subject);
-      if (!g || !m?.erratic) return NO_FINDINGS;
-      m.erratic = false;
+    const member = info.entity;
+    const erratic = signal.status?.condition === Status_Condition.ERRATIC;
+    if (!fact.rebalance && fact.health === Health.Healthy) {
+      // A member calming down (its rebalances rule back to STABLE), or a rebalance that was quick.
+      const m = g?.members.get(member);
+      if (!g || !m) return NO_FINDINGS;
+      if (fact.aspect === ASPECT.rebalanceLatency) m.slow = '';
+      else if (fact.aspect === ASPECT.rebalances || info.kind === 'group') m.erratic = false;
+      else return NO_FINDINGS;
       return this.evaluate(key, g, now);
     }
     if (!g) {
-      g = { events: [], members: new Map(), lastEventAt: now, newest: 0n, slowest: '', id: '', gist: '', open: false, first: undefined };
+      if (!fact.rebalance && !erratic) return NO_FINDINGS; // a slow rebalance alone is no storm
+      g = { events: [], members: new Map(), lastEventAt: now, newest: 0n, id: '', gist: '', open: false, first: undefined, name: groupName !== undefined || info.kind === 'group' ? `group ${groupName ?? info.group}` : `consumers of ${info.service}` };
       this.groups.set(key, g);
     }
     const ev = evidenceOf(signal, 'rebalance');
     g.first ??= ev;
-    if (cell.info.kind === 'client') {
-      const m = g.members.get(signal.subject);
-      const erratic = signal.status?.condition === Status_Condition.ERRATIC;
-      if (!m) g.members.set(signal.subject, { erratic, first: ev });
-      else m.erratic ||= erratic;
-    }
-    if (/rebalance-latency/.test(ctx.metric ?? '') && ctx.value !== undefined) g.slowest = `${ctx.metric}=${ctx.value}`;
+    let m = g.members.get(member);
+    if (!m) g.members.set(member, (m = { erratic: false, first: ev, slow: '' }));
+    if (erratic) m.erratic = true;
+    if (fact.aspect === ASPECT.rebalanceLatency && ctx[CTX.value] !== undefined) m.slow = `rebalances taking ${seconds(Number(ctx[CTX.value]))}`;
     // An ERRATIC reading is a member's state, not a rebalance; events and revocations are rebalances.
-    if (signal.status?.condition !== Status_Condition.ERRATIC) {
+    if (fact.rebalance) {
       g.events.push(signal.timestamp);
       if (g.events.length > KEEP) g.events.shift();
     }
@@ -111,12 +120,15 @@ export class RebalanceStorm implements Observer {
     const recent = distinctRebalances(g.events, g.newest - this.settings.windowNs);
     let erratic = 0;
     for (const m of g.members.values()) if (m.erratic) erratic++;
-    const calm = now - g.lastEventAt >= this.settings.calmNs;
-    const storm = !calm && (erratic > 0 || recent >= this.settings.minRebalances);
+    const quiet = now - g.lastEventAt >= this.settings.calmNs;
+    const storm = erratic > 0 || (!quiet && recent >= this.settings.minRebalances);
     if (!storm) {
-      if (calm || g.events.length === 0) this.groups.delete(key);
-      if (!g.open) return NO_FINDINGS;
-      g.open = false;
+      // Calm once no member is ERRATIC and no event came for calmNs (or none are left to count).
+      if (!g.open) {
+        if (quiet || recent === 0) this.groups.delete(key);
+        return NO_FINDINGS;
+      }
+      if (!quiet && recent > 0) return NO_FINDINGS;
       this.groups.delete(key);
       return [this.findingOf(key, g, recent, erratic, true)];
     }
@@ -130,23 +142,26 @@ export class RebalanceStorm implements Observer {
   }
 
   private findingOf(key: string, g: GroupState, recent: number, erratic: number, resolved: boolean, confidence = Status_Confidence.MEASURED): Finding {
-    const name = key.slice(key.lastIndexOf('/') + 1);
-    const what = key.includes('/group/') ? `group ${name}` : `consumer ${name}`;
     const members = [...g.members.keys()];
     const window = Number(this.settings.windowNs / 1_000_000_000n);
-    const slow = g.slowest ? `; ${g.slowest}` : '';
+    const slow = [...new Set([...g.members.values()].map((m) => m.slow).filter(Boolean))];
     return finding({
       id: g.id,
       observer: this.name,
       subject: key,
+      scope: key,
       condition: Status_Condition.ERRATIC,
       confidence,
       summary: resolved
-        ? `${what}: rebalances have calmed down`
-        : `${what}: rebalance storm, ${[recent ? `${recent} rebalances within ${window} s` : '', erratic ? `${erratic} member(s) rebalancing less than a minute apart (ERRATIC)` : ''].filter(Boolean).join(', ')}${slow}`,
+        ? `${g.name}: rebalances have calmed down`
+        : `${g.name}: rebalance storm, ${[recent ? `${recent} rebalances within ${window} s` : '', erratic ? `${erratic} of ${members.length} member${members.length === 1 ? '' : 's'} rebalancing less than a minute apart` : ''].filter(Boolean).join(', ')}${slow.length ? `; ${slow.join(', ')}` : ''}`,
       evidence: [g.first, ...[...g.members.values()].map((m) => m.first)].filter((e, i, all): e is Evidence => e !== undefined && all.findIndex((x) => x?.subject === e.subject && x?.seq === e.seq) === i).slice(0, 8),
       resolved,
-      context: { rebalances: String(recent), members: String(members.length), 'member-subjects': members.slice(0, 10).join(',') },
+      context: { rebalances: String(recent), members: String(members.length), 'member-subjects': members.slice(0, 10).join(','), ...(slow.length ? { slow: slow.join(', ') } : {}) },
     });
   }
+}
+
+function seconds(ms: number): string {
+  return Number.isFinite(ms) ? `${(ms / 1000).toFixed(1)} s` : 'long';
 }

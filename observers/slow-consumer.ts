@@ -1,12 +1,18 @@
-// slow-consumer: a consumer group (cluster/<c>/group/<g>, from the Admin API lag sensor) or a
-// consumer client (records-lag-max over JMX) whose lag keeps growing — consumption slower than
-// production — across several readings, or whose sensor keeps calling it lagging (Burrow WARN/ERR)
-// reading after reading. A single WARN, a lag that jumps about, a consumer at the log end of an
-// idle topic: none of these is a slow consumer.
-// Context keys read: lag ("total-lag", "lag", "records-lag-max", "max-lag"; else a queue sign's
-// units), rates ("consume-rate" / "records-consumed-rate", "produce-rate"), "topic"/"topics",
-// "partitions", "members", "lag-seconds".
-import { SEVERITY, Status_Condition, Status_Confidence, type Evidence, type Finding, type Signal } from '../proto/index.js';
+// slow-consumer: consumers that fall behind, from what agents really send —
+//   - a consumer group judged by the Kafka source (cluster/<c>/group/<g>#lag: the Burrow-style
+//     status in context "burrow", the total lag, rates, members): the sensor's verdict drives the
+//     words — WARN falling behind, STOP stopped (nobody consumes while records arrive), STALL
+//     members connected but no progress, REWIND offsets reset — and a WARN needs lag growing over
+//     several readings, or the sensor saying so reading after reading;
+//   - a consumer client's lag over JMX or kafkajs (…/consumer/<id>#lag and #lag-trend: the rule's
+//     value is records-lag-max, context "consume-rate" the consumption rate), whose readings the
+//     agent keeps sending while the lag is unhealthy: lag growing step after step over the
+//     evidence window is a slow consumer; growing with consumption at 0 is a stopped one.
+// A single WARN, a lag that jumps about, a consumer at the log end of an idle topic, an abandoned
+// group whose lag does not move: none of these is a slow consumer. One finding per group or
+// client; its scope is the group (or, for a client whose group is not known, its service), so the
+// replicas of one consumer falling behind together are one story.
+import { CTX, SEVERITY, Status_Condition, Status_Confidence, entity, type Evidence, type Finding, type Signal } from '../proto/index.js';
 import type { HierarchyView } from '../hierarchy/manager.js';
 import { ContextNumbers, Health } from './facts.js';
 import { NO_FINDINGS, evidenceOf, finding, type Ids, type Observation, type Observer } from './observer.js';
@@ -26,6 +32,12 @@ export interface SlowConsumerSettings {
   /** Without a reading for this long, the episode ends. */
   ttlNs: bigint;
 }
+
+/** What the evidence says the consumer is doing. */
+export type LagVerdict = 'falling-behind' | 'stopped' | 'stalled' | 'rewound';
+
+/** The sensor's statuses that are judgements on their own (no trend needed). */
+const JUDGED: Record<string, LagVerdict> = { STOP: 'stopped', STALL: 'stalled', REWIND: 'rewound' };
 
 interface Sample {
   ts: bigint;
@@ -49,6 +61,16 @@ interface ConsumerState {
   topic: string;
   partitions: string;
   members: string;
+  /** The sensor's own status (Burrow's), for groups. */
+  status: string;
+  verdict: LagVerdict;
+  /** Every verdict the episode went through, in order (a rewind stays part of the story). */
+  history: LagVerdict[];
+  scope: string;
+  name: string;
+  cluster: string | undefined;
+  /** A group judged by the Kafka source (rather than a client's raw lag). */
+  group: boolean;
 }
 
 /** Samples kept at most; and at most what spans three times the evidence window (fast sensors). */
@@ -65,38 +87,52 @@ export class SlowConsumer implements Observer {
   observe(o: Observation, _tree: HierarchyView, now: bigint): readonly Finding[] {
     const { signal, fact, cell } = o;
     if (fact.stage !== 'consumer-lag') return NO_FINDINGS;
-    if (cell.info.kind === 'client' && cell.info.role !== 'consumer') return NO_FINDINGS;
+    const info = cell.info;
+    if (info.kind === 'client' && info.role !== 'consumer') return NO_FINDINGS;
     const lag = this.lagOf(signal);
     if (lag === undefined) return NO_FINDINGS;
-    const subject = signal.subject;
-    let c = this.consumers.get(subject);
+    const key = info.entity;
+    const ctx = signal.context;
+    const status = ctx[CTX.lagStatus] ?? '';
+    let c = this.consumers.get(key);
     if (!c) {
-      if (lag === 0) return NO_FINDINGS; // caught up: nothing to follow
-      c = { samples: [], peak: 0, first: undefined, latest: undefined, falling: 0, lastAsserted: now, id: '', gist: '', open: false, topic: '', partitions: '', members: '' };
-      this.consumers.set(subject, c);
+      // Caught up, or a healthy group: nothing to follow.
+      if (lag === 0 || (fact.health !== Health.Unhealthy && info.kind === 'group')) return NO_FINDINGS;
+      const group = info.group ?? ctx[CTX.group];
+      const cluster = info.cluster ?? ctx[CTX.cluster];
+      c = {
+        samples: [], peak: 0, first: undefined, latest: undefined, falling: 0, lastAsserted: now, id: '', gist: '', open: false, topic: '', partitions: '', members: '', status: '',
+        verdict: 'falling-behind', history: [], cluster, group: info.kind === 'group',
+        scope: info.kind === 'group' ? key : group !== undefined && cluster !== undefined ? entity.group(cluster, group) : entity.service(info.service!),
+        name: info.kind === 'group' ? `group ${info.group}` : `consumer ${info.clientId} (${info.service}, pod ${info.pod})${group !== undefined ? ` in group ${group}` : ''}`,
+      };
+      this.consumers.set(key, c);
     }
     c.lastAsserted = now;
-    const ctx = signal.context;
-    c.topic = ctx.topic ?? ctx.topics ?? c.topic;
+    c.topic = ctx[CTX.topic] ?? ctx.topics ?? c.topic;
     c.partitions = ctx.partitions ?? c.partitions;
-    c.members = ctx.members ?? c.members;
+    c.members = ctx[CTX.members] ?? c.members;
+    if (info.kind === 'group') c.status = status;
     const prev = c.samples.at(-1);
     const sample: Sample = {
       ts: signal.timestamp,
       lag,
-      consume: this.numbers.read(ctx, 'consume-rate', 'records-consumed-rate'),
-      produce: this.numbers.read(ctx, 'produce-rate'),
+      consume: this.numbers.read(ctx, CTX.consumeRate),
+      produce: this.numbers.read(ctx, CTX.produceRate),
       unhealthy: fact.health === Health.Unhealthy,
     };
-    if (prev && sample.ts <= prev.ts) return NO_FINDINGS; // a late or repeated reading adds nothing
+    // A late or repeated reading adds nothing (a client's lag and lag-trend aspects read the same poll).
+    if (prev && sample.ts <= prev.ts) return NO_FINDINGS;
     c.samples.push(sample);
     const keepFrom = sample.ts - 3n * this.settings.minSpanNs;
     while (c.samples.length > KEEP || (c.samples.length > this.settings.readings && c.samples[1]!.ts <= keepFrom)) c.samples.shift();
     if (c.open && lag > c.peak) c.peak = lag;
     c.falling = prev && lag < prev.lag ? c.falling + 1 : 0;
+    const judged = info.kind === 'group' ? JUDGED[status] : undefined;
+    const verdict: LagVerdict | undefined = judged ?? (this.slow(c) ? (this.stopped(c) ? 'stopped' : 'falling-behind') : c.open && info.kind === 'group' && status === 'WARN' ? 'falling-behind' : undefined);
     if (!c.open) {
-      if (!this.slow(c)) {
-        if (lag === 0) this.consumers.delete(subject);
+      if (verdict === undefined) {
+        if (lag === 0) this.consumers.delete(key);
         return NO_FINDINGS;
       }
       c.first = evidenceOf(signal, 'consumer-lag', this.detail(c));
@@ -104,33 +140,37 @@ export class SlowConsumer implements Observer {
       c.open = true;
       c.peak = lag;
     }
+    if (verdict !== undefined && verdict !== c.verdict) c.verdict = verdict;
+    if (c.history.at(-1) !== c.verdict) c.history.push(c.verdict);
     c.latest = signal;
-    // Over when lag falls reading after reading, or is small again.
-    if (c.falling >= 2 || lag < this.settings.minLag / 2) {
-      this.consumers.delete(subject);
-      this.board.release(subject, 'consumer-lag');
-      return [this.findingOf(subject, c, true)];
+    // Over when the sensor says OK again (groups), or lag falls reading after reading, or is small again.
+    const recovered = info.kind === 'group' ? status === 'OK' || (fact.health === Health.Healthy && status === '') : c.falling >= 2 || lag < this.settings.minLag / 2;
+    if (recovered) {
+      this.consumers.delete(key);
+      this.board.release(key, 'consumer-lag');
+      return [this.findingOf(key, c, true)];
     }
-    this.board.hold(subject, cell.info, 'consumer-lag', c.first!, SEVERITY[this.condition(c)], this.confidence(c), now);
-    const gist = `${this.condition(c)}|${this.confidence(c)}|${this.stalled(c)}`;
+    this.board.hold(key, info, 'consumer-lag', c.first!, SEVERITY[this.condition(c)], this.confidence(c), now);
+    const gist = `${this.condition(c)}|${this.confidence(c)}|${c.verdict}`;
     if (gist === c.gist) return NO_FINDINGS;
     c.gist = gist;
-    return [this.findingOf(subject, c, false)];
+    return [this.findingOf(key, c, false)];
   }
 
   tick(now: bigint): readonly Finding[] {
     let out: Finding[] | undefined;
-    for (const [subject, c] of this.consumers) {
+    for (const [key, c] of this.consumers) {
       if (now - c.lastAsserted < this.settings.ttlNs) continue;
-      this.consumers.delete(subject);
-      this.board.release(subject, 'consumer-lag');
-      if (c.open) (out ??= []).push(this.findingOf(subject, c, true));
+      this.consumers.delete(key);
+      this.board.release(key, 'consumer-lag');
+      if (c.open) (out ??= []).push(this.findingOf(key, c, true));
     }
     return out ?? NO_FINDINGS;
   }
 
   private lagOf(s: Signal): number | undefined {
-    const n = this.numbers.read(s.context, 'total-lag', 'lag', 'records-lag-max', 'max-lag');
+    // A group's total lag; a client's records-lag-max (the rule's value); kafkajs' offsetLag.
+    const n = this.numbers.read(s.context, CTX.totalLag, CTX.value, CTX.lag);
     if (n !== undefined) return Math.max(0, n);
     if (s.queue) return Math.max(0, s.queue.units);
     return undefined;
@@ -145,10 +185,11 @@ export class SlowConsumer implements Observer {
     const { readings, minSpanNs, minLag, minGrowth } = this.settings;
     const last = c.samples.at(-1)!;
     if (last.lag < minLag) return false;
-    if (last.consume !== undefined && last.produce !== undefined && last.consume >= last.produce) return false;
-    // The sensor saying "lagging" reading after reading is evidence on its own (Burrow's WARN: lag never fell).
+    if (last.consume !== undefined && last.produce !== undefined && last.consume >= last.produce && last.consume > 0) return false;
+    // The Kafka source saying "lagging" reading after reading is evidence on its own: its WARN
+    // comes from the commit history (lag never fell). A client's raw lag is judged by arithmetic.
     const tail = this.spaced(c);
-    if (tail.length === readings && tail.every((x) => x.unhealthy) && last.ts - tail[0]!.ts >= minSpanNs) return true;
+    if (c.group && tail.length === readings && tail.every((x) => x.unhealthy) && last.ts - tail[0]!.ts >= minSpanNs) return true;
     if (tail.length < readings) return false;
     let biggestStep = 0;
     for (let i = 1; i < tail.length; i++) {
@@ -173,17 +214,20 @@ export class SlowConsumer implements Observer {
     return out;
   }
 
-  private stalled(c: ConsumerState): boolean {
+  /** Lag growing while nothing is consumed (where the rate is known). */
+  private stopped(c: ConsumerState): boolean {
     const last = c.samples.at(-1)!;
     return last.consume === 0 && (last.produce === undefined || last.produce > 0);
   }
 
   private condition(c: ConsumerState): Status_Condition {
-    return this.stalled(c) || c.samples.at(-1)!.lag >= this.settings.degradedLag ? Status_Condition.DEGRADED : Status_Condition.DIVERGING;
+    return c.verdict !== 'falling-behind' || c.samples.at(-1)!.lag >= this.settings.degradedLag ? Status_Condition.DEGRADED : Status_Condition.DIVERGING;
   }
 
   private confidence(c: ConsumerState): Status_Confidence {
-    // Evidence over two spacings more than the window needs (5 readings 10 s apart): sure.
+    // The sensor's own judgement (it has the commit history and the membership), or evidence
+    // over two spacings more than the window needs (5 readings 10 s apart): sure.
+    if (c.verdict !== 'falling-behind') return Status_Confidence.MEASURED;
     const { readings, minSpanNs } = this.settings;
     const span = c.samples.at(-1)!.ts - c.samples[0]!.ts;
     return span * BigInt(Math.max(1, readings - 1)) >= minSpanNs * BigInt(readings + 1) ? Status_Confidence.CONFIRMED : Status_Confidence.MEASURED;
@@ -193,25 +237,29 @@ export class SlowConsumer implements Observer {
     const first = c.samples[0]!;
     const last = c.samples.at(-1)!;
     const span = Number((last.ts - first.ts) / 1_000_000_000n);
-    const rates = last.consume !== undefined && last.produce !== undefined ? `; consuming ${fmt(last.consume)}/s, producing ${fmt(last.produce)}/s` : last.consume === 0 ? '; not consuming' : '';
-    return `lag ${fmt(first.lag)} -> ${fmt(last.lag)} in ${span} s${rates}`;
+    const rates = last.consume !== undefined && last.produce !== undefined ? `; consuming ${fmt(last.consume)}/s, producing ${fmt(last.produce)}/s` : last.consume !== undefined ? `; consuming ${fmt(last.consume)}/s` : '';
+    return span > 0 ? `lag ${fmt(first.lag)} -> ${fmt(last.lag)} in ${span} s${rates}` : `lag ${fmt(last.lag)}${rates}`;
   }
 
-  private findingOf(subject: string, c: ConsumerState, resolved: boolean): Finding {
-    const name = subject.slice(subject.lastIndexOf('/') + 1);
-    const what = subject.includes('/group/') ? `group ${name}` : `consumer ${name}`;
+  private findingOf(key: string, c: ConsumerState, resolved: boolean): Finding {
     const on = c.topic ? ` on ${c.topic}` : '';
     const detail = this.detail(c);
-    const summary = resolved
-      ? `${what}${on}: lag falling again (${fmt(c.samples.at(-1)!.lag)} now, ${fmt(c.peak)} at worst)`
-      : `${what}${on} is falling behind: ${this.stalled(c) ? 'it has stopped consuming; ' : ''}${detail}`;
+    const members = c.members !== '' ? ` (${c.members} member${c.members === '1' ? '' : 's'})` : '';
+    const what: Record<LagVerdict, string> = {
+      'falling-behind': `is falling behind: ${detail}`,
+      stopped: `has stopped consuming${members}: ${detail}`,
+      stalled: `is not making progress though members are connected${members}: ${detail}`,
+      rewound: `had its committed offsets reset backwards: ${detail}`,
+    };
+    const summary = resolved ? `${c.name}${on}: lag falling again (${fmt(c.samples.at(-1)!.lag)} now, ${fmt(c.peak)} at worst)` : `${c.name}${on} ${what[c.verdict]}`;
     const last = c.samples.at(-1)!;
     // The samples are still those of the latest reading: its evidence reads as it would have then.
     const latest = c.latest ? evidenceOf(c.latest, 'consumer-lag', detail) : undefined;
     return finding({
       id: c.id,
       observer: this.name,
-      subject,
+      subject: key,
+      scope: c.scope,
       condition: this.condition(c),
       confidence: this.confidence(c),
       summary,
@@ -219,12 +267,15 @@ export class SlowConsumer implements Observer {
       resolved,
       context: {
         lag: String(last.lag),
+        verdict: c.verdict,
+        verdicts: c.history.join(','),
+        ...(c.status ? { 'lag-status': c.status } : {}),
         ...(last.consume !== undefined ? { 'consume-rate': String(last.consume) } : {}),
         ...(last.produce !== undefined ? { 'produce-rate': String(last.produce) } : {}),
         ...(c.topic ? { topic: c.topic } : {}),
         ...(c.partitions ? { partitions: c.partitions } : {}),
         ...(c.members ? { members: c.members } : {}),
-        stalled: String(this.stalled(c)),
+        ...(c.cluster !== undefined ? { cluster: c.cluster } : {}),
       },
     });
   }

@@ -1,15 +1,17 @@
 // The symptom board: which clients, groups and JVMs are in trouble right now, at which stage,
-// since when. An episode starts at the first unhealthy signal of a (subject, stage), ends at a
-// healthy one, and expires when it has not been re-asserted for `ttlNs` (a sensor that went
+// since when. An episode belongs to an entity and a stage (a producer's buffer stage, whatever
+// aspects speak for it: its buffer filling, its exhaustions, its request queue). It starts at the
+// first unhealthy signal, lasts while any of its aspects is unhealthy, ends when each has said it
+// is healthy again, and expires when nothing has re-asserted it for `ttlNs` (a sensor that went
 // quiet does not keep an incident open for ever). Correlating observers (cascading-failure,
 // gc-pause) read it; it emits no findings itself. Brokers are tracked by broker-health.
-import { type Evidence, type Finding, type Status_Confidence } from '../proto/index.js';
+import { CTX, type Evidence, type Finding, type Status_Confidence, type SubjectInfo } from '../proto/index.js';
 import type { HierarchyView } from '../hierarchy/manager.js';
-import type { SubjectInfo } from '../hierarchy/subject.js';
 import { Health, type Stage } from './facts.js';
 import { NO_FINDINGS, evidenceOf, type Observation, type Observer } from './observer.js';
 
 export interface Episode {
+  /** The entity in trouble. */
   readonly subject: string;
   readonly info: SubjectInfo;
   readonly stage: Stage;
@@ -21,10 +23,12 @@ export interface Episode {
   lastAsserted: bigint;
   /** The broker its signals name, if any. */
   broker: string | undefined;
-  /** The cluster its signals name (context "cluster"), or its subject's. */
+  /** The cluster it is in: its subject's, or the one its signals name (context "cluster"). */
   readonly cluster: string | undefined;
   /** Held by an observer that judged it (e.g. slow-consumer from lag arithmetic): only it ends it. */
   held: boolean;
+  /** Its unhealthy aspects (full subjects), with when each was last asserted. */
+  readonly aspects: Map<string, bigint>;
 }
 
 const TRACKED = new Set<Stage>(['jvm', 'producer-latency', 'producer-errors', 'consumer-latency', 'client-errors', 'producer-buffer', 'rebalance', 'consumer-lag']);
@@ -37,8 +41,8 @@ export interface SymptomSettings {
 export class SymptomBoard implements Observer {
   readonly name = 'symptoms';
   readonly kinds = ['client', 'jvm', 'group', 'group-topic', 'group-partition'] as const;
-  /** subject -> stage (per broker for calls) -> episode. */
-  private readonly bySubject = new Map<string, Map<string, Episode>>();
+  /** entity -> stage (per broker for calls) -> episode. */
+  private readonly byEntity = new Map<string, Map<string, Episode>>();
   private readonly byPod = new Map<string, Set<Episode>>();
   readonly active = new Set<Episode>();
   /** Increases whenever an episode starts or ends, so readers can tell nothing moved. */
@@ -49,40 +53,37 @@ export class SymptomBoard implements Observer {
   observe(o: Observation, _tree: HierarchyView, now: bigint): readonly Finding[] {
     const f = o.fact;
     if (f.stage === undefined || !TRACKED.has(f.stage)) return NO_FINDINGS;
-    // Partition-level lag is for slow-consumer's arithmetic; the group's own status speaks for it here.
-    if (o.cell.info.kind === 'group-partition') return NO_FINDINGS;
-    const subject = o.signal.subject;
-    let stages = this.bySubject.get(subject);
+    const info = o.cell.info;
+    // Partition and topic lag are for slow-consumer's arithmetic; the group's own status speaks for it here.
+    if (info.kind === 'group-partition' || info.kind === 'group-topic') return NO_FINDINGS;
+    const entity = info.entity;
     // Calls are judged per broker: a success against broker 1 does not end failures against broker 2.
     const key = keyOf(f.stage, f.broker);
+    const stages = this.byEntity.get(entity);
     const current = stages?.get(key);
+    const aspect = o.signal.subject;
     if (f.health === Health.Unhealthy) {
       if (current) {
         current.severity = f.severity;
         current.confidence = f.confidence;
         current.lastAsserted = now;
+        current.aspects.set(aspect, now);
         if (f.broker !== undefined && !PER_BROKER.has(f.stage)) current.broker = f.broker;
         return NO_FINDINGS;
       }
-      const e: Episode = { subject, info: o.cell.info, stage: f.stage, first: evidenceOf(o.signal, f.stage), severity: f.severity, confidence: f.confidence, lastAsserted: now, broker: f.broker, cluster: o.cell.info.cluster ?? o.signal.context.cluster, held: false };
-      if (!stages) this.bySubject.set(subject, (stages = new Map()));
-      stages.set(key, e);
-      this.active.add(e);
-      const pod = e.info.podPath;
-      if (pod !== undefined) {
-        let set = this.byPod.get(pod);
-        if (!set) this.byPod.set(pod, (set = new Set()));
-        set.add(e);
-      }
-      this.version++;
-    } else if (f.health === Health.Healthy && current && !current.held) {
+      const cluster = info.cluster ?? o.signal.context[CTX.cluster];
+      this.add({ subject: entity, info, stage: f.stage, first: evidenceOf(o.signal, f.stage), severity: f.severity, confidence: f.confidence, lastAsserted: now, broker: f.broker, cluster, held: false, aspects: new Map([[aspect, now]]) }, key);
+    } else if (f.health === Health.Healthy && current && !current.held && current.aspects.delete(aspect) && current.aspects.size === 0) {
       this.end(current);
     }
     return NO_FINDINGS;
   }
 
   tick(now: bigint): readonly Finding[] {
-    for (const e of this.active) if (now - e.lastAsserted >= this.settings.ttlNs) this.end(e);
+    for (const e of this.active) {
+      for (const [aspect, at] of e.aspects) if (now - at >= this.settings.ttlNs) e.aspects.delete(aspect);
+      if (now - e.lastAsserted >= this.settings.ttlNs || (!e.held && e.aspects.size === 0)) this.end(e);
+    }
     return NO_FINDINGS;
   }
 
@@ -90,24 +91,19 @@ export class SymptomBoard implements Observer {
    * Keeps an episode open on an observer's word, e.g. a group whose lag keeps growing while its
    * sensor still says OK; healthy signals do not end it, release() (or the TTL) does.
    */
-  hold(subject: string, info: SubjectInfo, stage: Stage, first: Evidence, severity: number, confidence: Status_Confidence, now: bigint): void {
-    const e = this.get(subject, stage);
+  hold(entity: string, info: SubjectInfo, stage: Stage, first: Evidence, severity: number, confidence: Status_Confidence, now: bigint): void {
+    const e = this.get(entity, stage);
     if (e) {
       e.held = true;
       e.severity = Math.max(e.severity, severity);
       e.lastAsserted = now;
       return;
     }
-    let stages = this.bySubject.get(subject);
-    if (!stages) this.bySubject.set(subject, (stages = new Map()));
-    const held: Episode = { subject, info, stage, first, severity, confidence, lastAsserted: now, broker: undefined, cluster: info.cluster, held: true };
-    stages.set(stage, held);
-    this.active.add(held);
-    this.version++;
+    this.add({ subject: entity, info, stage, first, severity, confidence, lastAsserted: now, broker: undefined, cluster: info.cluster, held: true, aspects: new Map() }, stage);
   }
 
-  release(subject: string, stage: Stage): void {
-    const e = this.get(subject, stage);
+  release(entity: string, stage: Stage): void {
+    const e = this.get(entity, stage);
     if (e?.held) this.end(e);
   }
 
@@ -116,14 +112,28 @@ export class SymptomBoard implements Observer {
     return this.byPod.get(podPath) ?? EMPTY;
   }
 
-  get(subject: string, stage: Stage): Episode | undefined {
-    return this.bySubject.get(subject)?.get(stage);
+  get(entity: string, stage: Stage): Episode | undefined {
+    return this.byEntity.get(entity)?.get(stage);
+  }
+
+  private add(e: Episode, key: string): void {
+    let stages = this.byEntity.get(e.subject);
+    if (!stages) this.byEntity.set(e.subject, (stages = new Map()));
+    stages.set(key, e);
+    this.active.add(e);
+    const pod = e.info.podPath;
+    if (pod !== undefined) {
+      let set = this.byPod.get(pod);
+      if (!set) this.byPod.set(pod, (set = new Set()));
+      set.add(e);
+    }
+    this.version++;
   }
 
   private end(e: Episode): void {
-    const stages = this.bySubject.get(e.subject);
-    stages?.delete(keyOf(e.stage, e.broker));
-    if (stages?.size === 0) this.bySubject.delete(e.subject);
+    const stages = this.byEntity.get(e.subject);
+    stages?.delete(keyOf(e.stage, PER_BROKER.has(e.stage) ? e.broker : undefined));
+    if (stages?.size === 0) this.byEntity.delete(e.subject);
     this.active.delete(e);
     const pod = e.info.podPath;
     if (pod !== undefined) {

@@ -45,6 +45,8 @@ export { EmitReply, LocalAgentDefinition, type LocalAgentClient, type LocalAgent
 export * from './signs.js';
 export * from './vclock.js';
 export * from './validate.js';
+export * from './subject.js';
+export * from './aspects.js';
 export * from './json.js';
 export { descriptorSet, SERVICE_NAMES } from './descriptor.js';
 export { directDefinition, type DirectDefinition } from './service.js';

@@ -2,12 +2,10 @@
 // and the aggregator (at ingress, because agents are not trusted to be current).
 import type { Signal } from './gen/kafkaobs/v1/signal.js';
 import { SIGN_FIELDS, SIGN_SETS, enumNames, isKnownEnumValue } from './signs.js';
+import { subjectProblem } from './subject.js';
 
 export const LIMITS = {
   sourceIdChars: 128,
-  subjectChars: 512,
-  subjectSegments: 32,
-  segmentChars: 128,
   contextEntries: 64,
   contextKeyChars: 128,
   contextValueChars: 1024,
@@ -19,22 +17,6 @@ export const LIMITS = {
 /** 2000-01-01 in unix nanos: below it, a timestamp was almost surely sent in s or ms. */
 const MIN_TIMESTAMP_NS = 946_684_800n * 1_000_000_000n;
 const SOURCE_ID = /^[A-Za-z0-9][A-Za-z0-9._:@-]*$/;
-// A segment: no slash, no whitespace, no control characters.
-const SEGMENT = /^[^\s/\p{Cc}]+$/u;
-
-/** Why a subject path is not acceptable, or undefined when it is. */
-export function subjectProblem(subject: string): string | undefined {
-  if (subject.length === 0) return 'subject is empty';
-  if (subject.length > LIMITS.subjectChars) return `subject is ${subject.length} characters, more than ${LIMITS.subjectChars}`;
-  const segments = subject.split('/');
-  if (segments.length > LIMITS.subjectSegments) return `subject has ${segments.length} segments, more than ${LIMITS.subjectSegments}`;
-  for (const seg of segments) {
-    if (seg.length === 0) return `subject "${subject}" has an empty segment (leading, trailing or double "/")`;
-    if (seg.length > LIMITS.segmentChars) return `subject segment is more than ${LIMITS.segmentChars} characters`;
-    if (!SEGMENT.test(seg)) return `subject segment "${seg}" contains whitespace or control characters`;
-  }
-  return undefined;
-}
 
 export function sourceIdProblem(id: string): string | undefined {
   if (id.length === 0) return 'source_id is empty';
@@ -74,12 +56,35 @@ export function signProblem(s: Signal): string | undefined {
  * receiver's clock (injected so tests and replays decide the same way).
  */
 export function signalProblem(s: Signal, nowNs: bigint): string | undefined {
-  const p = sourceIdProblem(s.sourceId) ?? subjectProblem(s.subject) ?? signProblem(s);
+  const p = sourceIdProblem(s.sourceId);
   if (p) return p;
   if (s.seq <= 0n) return 'seq must be positive';
-  if (s.timestamp < MIN_TIMESTAMP_NS) return `timestamp ${s.timestamp} is not unix nanoseconds (before 2000-01-01)`;
-  if (s.timestamp > nowNs + LIMITS.futureSkewNs) return `timestamp is ${(s.timestamp - nowNs) / 1_000_000_000n} s in the future`;
+  if (s.timestamp === 0n) return 'timestamp is not set (unix nanoseconds)';
+  return contentProblem(s, nowNs);
+}
+
+/**
+ * What the agent's intake checks before it takes a signal from the service beside it: everything
+ * the aggregator checks except what the agent fills in itself (source_id, seq; the timestamp
+ * when it is 0). The same code as the aggregator's, so what the agent accepts is accepted.
+ */
+export function contentProblem(s: Signal, nowNs: bigint): string | undefined {
+  const p = subjectProblem(s.subject) ?? signProblem(s);
+  if (p) return p;
+  if (s.timestamp !== 0n) {
+    if (s.timestamp < MIN_TIMESTAMP_NS) return `timestamp ${s.timestamp} is not unix nanoseconds (before 2000-01-01)${timestampUnit(s.timestamp)}`;
+    if (s.timestamp > nowNs + LIMITS.futureSkewNs) return `timestamp is ${(s.timestamp - nowNs) / 1_000_000_000n} s in the future`;
+  }
   return contextProblem(s.context) ?? clockProblem(s.clock);
+}
+
+/** A guess at the unit a too-small timestamp was written in, for the refusal. */
+function timestampUnit(t: bigint): string {
+  if (t <= 0n) return '';
+  const asMs = t > 946_684_800_000n && t < 32_503_680_000_000n;
+  const asS = t > 946_684_800n && t < 32_503_680_000n;
+  const asUs = t > 946_684_800_000_000n && t < 32_503_680_000_000_000n;
+  return asS ? ': it reads as seconds; multiply by 1e9, or send 0 and the agent stamps it' : asMs ? ': it reads as milliseconds; multiply by 1e6, or send 0 and the agent stamps it' : asUs ? ': it reads as microseconds; multiply by 1e3' : '';
 }
 
 export function contextProblem(context: { [k: string]: string }): string | undefined {

@@ -1,9 +1,11 @@
 // What a narrative says in words: its one-line situation, its root cause, and a recommendation
 // concrete enough to act on (which setting, which broker, which group). Written from the
-// incident's findings, the root finding first; the numbers come from the findings' context.
-import { Situation_Level, Status_Condition, Status_Confidence, type Evidence, type Finding } from '../proto/index.js';
+// incident's findings, the root finding first; the numbers come from the findings' context and
+// are rendered for people (whole percents, counts as counts). A sentence states only what is
+// established: the brokers "look fine" only when they are observed and healthy; when nobody
+// reads them, the text says so.
+import { Situation_Level, Status_Condition, Status_Confidence, entityOf, parseCellPath, type Evidence, type Finding, type SubjectInfo } from '../proto/index.js';
 import type { HierarchyView } from '../hierarchy/manager.js';
-import { parseSubject, type SubjectInfo } from '../hierarchy/subject.js';
 
 export interface Explanation {
   situation: string;
@@ -42,6 +44,7 @@ export function levelOf(f: Finding): Situation_Level {
 }
 
 interface Cast {
+  /** service -> its producer clients in the story. */
   producers: Map<string, SubjectInfo[]>;
   groups: Set<string>;
   consumers: Map<string, SubjectInfo[]>;
@@ -49,14 +52,16 @@ interface Cast {
   lag: Finding[];
 }
 
-/** Who is involved, in causal order: the chain's subjects, then the findings' own. */
+/** Who is involved, in causal order: the chain's entities, then the findings' own. */
 function castOf(findings: Iterable<Finding>, chain: readonly Evidence[]): Cast {
   const cast: Cast = { producers: new Map(), groups: new Set(), consumers: new Map(), buffers: [], lag: [] };
   const seen = new Set<string>();
   const add = (subject: string): void => {
-    if (seen.has(subject)) return;
-    seen.add(subject);
-    const i = parseSubject(subject);
+    const e = entityOf(subject);
+    if (seen.has(e)) return;
+    seen.add(e);
+    const i = parseCellPath(e);
+    if (!i) return;
     if (i.kind === 'client' && i.role === 'producer') push(cast.producers, i.service!, i);
     else if (i.kind === 'client' && i.role === 'consumer') push(cast.consumers, i.service!, i);
     else if (i.group !== undefined) cast.groups.add(i.group);
@@ -85,6 +90,8 @@ function clients(m: Map<string, SubjectInfo[]>): string {
   return list([...m.entries()].map(([svc, infos]) => `${svc} (${[...new Set(infos.map((i) => i.clientId))].join(', ')})`));
 }
 
+const cap = (s: string): string => s.charAt(0).toUpperCase() + s.slice(1);
+
 export function explain(root: Finding, findings: Finding[], chain: readonly Evidence[], tree: HierarchyView): Explanation {
   const cast = castOf(findings, chain);
   switch (root.observer) {
@@ -97,9 +104,9 @@ export function explain(root: Finding, findings: Finding[], chain: readonly Evid
     case 'gc-pause':
       return gc(root);
     case 'producer-backpressure':
-      return producer(root, tree);
+      return producer(root, findings, tree);
     case 'slow-consumer':
-      return slowConsumer(root);
+      return slowConsumer(root, tree);
     case 'rebalance-storm':
       return rebalance(root, findings);
     default:
@@ -111,10 +118,28 @@ export function explain(root: Finding, findings: Finding[], chain: readonly Evid
   }
 }
 
-function brokerAdvice(cluster: string, broker: string, inferred: boolean): string {
-  return inferred
-    ? `Broker ${broker} (cluster ${cluster}) is judged from its clients — no broker metrics are read here: look at it in your provider's console (on MSK: CloudWatch UnderReplicatedPartitions, CpuUser, KafkaDataLogsDiskUsed and network for broker ${broker}) and open a case with the provider if the fault is theirs; clients keep retrying meanwhile (keep retries high and delivery.timeout.ms generous).`
-    : `Broker ${broker} (cluster ${cluster}): check its disk (space and I/O wait), network and request handler load, and which partitions lost it from their ISR (kafka-topics.sh --describe --under-replicated-partitions); if it does not catch up, restart it, or move its leaderships away (kafka-leader-election.sh) while you repair it.`;
+/** What to do about a broker, by what it shows. */
+function brokerAdvice(cluster: string, broker: string, causes: readonly string[], inferred: boolean): string {
+  if (inferred) {
+    return `Broker ${broker} (cluster ${cluster}) is judged from its clients — no broker metrics are read here: look at it in your provider's console (on MSK: CloudWatch UnderReplicatedPartitions, CpuUser, KafkaDataLogsDiskUsed and network for broker ${broker}) and open a case with the provider if the fault is theirs; clients keep retrying meanwhile (keep retries high and delivery.timeout.ms generous).`;
+  }
+  const advice: string[] = [];
+  if (causes.includes('silent')) {
+    advice.push(`Broker ${broker} (cluster ${cluster}) stopped answering: check that its process is alive and not frozen (jstack or a GC log showing a long pause, the host's CPU steal, memory and disk I/O); if it does not come back within the session timeout, restart it — its partitions' leadership moves to the other replicas once the controller drops it.`);
+  }
+  if (causes.includes('gc') || causes.includes('heap')) {
+    advice.push(`Broker ${broker}: its JVM spends seconds in garbage collection — a broker needs a modest heap and the page cache (KAFKA_HEAP_OPTS="-Xms6g -Xmx6g" is typical), G1 with a short pause goal (-XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35), and no swap; look at its GC log for what fills the old generation.`);
+  }
+  if (causes.includes('replication') || causes.includes('load') || causes.includes('latency') || causes.includes('unlisted') || causes.includes('controller') || advice.length === 0) {
+    advice.push(`Broker ${broker} (cluster ${cluster}): check its disk (space and I/O wait), network and request handler load, and which partitions lost it from their ISR (kafka-topics.sh --describe --under-replicated-partitions); if it does not catch up, restart it, or move its leaderships away (kafka-leader-election.sh) while you repair it.`);
+  }
+  return advice.join(' ');
+}
+
+/** "broker 1 (2 under-replicated partitions; request handlers 7 % idle)". */
+function brokerPhrase(broker: string, account: string, inferred: boolean): string {
+  if (inferred) return `broker ${broker} (inferred from ${account || 'its clients failing'})`;
+  return account ? `broker ${broker} (${account})` : `broker ${broker}`;
 }
 
 function cascade(root: Finding, cast: Cast): Explanation {
@@ -122,43 +147,41 @@ function cascade(root: Finding, cast: Cast): Explanation {
   const broker = root.context.broker ?? root.subject.split('/').pop()!;
   const inferred = root.context.inferred === 'true';
   const account = root.context['root-account'] ?? '';
-  const steps = [inferred ? `broker ${broker} (inferred from ${account || 'its clients failing'})` : `broker ${broker}${account ? ` ${shortAccount(account)}` : ''}`];
+  const causes = (root.context['root-causes'] ?? '').split(',').filter(Boolean);
+  const steps = [brokerPhrase(broker, account, inferred)];
   if (cast.producers.size) steps.push(`produce latency in ${list(cast.producers.keys())}`);
-  if (cast.buffers.length) steps.push(`buffer exhaustion in ${list(new Set(cast.buffers.map((b) => parseSubject(b.subject).service!)))}`);
+  const buffers = new Set(cast.buffers.map((b) => b.context.service ?? ''));
+  buffers.delete('');
+  if (buffers.size) steps.push(`buffer exhaustion in ${list(buffers)}`);
   if (cast.groups.size || cast.consumers.size) steps.push(`consumer lag in ${list([...[...cast.groups].map((g) => `group ${g}`), ...cast.consumers.keys()])}`);
-  const advice = [brokerAdvice(cluster, broker, inferred)];
+  const advice = [brokerAdvice(cluster, broker, causes, inferred)];
   if (cast.producers.size) {
-    const used = cast.buffers.map((b) => b.context['buffer-used-pct']).filter(Boolean);
-    advice.push(`Producers in ${clients(cast.producers)}: ride it out in memory rather than fail sends — raise buffer.memory${used.length ? ` (buffers at ${used.join('%, ')}%)` : ''} and delivery.timeout.ms, keep retries on and acks=all; do not lower linger.ms until broker ${broker} recovers (smaller batches mean more requests to a slow broker).`);
+    const used = cast.buffers.map((b) => b.context['buffer-used-percent']).filter((x): x is string => x !== undefined);
+    advice.push(`Producers in ${clients(cast.producers)}: ride it out in memory rather than fail sends — raise buffer.memory${used.length ? ` (buffers at ${used.map((u) => `${u} %`).join(', ')})` : ''} and delivery.timeout.ms, keep retries on and acks=all; do not lower linger.ms until broker ${broker} recovers (smaller batches mean more requests to a slow broker).`);
   }
   if (cast.groups.size || cast.consumers.size) {
     const groups = cast.groups.size ? `Group ${list(cast.groups)}` : `Consumers in ${list(cast.consumers.keys())}`;
     advice.push(`${groups}: do not restart or scale the consumers (that only adds rebalances); the lag drains once broker ${broker} recovers — watch it fall.`);
   }
   const victims = [cast.producers.size ? `producers in ${list(cast.producers.keys())}` : '', cast.groups.size ? `consumer group ${list(cast.groups)}` : cast.consumers.size ? `consumers in ${list(cast.consumers.keys())}` : ''].filter(Boolean);
+  const what = causes.includes('silent') ? ' (not answering)' : causes.includes('gc') ? ' (GC pauses)' : causes.includes('replication') ? ' (under-replicated)' : inferred ? ' (inferred)' : '';
   return {
-    situation: `Cascading failure in cluster ${cluster}: broker ${broker}${inferred ? ' (inferred)' : ''} degrades ${victims.join(', and ') || 'its clients'}`,
+    situation: `Cascading failure in cluster ${cluster}: broker ${broker}${what} degrades ${victims.join(', and ') || 'its clients'}`,
     rootCause: steps.join(' -> '),
     recommendation: advice.join(' '),
   };
 }
 
-function shortAccount(account: string): string {
-  const m = /UnderReplicatedPartitions=(\d+)/.exec(account);
-  if (m) return `under-replicated partitions (${m[1]})`;
-  if (/OfflinePartitions/.test(account)) return `offline partitions (${account})`;
-  return `(${account})`;
-}
-
 function brokerAlone(root: Finding): Explanation {
   const cluster = root.context.cluster ?? '';
   const broker = root.context.broker ?? '';
-  const account = root.summary.replace(/^broker \S+ \(cluster \S+\): /, '');
-  const what = /UnderReplicated|ISR/.test(account) ? 'under-replicated partitions' : /Offline/.test(account) ? 'offline partitions' : `is ${Status_Condition[root.condition]}`;
+  const account = root.context.account ?? root.summary.replace(/^broker \S+ \(cluster \S+\): /, '');
+  const causes = (root.context.causes ?? '').split(',').filter(Boolean);
+  const what = causes.includes('silent') && causes.length === 1 ? 'not answering' : causes.includes('gc') ? 'GC pauses' : causes.includes('replication') ? 'under-replicated partitions' : causes.includes('load') ? 'request handlers saturated' : `${Status_Condition[root.condition]}`;
   return {
     situation: `Broker ${broker} of cluster ${cluster}: ${what}`,
     rootCause: `broker ${broker}: ${account}`,
-    recommendation: brokerAdvice(cluster, broker, false),
+    recommendation: brokerAdvice(cluster, broker, causes, false),
   };
 }
 
@@ -170,78 +193,121 @@ function inferredAlone(root: Finding, cast: Cast): Explanation {
   return {
     situation: `Broker ${broker} of cluster ${cluster} looks degraded, inferred from ${n} failing clients`,
     rootCause: `broker ${broker} (inferred): ${root.summary.replace(/^.*inferred degraded: /, '')}${who}`,
-    recommendation: brokerAdvice(cluster, broker, true),
+    recommendation: brokerAdvice(cluster, broker, [], true),
   };
 }
 
 function gc(root: Finding): Explanation {
-  const i = parseSubject(root.subject);
-  const pause = /gc-pause-ms=(\d+)/.exec(root.summary)?.[1];
-  const heap = /heap-used-pct=(\d+)/.exec(root.summary)?.[1];
+  const service = root.context.service ?? '';
+  const pod = root.context.pod ?? '';
+  const pauseMs = Number(root.context['longest-pause-ms'] ?? NaN);
+  const heap = root.context['heap-used-percent'];
   const follow = root.summary.split('; its Kafka clients follow: ')[1];
+  const paused = Number.isFinite(pauseMs);
   return {
-    situation: pause ? `GC pauses in ${i.service}/${i.pod} degrade its Kafka clients` : `The JVM of ${i.service}/${i.pod} is running out of heap`,
-    rootCause: `JVM of ${i.service}/${i.pod}: ${root.summary.replace(/^JVM of \S+ /, '').split('; its Kafka clients')[0]}${follow ? ` -> ${follow}` : ''}`,
+    situation: paused ? `GC pauses in ${service}/${pod} degrade its Kafka clients` : `The JVM of ${service}/${pod} is running out of heap`,
+    rootCause: `JVM of ${service}/${pod}: ${root.summary.replace(/^JVM of \S+ /, '').split('; its Kafka clients')[0]}${follow ? ` -> ${follow}` : ''}`,
     recommendation:
-      `${i.service} pod ${i.pod}: the JVM stops for seconds in garbage collection${heap ? ` with the heap ${heap}% full` : ''} — give it more heap (-Xmx) or find what allocates (a heap dump, or the allocation profile of a recent release), and prefer G1 or ZGC with a pause goal (-XX:MaxGCPauseMillis=200). ` +
-      `Meanwhile keep its consumers in their group through the pauses: session.timeout.ms above the longest pause${pause ? ` (${(Number(pause) / 1000).toFixed(1)} s now)` : ''}, and max.poll.interval.ms with room to spare.`,
+      `${service} pod ${pod}: the JVM stops for seconds in garbage collection${heap ? ` with the heap ${heap} % full` : ''} — give it more heap (-Xmx) or find what allocates (a heap dump, or the allocation profile of a recent release), and prefer G1 or ZGC with a pause goal (-XX:MaxGCPauseMillis=200). ` +
+      `Meanwhile keep its consumers in their group through the pauses: session.timeout.ms above the longest pause${paused ? ` (${(pauseMs / 1000).toFixed(1)} s so far)` : ''}, and max.poll.interval.ms with room to spare.`,
   };
 }
 
-function producer(root: Finding, tree: HierarchyView): Explanation {
-  const i = parseSubject(root.subject);
-  const used = root.context['buffer-used-pct'];
-  const latency = root.context.latency === 'diverging';
-  const brokers = brokerHealth(tree);
-  const full = root.condition === Status_Condition.DEGRADED ? 'exhausted' : 'filling up';
-  const where = `producer ${i.clientId} of ${i.service} (pod ${i.pod})`;
-  const rootCause = latency
-    ? `${where}: buffer.memory ${full}${used ? ` (${used}% used)` : ''} while request latency climbs, and ${brokers}: the path from ${i.service} to the brokers is slow, or its requests are too large`
-    : `${where}: buffer.memory ${full}${used ? ` (${used}% used)` : ''} while request latency is flat and ${brokers}: it produces faster than it can send`;
-  const recommendation = latency
-    ? `Producer ${i.clientId} in ${i.service}: look at the network between ${i.pod} and the brokers (retransmits, bandwidth, TLS handshakes); keep requests reasonable (max.request.size, batch.size 64-128 KB) and compress them (compression.type=lz4 or zstd); raise buffer.memory to ride out bursts. Brokers themselves look fine: nothing to do there.`
-    : `Producer ${i.clientId} in ${i.service}: raise buffer.memory (the default 32 MB is small for this rate — double it), let batches leave fuller and sooner (batch.size 64-128 KB, linger.ms 5-20), and compress them (compression.type=lz4); if sends still outpace it, add partitions or slow the producer (max.block.ms makes send() wait instead of failing). Brokers look fine: nothing to do there.`;
-  return { situation: `Producer buffer exhaustion in ${i.service}`, rootCause, recommendation };
-}
-
-/** "brokers are healthy (1, 2, 3 STABLE)" or "no broker trouble is seen" — the contrast a producer root cause rests on. */
-function brokerHealth(tree: HierarchyView): string {
+/** What is known of the brokers of `cluster` (all clusters when unknown): the contrast a client-side cause rests on. */
+export function brokersSeen(tree: HierarchyView, cluster: string | undefined): { healthy: string[]; troubled: string[] } {
   const healthy: string[] = [];
   const troubled: string[] = [];
-  for (const cluster of tree.children('cluster')) {
-    for (const b of tree.children(`${cluster.path}/broker`)) {
-      if (b.own === Status_Condition.STABLE || b.own === Status_Condition.CONVERGING) healthy.push(b.info.broker ?? b.path);
-      else if (b.own !== Status_Condition.CONDITION_UNSPECIFIED) troubled.push(b.info.broker ?? b.path);
+  for (const c of tree.children('cluster')) {
+    if (cluster !== undefined && c.info.cluster !== cluster) continue;
+    for (const b of tree.children(`${c.path}/broker`)) {
+      // Observed: heard recently, with a condition (a stale or silent cell is not "fine").
+      if (b.stale || b.condition === Status_Condition.CONDITION_UNSPECIFIED) continue;
+      const id = cluster === undefined ? `${b.info.broker} (${b.info.cluster})` : b.info.broker!;
+      if (b.condition === Status_Condition.STABLE || b.condition === Status_Condition.CONVERGING) healthy.push(id);
+      else troubled.push(id);
     }
   }
-  if (healthy.length && !troubled.length) return `brokers are healthy (${healthy.join(', ')} STABLE)`;
-  if (troubled.length) return `brokers ${troubled.join(', ')} are not healthy either`;
-  return 'no broker trouble is seen';
+  return { healthy, troubled };
 }
 
-function slowConsumer(root: Finding): Explanation {
-  const i = parseSubject(root.subject);
-  const who = i.group !== undefined ? `group ${i.group}` : `consumer ${i.clientId} of ${i.service}`;
+/** A sentence about the brokers, from what is established only. */
+function brokerSentence(tree: HierarchyView, cluster: string | undefined): { clause: string; fine: boolean } {
+  const { healthy, troubled } = brokersSeen(tree, cluster);
+  const where = cluster !== undefined ? ` of cluster ${cluster}` : '';
+  if (troubled.length) return { clause: `broker${troubled.length === 1 ? '' : 's'} ${list(troubled)}${where} ${troubled.length === 1 ? 'is' : 'are'} not healthy either`, fine: false };
+  if (healthy.length) return { clause: `the brokers${where} are healthy (${list(healthy)} observed STABLE)`, fine: true };
+  return { clause: `no broker${where} is observed here (no broker JMX or Admin API agent reports them), so they cannot be ruled out`, fine: false };
+}
+
+function producer(root: Finding, findings: Finding[], tree: HierarchyView): Explanation {
+  const service = root.context.service ?? '';
+  const clientId = root.context['client-id'] ?? '';
+  const pod = root.context.pod ?? '';
+  const used = root.context['buffer-used-percent'];
+  const exhaustions = root.context.exhaustions;
+  const latency = root.context.latency === 'diverging';
+  const brokers = brokerSentence(tree, root.context.cluster);
+  const full = root.context.buffer === 'exhausted' ? 'exhausted' : root.condition === Status_Condition.DEGRADED ? 'full' : 'filling up';
+  const others = [...new Set(findings.filter((f) => f.observer === 'producer-backpressure' && f.id !== root.id).map((f) => `${f.context['client-id']} (pod ${f.context.pod})`))];
+  const where = `producer ${clientId} of ${service} (pod ${pod}${others.length ? `; also ${list(others)}` : ''})`;
+  const state = `buffer.memory ${full}${used ? ` (${used} % used${exhaustions ? `, ${exhaustions} send${exhaustions === '1' ? '' : 's'} found it full` : ''})` : exhaustions ? ` (${exhaustions} send${exhaustions === '1' ? '' : 's'} found it full)` : ''}`;
+  const rootCause = latency
+    ? `${where}: ${state} while request latency climbs, and ${brokers.clause}: ${brokers.fine ? `the path from ${service} to the brokers is slow, or its requests are too large` : 'the brokers or the path to them are slow'}`
+    : `${where}: ${state} while request latency is flat, and ${brokers.clause}: it produces faster than it can send`;
+  const brokerNote = brokers.fine ? ' The brokers themselves are observed healthy: nothing to do there.' : /not observed/.test(brokers.clause) ? ' Nobody reads the brokers here: check them too (or run a broker sidecar or an Admin API agent).' : ` Look at ${brokers.clause.replace(/ are not healthy either| is not healthy either/, '')} first.`;
+  const recommendation = latency
+    ? `Producer ${clientId} in ${service}: look at the network between ${pod} and the brokers (retransmits, bandwidth, TLS handshakes); keep requests reasonable (max.request.size, batch.size 64-128 KB) and compress them (compression.type=lz4 or zstd); raise buffer.memory to ride out bursts.${brokerNote}`
+    : `Producer ${clientId} in ${service}: raise buffer.memory (the default 32 MB is small for this rate — double it), let batches leave fuller and sooner (batch.size 64-128 KB, linger.ms 5-20), and compress them (compression.type=lz4); if sends still outpace it, add partitions or slow the producer (max.block.ms makes send() wait instead of failing).${brokerNote}`;
+  return { situation: `Producer buffer exhaustion in ${service}`, rootCause, recommendation };
+}
+
+function slowConsumer(root: Finding, tree: HierarchyView): Explanation {
+  const i = parseCellPath(root.subject);
+  const who = i?.group !== undefined ? `group ${i.group}` : `consumer ${i?.clientId} of ${i?.service}`;
   const topic = root.context.topic;
+  const on = topic ? ` on ${topic}` : '';
   const consume = root.context['consume-rate'];
   const produce = root.context['produce-rate'];
-  const stalled = root.context.stalled === 'true';
-  const rates = consume && produce ? `consumes ${consume} records/s while ${topic ? `${topic} receives` : 'its topics receive'} ${produce}/s` : 'consumes slower than its topics receive';
   const members = root.context.members;
   const partitions = root.context.partitions;
-  const scale = members && partitions ? ` (${members} members for ${partitions} partitions: up to ${partitions} consumers help)` : partitions ? ` (up to ${partitions} consumers help)` : '';
-  return {
-    situation: `Consumer ${who} is falling behind${topic ? ` on ${topic}` : ''}`,
-    rootCause: stalled ? `${who} has stopped consuming while ${topic ?? 'its topics'} still receive records: ${root.summary.split(': ').slice(1).join(': ')}` : `${who} ${rates}: ${root.summary.split(': ').slice(1).join(': ')}`,
-    recommendation: stalled
-      ? `${cap(who)}: its consumers are connected but not committing — look for a stuck poll loop, a poison record, or errors in their logs; restart one member to see whether the partition moves on.`
-      : `${cap(who)}: add consumers${scale}, or make each one faster — less work per record, fewer round trips per batch (max.poll.records, fetch.min.bytes), processing in parallel within a partition where order allows; brokers and producers look fine.`,
-  };
+  const verdict = root.context.verdict ?? 'falling-behind';
+  const rewound = (root.context.verdicts ?? '').split(',').includes('rewound');
+  const evidence = root.summary.split(': ').slice(1).join(': ');
+  const rates = consume && produce ? `consumes ${num(consume)} records/s while ${topic ? `${topic} receives` : 'its topics receive'} ${num(produce)}/s` : consume ? `consumes ${num(consume)} records/s, slower than its topics receive` : 'consumes slower than its topics receive';
+  const brokers = brokerSentence(tree, root.context.cluster);
+  switch (verdict) {
+    case 'stopped':
+      return {
+        situation: `Consumer ${who} has stopped consuming${on}`,
+        rootCause: `${who}${members === '0' ? ' has no member left' : members ? ` has ${members} member(s) but none consumes` : ' commits nothing'} while ${topic ?? 'its topics'} keep receiving records: ${evidence}`,
+        recommendation: `${cap(who)}: start its consumers again, or find why they stopped (a crash loop, an OOM kill, a deployment scaled to 0, a consumer that left the group after max.poll.interval.ms); until then its lag grows with every record written${topic ? ` to ${topic}` : ''}, and unconsumed records age towards the topic's retention.`,
+      };
+    case 'stalled':
+      return {
+        situation: `Consumer ${who} is stuck${on}`,
+        rootCause: `${who}: its members are connected but its committed offsets do not move: ${evidence}`,
+        recommendation: `${cap(who)}: look for a stuck poll loop, a poison record that fails processing again and again, or errors in its members' logs; restart one member to see whether the partition moves on.`,
+      };
+    case 'rewound':
+      return {
+        situation: `Consumer ${who} was reset backwards${on}`,
+        rootCause: `${who}: its committed offsets went backwards (an offset reset or a replay): ${evidence}`,
+        recommendation: `${cap(who)}: if the reset was intended (kafka-consumer-groups.sh --reset-offsets), let it re-read — it catches up at its consumption rate; if it was not, find who reset it (the group's commit log, an application starting with auto.offset.reset=earliest and no committed offsets) and reset it forward to where it was.`,
+      };
+    default: {
+      const scale = members && partitions ? ` (${members} member(s) for ${partitions} partitions: up to ${partitions} consumers help)` : partitions ? ` (up to ${partitions} consumers help)` : '';
+      return {
+        situation: `Consumer ${who} is falling behind${on}${rewound ? ' after its offsets were reset' : ''}`,
+        rootCause: `${who} ${rates}${rewound ? ', re-reading after its offsets were reset backwards' : ''}: ${evidence}`,
+        recommendation: `${cap(who)}: add consumers${scale}, or make each one faster — less work per record, fewer round trips per batch (max.poll.records, fetch.min.bytes), processing in parallel within a partition where order allows.${brokers.fine ? ' The brokers are observed healthy: nothing to do there.' : /not observed/.test(brokers.clause) ? ' Nobody reads the brokers here, so check that fetches are not slow on their side.' : ` Note that ${brokers.clause}.`}`,
+      };
+    }
+  }
 }
 
 function rebalance(root: Finding, findings: Finding[]): Explanation {
-  const i = parseSubject(root.subject);
-  const who = i.group !== undefined ? `group ${i.group}` : `consumer ${i.clientId}`;
+  const i = parseCellPath(root.subject);
+  const who = i?.kind === 'group' ? `group ${i.group}` : `the consumers of ${i?.service}`;
   const lag = findings.find((f) => f.observer === 'slow-consumer' && !f.resolved);
   return {
     situation: `Rebalance storm in ${who}`,
@@ -252,4 +318,7 @@ function rebalance(root: Finding, findings: Finding[]): Explanation {
   };
 }
 
-const cap = (s: string): string => s.charAt(0).toUpperCase() + s.slice(1);
+function num(v: string): string {
+  const n = Number(v);
+  return Number.isFinite(n) ? (n >= 10 ? Math.round(n).toLocaleString('en-US') : String(Number(n.toPrecision(2)))) : v;
+}

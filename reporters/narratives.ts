@@ -1,7 +1,9 @@
 // Decide, part two: narratives — one per incident — which open, update as evidence arrives, and
-// resolve. Findings are gathered into incidents:
-//   - a finding joins the incident that already holds its subject or any subject of its evidence
-//     (a slow-consumer finding on a group a cascade already names is that cascade's);
+// resolve. Findings are gathered into incidents by entity (proto/subject.ts), never by aspect:
+//   - a finding joins the incident that already holds its scope (Finding.scope: the group, the
+//     service, the broker, the cluster its story spans), its entity, or the entity of any of its
+//     evidence (a slow-consumer finding on a group a cascade already names is that cascade's; a
+//     producer's buffer and its exhaustions, or two replicas of one service, are one story);
 //   - a finding that roots an incident (a cascade, a broker in trouble, a JVM pausing) takes over
 //     incidents rooted only in their symptoms: the producer whose buffer filled and the group that
 //     fell behind become steps of the broker's story, in one narrative, keeping the id subscribers
@@ -20,6 +22,8 @@ import {
   type ListNarrativesRequest,
   type ListNarrativesResponse,
   type Narrative,
+  entityOf,
+  isUnder,
 } from '../proto/index.js';
 import type { HierarchyView } from '../hierarchy/manager.js';
 import { orderChain } from './chain.js';
@@ -158,7 +162,7 @@ export class NarrativeReporter {
     open.sort((a, b) => (a.updatedAt > b.updatedAt ? -1 : a.updatedAt < b.updatedAt ? 1 : 0));
     const all = req.includeResolved ? [...open, ...this.resolved] : open;
     const prefix = req.subjectPrefix;
-    const touches = (n: Narrative): boolean => prefix === '' || under(n.rootSubject, prefix) || n.causalChain.some((e) => under(e.subject, prefix));
+    const touches = (n: Narrative): boolean => prefix === '' || isUnder(n.rootSubject, prefix) || n.causalChain.some((e) => isUnder(e.subject, prefix));
     return { narratives: all.filter(touches).slice(0, limit) };
   }
 
@@ -169,11 +173,12 @@ export class NarrativeReporter {
       const i = this.byMember.get(subject);
       if (i) candidates.add(i);
     };
-    near(f.subject);
-    for (const e of f.evidence) near(e.subject);
+    if (f.scope) near(f.scope);
+    near(entityOf(f.subject));
+    for (const e of f.evidence) near(entityOf(e.subject));
     const rank = rootRank(f);
     if (rank >= ROOTING) {
-      const same = [...candidates].find((i) => i.root.subject === f.subject && rootRank(i.root) >= ROOTING);
+      const same = [...candidates].find((i) => entityOf(i.root.subject) === entityOf(f.subject) && rootRank(i.root) >= ROOTING);
       if (same) return same;
       // Take over the incidents rooted only in symptoms; leave other roots their own stories.
       const weaker = [...candidates].filter((i) => rootRank(i.root) < ROOTING).sort((a, b) => Number(b.published) - Number(a.published) || (a.createdAt < b.createdAt ? -1 : 1));
@@ -241,8 +246,9 @@ export class NarrativeReporter {
       // A subject belongs to the incident with the strongest root that names it.
       if (!holder || holder === inc || !this.incidents.has(holder) || rootRank(holder.root) <= rootRank(inc.root)) this.byMember.set(subject, inc);
     };
-    add(f.subject);
-    for (const e of f.evidence) add(e.subject);
+    if (f.scope) add(f.scope);
+    add(entityOf(f.subject));
+    for (const e of f.evidence) add(entityOf(e.subject));
     return displaced;
   }
 
@@ -330,8 +336,4 @@ export class NarrativeReporter {
 function evidenceKey(e: Evidence): string {
   const space = e.sign.indexOf(' ');
   return `${e.subject}\u0000${e.stage}\u0000${space < 0 ? e.sign : e.sign.slice(0, space)}`;
-}
-
-function under(subject: string, prefix: string): boolean {
-  return subject === prefix || (subject.startsWith(prefix) && (prefix.endsWith('/') || subject[prefix.length] === '/'));
 }

@@ -6,7 +6,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Narrative_State, Situation_Level, Status_Condition as C, Status_Confidence as K, type Evidence, type Narrative } from '../proto/index.js';
 import { Pipeline } from '../aggregator/pipeline.js';
-import { parseSubject } from '../hierarchy/subject.js';
+import { parseSubject } from '../proto/index.js';
 import { signalProblem } from '../proto/index.js';
 import { findingsOf, loadScenario, narrativesOf, replay, scenarioIndex, situationsOf, SECOND, type Timed } from './support/scenarios.js';
 

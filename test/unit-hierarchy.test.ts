@@ -21,10 +21,26 @@ test('rolls the worst condition up to the root, and back down when it recovers',
 
 test('no change, no event', () => {
   const h = new HierarchyManager();
-  h.apply(status('a/b', C.DEGRADED));
-  assert.equal(h.apply(status('a/b', C.DEGRADED)), []);
-  assert.equal(h.apply(signal({ subject: 'a/c', queue: { sign: Queue_Sign.ENQUEUE, units: 1 } })).map((c) => c.path), ['a/c'], 'a STABLE sibling changes only its own cell');
-  assert.is(h.get('a')!.condition, C.DEGRADED);
+  const producer = 'service/orders/pod/o-1/producer/p';
+  h.apply(status(`${producer}#request-latency`, C.DEGRADED));
+  assert.equal(h.apply(status(`${producer}#request-latency`, C.DEGRADED)), []);
+  assert.equal(h.apply(signal({ subject: `${producer}#buffer`, queue: { sign: Queue_Sign.ENQUEUE, units: 1 } })).map((c) => c.path), [`${producer}#buffer`], 'a STABLE sibling aspect changes only its own cell');
+  assert.is(h.get(producer)!.condition, C.DEGRADED);
+});
+
+test('an aspect is a cell below its entity, named "#<aspect>"; the entity is as bad as its worst aspect', () => {
+  const h = new HierarchyManager();
+  const broker = 'cluster/prod/broker/1';
+  const changes = h.apply(status(`${broker}#under-replicated`, C.DEGRADED, K.MEASURED));
+  assert.equal(changes.map((c) => c.path), [`${broker}#under-replicated`, broker, 'cluster/prod/broker', 'cluster/prod', 'cluster', '']);
+  h.apply(status(`${broker}#gc/G1_Old_Generation`, C.STABLE));
+  const cell = h.get(broker, 1)!;
+  assert.equal(cell.children.map((c) => c.name).sort(), ['#gc/G1_Old_Generation', '#under-replicated']);
+  assert.is(cell.condition, C.DEGRADED, 'worst of its aspects, not a population vote');
+  assert.is(h.state(`${broker}#gc/G1_Old_Generation`)!.info.aspect, 'gc/G1_Old_Generation');
+  assert.is(h.state(`${broker}#gc/G1_Old_Generation`)!.info.entity, broker);
+  assert.is(h.state(broker)!.info.kind, 'broker');
+  assert.is(h.state('cluster/prod/broker')!.info.kind, 'container');
 });
 
 test('GetCell serves subtrees to a depth, with counts and last heard', () => {
@@ -133,10 +149,10 @@ test('an inferred condition shows where nothing reports, and a reported one wins
 });
 
 test('refuses new cells beyond its limit', () => {
-  const h = new HierarchyManager({ maxCells: 3 });
-  h.apply(status('a/b/c', C.STABLE));
-  assert.ok(h.canAccept('a/b/c'));
-  assert.not.ok(h.canAccept('a/b/d'));
+  const h = new HierarchyManager({ maxCells: 4 });
+  h.apply(status('cluster/prod/broker/1', C.STABLE));
+  assert.ok(h.canAccept('cluster/prod/broker/1'));
+  assert.not.ok(h.canAccept('cluster/prod/broker/2'));
 });
 
 test.run();

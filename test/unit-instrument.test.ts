@@ -11,7 +11,7 @@ import { Service_Sign, contextProblem, describeSign, signProblem, signalFromJson
 import { Translator } from '../agent/translate/engine.js';
 import { ClientMeter, errorFacts, type CollectEnv } from '../agent/instrument/meter.js';
 import { KAFKAJS_RULES, createInstrumentation, instrument, instrumentProducer, type AdminLike, type ConsumerLike, type KafkaLike, type ProducerLike } from '../agent/instrument/index.js';
-import { parseSubject } from '../hierarchy/subject.js';
+import { entityOf, parseSubject } from '../proto/index.js';
 import { emptyFact, readFact, type Stage } from '../observers/facts.js';
 import { FakeAdmin, FakeConsumer, FakeProducer } from './support/fake-kafkajs.js';
 
@@ -72,10 +72,10 @@ test('request latency per broker: a slow broker makes DIVERGING, with its node-i
     t += 5000;
   }
   const latency = out.filter((s) => s.subject.includes('request-latency'));
-  const b2 = latency.filter((s) => s.subject.endsWith('request-latency-broker-2'));
+  const b2 = latency.filter((s) => s.subject.endsWith('#request-latency/2'));
   const div = b2.find((s) => what(s).endsWith('status DIVERGING'));
   assert.ok(div, `DIVERGING for broker 2; got ${latency.map(what).join(', ')}`);
-  assert.is(div!.subject, `${POD}/producer/orders-app/request-latency-broker-2`, 'named after the client id kafkajs reports');
+  assert.is(div!.subject, `${POD}/producer/orders-app#request-latency/2`, 'named after the client id kafkajs reports');
   assert.is(div!.context['node-id'], '2');
   assert.is(div!.context.broker, B2);
   assert.is(div!.context.metric, 'request-latency-avg');
@@ -83,7 +83,7 @@ test('request latency per broker: a slow broker makes DIVERGING, with its node-i
   assert.is(div!.context.cluster, 'prod');
   assert.equal(stageOf(div!), { stage: 'producer-latency', unhealthy: true });
   assert.ok(b2.indexOf(div!) > 0 && what(b2[0]!).endsWith('status STABLE'), 'STABLE before the slowdown');
-  assert.not.ok(latency.some((s) => s.subject.endsWith('broker-1') && !what(s).endsWith('STABLE')), 'broker 1 stays STABLE');
+  assert.not.ok(latency.some((s) => s.subject.endsWith('#request-latency/1') && !what(s).endsWith('STABLE')), 'broker 1 stays STABLE');
   assert.ok(out.length < 12, `a few signals for 720 requests, got ${out.length}`);
 });
 
@@ -108,7 +108,7 @@ test('brokers the metadata does not name are keyed by address (context broker, n
     out.push(...m.collect(1_700_000_000_000 + r * 5000, true, e));
   }
   assert.is(out.length, 1);
-  assert.is(out[0]!.subject, `${POD}/producer/p1/request-latency-broker-kafka-7.example:9092`);
+  assert.is(out[0]!.subject, `${POD}/producer/p1#request-latency/kafka-7.example:9092`);
   assert.is(out[0]!.context['node-id'], undefined);
   assert.is(out[0]!.context.broker, 'kafka-7.example:9092');
 });
@@ -119,7 +119,7 @@ test('send outcomes: one SUCCESS for many sends, FAIL with the error at once, SU
   let t = 1_700_000_000_000;
   for (let i = 0; i < 5000; i++) m.sendOk(2, 0.5);
   let out = m.collect(t, false, e);
-  assert.equal(out.map(what), ['producer/p1 service SUCCESS CALLER']);
+  assert.equal(out.map(what), ['producer/p1#sends service SUCCESS CALLER']);
   assert.is(out[0]!.context.sends, '5000');
   assert.is(out[0]!.context.records, '10000');
   assert.is(out[0]!.context.event, 'send');
@@ -129,7 +129,7 @@ test('send outcomes: one SUCCESS for many sends, FAIL with the error at once, SU
   }
   m.sendOk(1, 0.5);
   out = m.collect((t += 1000), false, e);
-  assert.equal(out.map(what), ['producer/p1 service SUCCESS CALLER']);
+  assert.equal(out.map(what), ['producer/p1#sends service SUCCESS CALLER']);
   assert.is(out[0]!.context.sends, '901');
 
   const unknownTopic = Object.assign(new Error('This server does not host this topic-partition'), { name: 'KafkaJSProtocolError', type: 'UNKNOWN_TOPIC_OR_PARTITION', code: 3 });
@@ -138,7 +138,7 @@ test('send outcomes: one SUCCESS for many sends, FAIL with the error at once, SU
   m.sendFailed(retries, 'nope');
   m.sendFailed(retries, 'nope');
   out = m.collect((t += 1000), false, e);
-  assert.equal(out.map(what), ['producer/p1 service FAIL CALLER']);
+  assert.equal(out.map(what), ['producer/p1#sends service FAIL CALLER']);
   assert.equal(
     { failed: out[0]!.context.failed, sends: out[0]!.context.sends, type: out[0]!.context['error-type'], topic: out[0]!.context.topic },
     { failed: '2', sends: '3', type: 'UNKNOWN_TOPIC_OR_PARTITION', topic: 'nope' },
@@ -147,13 +147,13 @@ test('send outcomes: one SUCCESS for many sends, FAIL with the error at once, SU
   m.sendFailed(retries, 'nope');
   m.sendOk(1, 0.5);
   out = m.collect((t += 1000), false, e);
-  assert.equal(out.map(what), ['producer/p1 service FAIL CALLER', 'producer/p1 service SUCCESS CALLER']);
+  assert.equal(out.map(what), ['producer/p1#sends service FAIL CALLER', 'producer/p1#sends service SUCCESS CALLER']);
   m.sendFailed(retries, 'nope');
   out = m.collect((t += 1000), false, e);
   assert.equal(stageOf(out[0]!), { stage: 'producer-errors', unhealthy: true });
   m.sendOk(1, 0.5);
   out = m.collect((t += 1000), false, e);
-  assert.equal(out.map(what), ['producer/p1 service SUCCESS CALLER'], 'recovery is told at once');
+  assert.equal(out.map(what), ['producer/p1#sends service SUCCESS CALLER'], 'recovery is told at once');
   assert.equal(stageOf(out[0]!), { stage: 'producer-errors', unhealthy: false });
 });
 
@@ -164,12 +164,12 @@ test('a failure naming a broker is that broker\'s FAIL (node-id); requests answe
   const conn = Object.assign(new Error('Connection error: connect ECONNREFUSED 127.0.0.1:9093'), { name: 'KafkaJSConnectionError', broker: B2 });
   m.sendFailed(Object.assign(new Error('retries exceeded'), { name: 'KafkaJSNumberOfRetriesExceeded', cause: conn }), 'orders');
   let out = m.collect(t, false, e);
-  assert.equal(out.map(what), ['producer/p1 service FAIL CALLER']);
+  assert.equal(out.map(what), ['producer/p1#sends service FAIL CALLER']);
   assert.equal({ node: out[0]!.context['node-id'], broker: out[0]!.context.broker, type: out[0]!.context['error-type'] }, { node: '2', broker: B2, type: 'KafkaJSConnectionError' });
   m.request(request(B2, 3));
   m.sendOk(1, 3);
   out = m.collect(t + 1000, false, e);
-  assert.equal(out.map((s) => `${what(s)} ${s.context['node-id'] ?? '-'} ${s.context.recovered ?? ''}`.trim()), ['producer/p1 service SUCCESS CALLER 2 true', 'producer/p1 service SUCCESS CALLER -']);
+  assert.equal(out.map((s) => `${what(s)} ${s.context['node-id'] ?? '-'} ${s.context.recovered ?? ''}`.trim()), ['producer/p1#requests service SUCCESS CALLER 2 true', 'producer/p1#sends service SUCCESS CALLER -']);
 });
 
 test('REQUEST_TIMEOUT -> service EXPIRE per broker; REQUEST_QUEUE_SIZE -> queue ENQUEUE, PRESSURE, OVERFLOW on request-queue', () => {
@@ -181,7 +181,7 @@ test('REQUEST_TIMEOUT -> service EXPIRE per broker; REQUEST_QUEUE_SIZE -> queue 
   m.requestQueueSize({ broker: B1, clientId: 'x', queueSize: 3 });
   m.requestQueueSize({ broker: B1, clientId: 'x', queueSize: 0 });
   let out = m.collect(t, true, e);
-  assert.equal(out.map(what), ['producer/p1 service EXPIRE CALLER', 'producer/p1/request-queue queue ENQUEUE 3']);
+  assert.equal(out.map(what), ['producer/p1#requests service EXPIRE CALLER', 'producer/p1#request-queue queue ENQUEUE 3']);
   assert.equal({ node: out[0]!.context['node-id'], count: out[0]!.context.count, api: out[0]!.context.api, event: out[0]!.context.event }, { node: '1', count: '2', api: 'Produce', event: 'request_timeout' });
   assert.equal(stageOf(out[0]!), { stage: 'producer-errors', unhealthy: true });
   assert.equal(stageOf(out[1]!), { stage: 'producer-buffer', unhealthy: false });
@@ -191,7 +191,7 @@ test('REQUEST_TIMEOUT -> service EXPIRE per broker; REQUEST_QUEUE_SIZE -> queue 
     queue.push(...m.collect((t += 5000), true, e).filter((s) => s.subject.endsWith('request-queue')).map((s) => what(s).replace(/ \d+$/, '')));
   }
   // The most queued since the last reading (the level held at a reading counts for the next one too).
-  assert.equal(queue.filter((x, i) => x !== queue[i - 1]), ['producer/p1/request-queue queue PRESSURE', 'producer/p1/request-queue queue OVERFLOW', 'producer/p1/request-queue queue PRESSURE', 'producer/p1/request-queue queue ENQUEUE']);
+  assert.equal(queue.filter((x, i) => x !== queue[i - 1]), ['producer/p1#request-queue queue PRESSURE', 'producer/p1#request-queue queue OVERFLOW', 'producer/p1#request-queue queue PRESSURE', 'producer/p1#request-queue queue ENQUEUE']);
   t += 5000;
   assert.equal(stageOf(signalOf(m, e, t, B2, 2000)), { stage: 'producer-buffer', unhealthy: true });
 });
@@ -217,15 +217,16 @@ test('consumer: join, rebalancing, a storm of joins, commits, lag, a heartbeat s
   let out = step(1000);
   const join = out.find((s) => s.context.event === 'group_join')!;
   assert.ok(join, out.map(what).join(', '));
-  assert.is(what(join), 'consumer/c1 resource GRANT 3');
+  assert.is(what(join), 'consumer/c1#membership resource GRANT 3');
   assert.equal({ group: join.context.group, partitions: join.context.partitions, duration: join.context['duration-ms'], member: join.context['member-id'] }, { group: 'billing', partitions: '3', duration: '120', member: 'm-1' });
-  assert.equal(stageOf(join), { stage: 'rebalance', unhealthy: true });
+  // A join is a rebalance event (rebalance-storm counts it) but no trouble by itself: the first join is every consumer's start.
+  assert.equal(stageOf(join), { stage: 'rebalance', unhealthy: false });
 
   m.heartbeat(t);
   m.rebalancing({ groupId: 'billing', memberId: 'm-1' });
   out = step(1000);
   const reb = out.find((s) => s.context.event === 'rebalancing')!;
-  assert.is(what(reb), 'consumer/c1 service SUSPEND CALLER');
+  assert.is(what(reb), 'consumer/c1#membership service SUSPEND CALLER');
   assert.equal(stageOf(reb), { stage: 'rebalance', unhealthy: true });
 
   // Joins 20 s apart: the third in a row under 60 s is a storm (as the JMX rule for rebalance-total).
@@ -235,11 +236,11 @@ test('consumer: join, rebalancing, a storm of joins, commits, lag, a heartbeat s
     m.heartbeat(t);
     step(1000);
   }
-  const erratic = all.find((s) => s.subject.endsWith('/rebalances') && what(s).endsWith('status ERRATIC'));
-  assert.ok(erratic, `ERRATIC on rebalances; got ${all.filter((s) => s.subject.endsWith('/rebalances')).map(what).join(', ')}`);
+  const erratic = all.find((s) => s.subject.endsWith('#rebalances') && what(s).endsWith('status ERRATIC'));
+  assert.ok(erratic, `ERRATIC on rebalances; got ${all.filter((s) => s.subject.endsWith('#rebalances')).map(what).join(', ')}`);
   assert.is(erratic!.context.metric, 'rebalance-total');
   assert.equal(stageOf(erratic!), { stage: 'rebalance', unhealthy: true });
-  const slow = all.find((s) => s.subject.endsWith('/rebalance-latency') && what(s).endsWith('DEGRADED'));
+  const slow = all.find((s) => s.subject.endsWith('#rebalance-latency') && what(s).endsWith('DEGRADED'));
   assert.ok(slow, 'a 7 s join is a slow rebalance');
 
   // Commits are summarised; lag goes through the JMX lag thresholds.
@@ -248,22 +249,22 @@ test('consumer: join, rebalancing, a storm of joins, commits, lag, a heartbeat s
   m.batch({ topic: 'orders', partition: 0, offsetLag: '25000', batchSize: 10 }, false);
   m.batch({ topic: 'orders', partition: 0, offsetLag: '25000', batchSize: 10, duration: 4 }, true);
   out = step(1000);
-  const commit = out.find((s) => s.subject.endsWith('/commits'))!;
-  assert.is(what(commit), 'consumer/c1/commits service SUCCESS CALLER');
+  const commit = out.find((s) => s.subject.endsWith('#commits'))!;
+  assert.is(what(commit), 'consumer/c1#commits service SUCCESS CALLER');
   assert.is(commit.context.partitions, '1');
-  const lag = out.find((s) => s.subject.endsWith('/lag'))!;
-  assert.is(what(lag), 'consumer/c1/lag queue OVERFLOW 25000');
+  const lag = out.find((s) => s.subject.endsWith('#lag'))!;
+  assert.is(what(lag), 'consumer/c1#lag queue OVERFLOW 25000');
   assert.equal({ lag: lag.context.lag, topic: lag.context.topic, partition: lag.context.partition }, { lag: '25000', topic: 'orders', partition: '0' });
   assert.equal(stageOf(lag), { stage: 'consumer-lag', unhealthy: true });
 
   // No heartbeat for more than 30 s while in the group: resource TIMEOUT, then GRANT when they resume.
   out = step(31_000);
   const stall = out.find((s) => s.context.metric === 'heartbeat-age-ms')!;
-  assert.is(what(stall), 'consumer/c1 resource TIMEOUT');
+  assert.is(what(stall), 'consumer/c1#heartbeat resource TIMEOUT');
   assert.equal(stageOf(stall), { stage: 'rebalance', unhealthy: true });
   m.heartbeat(t);
   out = step(1000);
-  assert.is(what(out.find((s) => s.context.metric === 'heartbeat-age-ms')!), 'consumer/c1 resource GRANT 1');
+  assert.is(what(out.find((s) => s.context.metric === 'heartbeat-age-ms')!), 'consumer/c1#heartbeat resource GRANT 1');
 
   // A crash: FAIL event=crash with the error; the next join says it recovered.
   const crashError = Object.assign(new Error('boom from eachMessage'), { name: 'KafkaJSNumberOfRetriesExceeded', cause: new Error('boom from eachMessage') });
@@ -271,14 +272,14 @@ test('consumer: join, rebalancing, a storm of joins, commits, lag, a heartbeat s
   m.crash({ error: crashError, groupId: 'billing', restart: false }, t);
   out = step(1, false);
   const crash = out.find((s) => s.context.event === 'crash')!;
-  assert.is(what(crash), 'consumer/c1 service FAIL CALLER');
+  assert.is(what(crash), 'consumer/c1#crashes service FAIL CALLER');
   assert.equal({ restart: crash.context.restart, error: crash.context.error, type: crash.context['error-type'] }, { restart: 'false', error: 'boom from eachMessage', type: 'Error' });
   assert.equal(stageOf(crash), { stage: 'client-errors', unhealthy: true });
   m.connect();
   m.groupJoin({ duration: 80, groupId: 'billing', isLeader: true, leaderId: 'm-2', memberId: 'm-2', groupProtocol: 'RoundRobinAssigner', memberAssignment: { orders: [0, 1, 2] } }, t);
   out = step(1000);
   const back = out.find((s) => s.context.event === 'recovered')!;
-  assert.is(what(back), 'consumer/c1 service SUCCESS CALLER');
+  assert.is(what(back), 'consumer/c1#crashes service SUCCESS CALLER');
   assert.equal(stageOf(back), { stage: 'client-errors', unhealthy: false });
 
   for (const s of all) {
@@ -393,7 +394,7 @@ test('instrumentProducer: send is wrapped transparently; events and sends reach 
     await p.send({ topic: 'orders', messages: [{ value: 'x' }] });
     const signals = await a.waitFor((s) => s.some((x, i) => x.service?.sign === Service_Sign.SUCCESS && s.slice(0, i).some((y) => y.service?.sign === Service_Sign.FAIL)), 'SUCCESS after the FAIL');
     assert.ok(a.bodies.every((b) => b.contentType === 'application/x-ndjson'));
-    const mine = signals.filter((s) => s.subject === `${POD}/producer/orders-app`);
+    const mine = signals.filter((s) => entityOf(s.subject) === `${POD}/producer/orders-app`);
     assert.ok(mine.some((s) => describeSign(s) === 'service SUCCESS CALLER'), 'SUCCESS');
     assert.ok(signals.length < 20, `2002 sends and 200 requests made ${signals.length} signals`);
     for (const s of signals) assert.is(s.sourceId, '', 'the agent fills source and seq');
@@ -490,7 +491,7 @@ test('instrument(kafka): clients from its factories are instrumented, named uniq
   admin.emit('CONNECT', null);
   const st = await obs.close();
   assert.is(st.buffered, 0, 'close() sent everything');
-  const subjects = new Set(a.bodies.flatMap((b) => b.lines.map((l) => signalFromJson(l).subject)));
+  const subjects = new Set(a.bodies.flatMap((b) => b.lines.map((l) => entityOf(signalFromJson(l).subject))));
   assert.ok(subjects.has(`${POD}/producer/orders-app`) && subjects.has(`${POD}/producer/orders-app-2`), [...subjects].join(', '));
   assert.ok(subjects.has(`${POD}/admin/kafkajs`), 'an admin with no request yet: the kafkajs default client id');
   assert.ok(!Object.prototype.hasOwnProperty.call(fakeKafka, 'producer') || fakeKafka.producer.name === 'producer', 'factories restored');

@@ -28,7 +28,7 @@ test('the chain follows happens-before over timestamps, then the causal story, t
 });
 
 const call = (t: number, pod: string, node: string, sign: Service_Sign): Signal =>
-  signal({ sourceId: pod, subject: `service/s/pod/${pod}/producer/p`, timestamp: T0 + BigInt(Math.round(t * 1000)) * 1_000_000n, queue: undefined, service: { sign, orientation: Service_Orientation.CALLER }, context: { 'node-id': node, cluster: 'msk' } });
+  signal({ sourceId: pod, subject: `service/s/pod/${pod}/producer/p#sends`, timestamp: T0 + BigInt(Math.round(t * 1000)) * 1_000_000n, queue: undefined, service: { sign, orientation: Service_Orientation.CALLER }, context: { 'node-id': node, cluster: 'msk' } });
 
 test('broker inference: failures spread over every broker are the clients\' own trouble, not a broker\'s', () => {
   const signals: Signal[] = [];
@@ -40,7 +40,7 @@ test('broker inference: failures spread over every broker are the clients\' own 
 });
 
 test('broker inference stays TENTATIVE when the broker\'s own metrics say it is healthy', () => {
-  const signals: Signal[] = [signal({ sourceId: 'kafka-2', subject: 'cluster/msk/broker/2', timestamp: T0, queue: undefined, status: { condition: C.STABLE, confidence: K.CONFIRMED } })];
+  const signals: Signal[] = [signal({ sourceId: 'kafka-2', subject: 'cluster/msk/broker/2#under-replicated', timestamp: T0, queue: undefined, status: { condition: C.STABLE, confidence: K.CONFIRMED } })];
   for (let i = 0; i < 4; i++) for (const pod of ['p1', 'p2', 'p3', 'p4', 'p5', 'p6']) signals.push(call(1 + i * 2 + Number(pod[1]) * 0.1, pod, '2', Service_Sign.FAIL));
   const p = new Pipeline();
   const inferred = findingsOf(replay(p, signals, { from: T0 })).filter((f) => f.observer === 'broker-inferred');
@@ -49,20 +49,39 @@ test('broker inference stays TENTATIVE when the broker\'s own metrics say it is 
   assert.match(inferred.at(-1)!.summary, /though its own metrics look healthy/);
 });
 
+// As the Kafka source sends a group's evaluation: WARN (DIVERGING) while it lags, OK when caught up.
 const lag = (t: number, total: number, consume?: number, produce?: number): Signal =>
   signal({
-    sourceId: 'lag', subject: 'cluster/p/group/g', timestamp: T0 + BigInt(t) * SECOND, queue: undefined, status: { condition: C.STABLE, confidence: K.MEASURED },
-    context: { 'total-lag': String(total), ...(consume !== undefined ? { 'consume-rate': String(consume), 'produce-rate': String(produce) } : {}) },
+    sourceId: 'lag', subject: 'cluster/p/group/g#lag', timestamp: T0 + BigInt(t) * SECOND, queue: undefined,
+    status: { condition: total > 0 ? C.DIVERGING : C.STABLE, confidence: K.MEASURED },
+    context: { burrow: total > 0 ? 'WARN' : 'OK', 'total-lag': String(total), ...(consume !== undefined ? { 'consume-rate': String(consume), 'produce-rate': String(produce) } : {}) },
   });
 
-test('slow consumer: a lag that jumps once, or grows while consumption keeps up, is not a slow consumer; steady growth is', () => {
+/** A JMX consumer's lag as its agent sends it: records-lag-max as the rule's value, the consumption rate beside it. */
+const clientLag = (t: number, lag: number, consume: number): Signal =>
+  signal({
+    sourceId: 'b-1', subject: 'service/billing/pod/b-1/consumer/c#lag-trend', timestamp: T0 + BigInt(t) * SECOND, queue: undefined,
+    status: { condition: C.DIVERGING, confidence: K.MEASURED }, context: { metric: 'consumer.records-lag-max', value: String(lag), 'consume-rate': String(consume), cluster: 'p' },
+  });
+
+test('slow consumer from raw lag readings: a lag that jumps once is not a slow consumer; steady growth is', () => {
   const slow = (signals: Signal[]) => findingsOf(replay(new Pipeline(), signals, { from: T0 })).filter((f) => f.observer === 'slow-consumer');
-  assert.equal(slow([lag(0, 400), lag(10, 420), lag(20, 9000), lag(30, 9100)]), [], 'one jump');
+  assert.equal(slow([clientLag(0, 400, 50), clientLag(10, 420, 50), clientLag(20, 9000, 50), clientLag(30, 9100, 50)]), [], 'one jump');
+  const found = slow([clientLag(0, 400, 600), clientLag(10, 2400, 600), clientLag(20, 4400, 600), clientLag(30, 6400, 600)]);
+  assert.is(found.length, 1);
+  assert.match(found[0]!.summary, /consumer c \(billing, pod b-1\) is falling behind: lag 400 -> 4,400 in 20 s; consuming 600\/s/);
+  assert.is(found[0]!.scope, 'service/billing', 'its group unknown (JMX does not say it): its service is the story');
+});
+
+test('slow group from the Kafka source: its WARN over the evidence window is a finding; consumption keeping up, or a caught-up group, is not', () => {
+  const slow = (signals: Signal[]) => findingsOf(replay(new Pipeline(), signals, { from: T0 })).filter((f) => f.observer === 'slow-consumer');
   assert.equal(slow([lag(0, 400, 900, 900), lag(10, 1500, 900, 900), lag(20, 2600, 900, 900), lag(30, 3700, 900, 900)]), [], 'consumption equals production');
   assert.equal(slow([lag(0, 0), lag(10, 0), lag(20, 0), lag(30, 0)]), [], 'caught up, e.g. an idle topic');
+  assert.equal(slow([lag(0, 400, 600, 800), lag(10, 2400, 600, 800), lag(15, 0)]), [], 'WARN for 10 s, then OK');
   const found = slow([lag(0, 400, 600, 800), lag(10, 2400, 600, 800), lag(20, 4400, 600, 800), lag(30, 6400, 600, 800)]);
   assert.is(found.length, 1);
   assert.match(found[0]!.summary, /group g is falling behind: lag 400 -> 4,400 in 20 s; consuming 600\/s, producing 800\/s/);
+  assert.is(found[0]!.scope, 'cluster/p/group/g');
 });
 
 test('slow consumer from a sensor reading every 500 ms: judged over the same 20 s, not three readings 1 s apart', () => {
@@ -79,7 +98,7 @@ test('slow consumer from a sensor reading every 500 ms: judged over the same 20 
 
 test('unreadable context values are counted, not fatal', () => {
   const p = new Pipeline();
-  replay(p, [lag(0, 100), signal({ sourceId: 'lag', subject: 'cluster/p/group/g', timestamp: T0 + 10n * SECOND, queue: undefined, status: { condition: C.STABLE, confidence: K.MEASURED }, context: { 'total-lag': 'lots' } })], { from: T0 });
+  replay(p, [lag(0, 100), signal({ sourceId: 'lag', subject: 'cluster/p/group/g#lag', timestamp: T0 + 10n * SECOND, queue: undefined, status: { condition: C.DIVERGING, confidence: K.MEASURED }, context: { 'total-lag': 'lots' } })], { from: T0 });
   assert.is(p.observerSet.numbers.unreadable.get('total-lag'), 1);
   assert.equal([...p.stats.observerErrors], []);
 });

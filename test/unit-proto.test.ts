@@ -53,8 +53,10 @@ rules('rejects with a precise reason', () => {
   const now = nowNs();
   const cases: [Partial<Signal>, RegExp][] = [
     [{ subject: '' }, /subject is empty/],
-    [{ subject: 'a//b' }, /empty segment/],
-    [{ subject: 'a/b c' }, /whitespace/],
+    [{ subject: 'cluster//broker/1' }, /empty name/],
+    [{ subject: 'cluster/prod/broker/1 2' }, /whitespace/],
+    [{ subject: 'cluster/prod/broker/1/under-replicated' }, /not about a known entity: a broker is cluster\/<c>\/broker\/<id>; put the metric after "#" \(cluster\/prod\/broker\/1#under-replicated\)/],
+    [{ timestamp: 1_700_000_000n }, /reads as seconds/],
     [{ sourceId: '' }, /source_id is empty/],
     [{ sourceId: 'has space' }, /source_id "has space" may hold only/],
     [{ seq: 0n }, /seq must be positive/],

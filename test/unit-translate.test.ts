@@ -17,7 +17,7 @@ function feed(t: Translator, metric: string, values: number[], opts: { stepMs?: 
   const start = opts.startMs ?? 0;
   const out: { at: number; what: string; signal: Signal }[] = [];
   values.forEach((value, i) => {
-    const o: Observation = { metric, subject: opts.subject ?? SUBJECT, value, atMs: start + i * step, context: opts.context };
+    const o: Observation = { metric, entity: opts.subject ?? SUBJECT, value, atMs: start + i * step, context: opts.context };
     for (const s of t.observe(o)) out.push({ at: o.atMs, what: `${s.subject.slice((opts.subject ?? SUBJECT).length + 1)} ${describeSign(s)}`, signal: s });
   });
   return out;
@@ -31,9 +31,10 @@ test('producer buffer 50 % -> 85 % -> 97 % -> back: PRESSURE, OVERFLOW, normal; 
   const t = new Translator(loadRules());
   const r = feed(t, 'producer.buffer-used-percent', [50, 85, 97, 97, 93, 81, 79, 81, 79.5, 80.5, 60]);
   assert.equal(distinct(signsOnly(r)), ['buffer status STABLE', 'buffer queue PRESSURE', 'buffer queue OVERFLOW', 'buffer queue PRESSURE', 'buffer status STABLE']);
-  // Hovering around 80 (81, 79, 81, 79.5, 80.5) stays PRESSURE: only 75 clears it.
+  // Hovering around 80 (81, 79, 81, 79.5, 80.5) stays PRESSURE: only 75 clears it. While
+  // unhealthy every reading goes out (the aggregator judges how it moves), the state unchanged.
   const hover = r.filter((x) => x.at >= 60_000 && x.at <= 90_000); // 79, 81, 79.5, 80.5 after 81
-  assert.equal(hover.map((x) => `${x.what} ${x.signal.context.confidence}`), ['buffer queue PRESSURE 81 MEASURED'], 'while it hovers: only the confidence rising, no flapping');
+  assert.equal(hover.map((x) => `${x.what} ${x.signal.context.confidence}`), ['buffer queue PRESSURE 79 TENTATIVE', 'buffer queue PRESSURE 81 MEASURED', 'buffer queue PRESSURE 79.5 MEASURED', 'buffer queue PRESSURE 80.5 MEASURED'], 'while it hovers: no flapping, every reading reported');
   const overflow = r.find((x) => x.what.includes('OVERFLOW'))!.signal;
   assert.is(overflow.queue!.units, 97, 'the queue sign carries the percentage');
   assert.is(overflow.context.value, '97');
@@ -43,18 +44,36 @@ test('producer buffer 50 % -> 85 % -> 97 % -> back: PRESSURE, OVERFLOW, normal; 
   assert.is(overflow.timestamp, 20_000n * 1_000_000n, 'timestamp of the reading, in ns');
 });
 
-test('confidence grows with agreeing readings: TENTATIVE, MEASURED, CONFIRMED; then only heartbeats', () => {
+test('confidence grows with agreeing readings: TENTATIVE, MEASURED, CONFIRMED; a normal state then only heartbeats', () => {
   const t = new Translator(loadRules());
-  const r = feed(t, 'jvm.heap-used-percent', Array.from({ length: 20 }, () => 85), { subject: 'service/s/pod/p/jvm' });
+  const r = feed(t, 'jvm.heap-used-percent', Array.from({ length: 20 }, () => 50), { subject: 'service/s/pod/p/jvm' });
   assert.equal(r.map((x) => `${x.at / 1000}s ${x.what}`), [
-    '0s heap status DEGRADED TENTATIVE',
-    '20s heap status DEGRADED MEASURED',
-    '60s heap status DEGRADED CONFIRMED', // 6 readings that agree, spanning 60 s
-    '120s heap status DEGRADED CONFIRMED', // heartbeat
-    '180s heap status DEGRADED CONFIRMED',
+    '0s heap status STABLE TENTATIVE',
+    '20s heap status STABLE MEASURED',
+    '60s heap status STABLE CONFIRMED', // 6 readings that agree, spanning 60 s
+    '120s heap status STABLE CONFIRMED', // heartbeat
+    '180s heap status STABLE CONFIRMED',
   ]);
   assert.is(r[3]!.signal.context.heartbeat, 'true');
   assert.is(r[0]!.signal.context.heartbeat, undefined);
+});
+
+test('an unhealthy state is reported at every reading (unhealthyEveryMs 0), its confidence growing', () => {
+  const t = new Translator(loadRules());
+  const r = feed(t, 'jvm.heap-used-percent', Array.from({ length: 8 }, () => 85), { subject: 'service/s/pod/p/jvm' });
+  assert.equal(r.map((x) => x.what), [
+    'heap status DEGRADED TENTATIVE',
+    'heap status DEGRADED TENTATIVE',
+    'heap status DEGRADED MEASURED',
+    'heap status DEGRADED MEASURED',
+    'heap status DEGRADED MEASURED',
+    'heap status DEGRADED MEASURED',
+    'heap status DEGRADED CONFIRMED',
+    'heap status DEGRADED CONFIRMED',
+  ]);
+  assert.ok(r.every((x) => x.signal.context.heartbeat === undefined));
+  const every30 = new Translator(mergeRules(readRuleFile(DEFAULT_RULES_FILE), { where: 'test', file: parseRuleFile('defaults: { unhealthyEveryMs: 30000 }', 'test') }));
+  assert.equal(feed(every30, 'jvm.heap-used-percent', Array.from({ length: 8 }, () => 85), { subject: 'service/s/pod/p/jvm' }).map((x) => x.at / 1000), [0, 20, 50, 60], 'at most every 30 s (and on each rise of confidence)');
 });
 
 test('heap 85 % DEGRADED, 95 % DEFECTIVE, back under 75 % STABLE', () => {
@@ -63,11 +82,15 @@ test('heap 85 % DEGRADED, 95 % DEFECTIVE, back under 75 % STABLE', () => {
   assert.equal(distinct(signsOnly(r)), ['heap status STABLE', 'heap status DEGRADED', 'heap status DEFECTIVE', 'heap status DEGRADED', 'heap status STABLE']);
 });
 
-test('GC: more than 2 s of collection time in one poll is DEGRADED (counter read as a delta)', () => {
+test('GC: more than 2 s of collection time in one poll is DEGRADED (counter read as a delta), held 30 s after the pauses stop', () => {
   const t = new Translator(loadRules());
   const ctx = { gc: 'G1 Old Generation' };
-  const r = feed(t, 'jvm.gc-collection-time-ms', [100, 300, 2900, 3000, 3100], { subject: 'service/s/pod/p/jvm', context: ctx });
+  const r = feed(t, 'jvm.gc-collection-time-ms', [100, 300, 2900, 3000, 3100, 3200, 3300, 3400], { subject: 'service/s/pod/p/jvm', context: ctx });
   assert.equal(distinct(signsOnly(r)), ['gc/G1_Old_Generation status STABLE', 'gc/G1_Old_Generation status DEGRADED', 'gc/G1_Old_Generation status STABLE']);
+  assert.is(r.find((x, i) => i > 1 && x.what.includes('STABLE'))!.at, 60_000, 'calm from 30 s, STABLE once calm for holdMs (30 s)');
+  // Pauses in every other poll (a collector that pauses for seconds, then not): no flapping.
+  const flap = feed(new Translator(loadRules()), 'jvm.gc-collection-time-ms', [0, 0, 3000, 3000, 6500, 6500, 9800, 9800, 13000], { subject: 'service/s/pod/p/jvm', context: ctx });
+  assert.equal(distinct(signsOnly(flap)), ['gc/G1_Old_Generation status STABLE', 'gc/G1_Old_Generation status DEGRADED']);
   const degraded = r.find((x) => x.what.includes('DEGRADED'))!.signal;
   assert.is(degraded.context.value, '2600', 'the delta judged');
   assert.is(degraded.context.raw, '2900', 'the raw counter');
@@ -182,7 +205,7 @@ test('a metric that does not change makes no storm: 1 hour of polls every 10 s',
 test('variance instability: ERRATIC while readings swing, calm when steady', () => {
   const rules = mergeRules(readRuleFile(DEFAULT_RULES_FILE), {
     where: 'test',
-    file: parseRuleFile('rules: [{name: swing, metric: x, subject: swing, kind: instability, mode: variance, windowMs: 60000, minSamples: 4, enter: 0.5, exit: 0.2, floor: 1, sign: status.ERRATIC, normal: status.STABLE}]', 'test'),
+    file: parseRuleFile('rules: [{name: swing, metric: x, aspect: swing, kind: instability, mode: variance, windowMs: 60000, minSamples: 4, enter: 0.5, exit: 0.2, floor: 1, sign: status.ERRATIC, normal: status.STABLE}]', 'test'),
   });
   const t = new Translator(rules);
   const r = feed(t, 'x', [100, 100, 100, 100, 10, 300, 5, 400, 100, 100, 100, 100, 100, 100, 100, 100], { subject: 's' });
@@ -201,7 +224,7 @@ rules:
     enabled: false
   - name: my-metric
     metric: custom.queue-depth
-    subject: depth
+    aspect: depth
     kind: threshold
     direction: above
     levels: [{ at: 100, clear: 90, sign: queue.OVERFLOW }]
@@ -229,7 +252,9 @@ test('bad rule files are refused with the rule and the field named', () => {
   };
   assert.match(bad('rules: [{name: producer-buffer, levels: [{at: 80, clear: 85, sign: queue.PRESSURE}]}]'), /rule "producer-buffer".*levels\.0\.clear: clear must be <= at/);
   assert.match(bad('rules: [{name: jvm-heap, normal: status.FINE}]'), /rule "jvm-heap".*at normal: expected <set>\.<SIGN>/);
-  assert.match(bad('rules: [{name: new-one, metric: m, subject: s, kind: thresold}]'), /rule "new-one".*expected one of threshold, trend/);
+  assert.match(bad('rules: [{name: new-one, metric: m, aspect: s, kind: thresold}]'), /rule "new-one".*expected one of threshold, trend/);
+  assert.match(bad('rules: [{name: new-one, metric: m, subject: s, kind: gauge, change: 0.1, minDelta: 1}]'), /rule "new-one" sets "subject", which is now "aspect"/);
+  assert.match(bad('rules: [{name: new-one, metric: m, aspect: "a#b", kind: gauge, change: 0.1, minDelta: 1}]'), /rule "new-one".*aspect.*no "#"/);
   assert.match(bad('rules: [{name: jvm-heap, levelz: []}]'), /rule "jvm-heap".*levelz/);
   assert.throws(() => parseRuleFile('defaults: {heartbeat: 5}', 'my.yaml'), /my\.yaml is not valid: at defaults: .*heartbeat/);
   assert.throws(() => loadRules('/nonexistent/rules.yaml'), /cannot read rules file \/nonexistent\/rules\.yaml/);

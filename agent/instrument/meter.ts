@@ -26,7 +26,7 @@ import {
   type Signal,
 } from '../../proto/gen/kafkaobs/v1/signal.js';
 import type { Translator } from '../translate/engine.js';
-import { segment, type ClientRole } from '../subjects.js';
+import { ASPECT, entity, subjectOf, type ClientRole } from '../../proto/index.js';
 import { METRICS } from './rules.js';
 import type { BatchProcessPayload, CrashPayload, GroupJoinPayload, RequestPayload, RequestQueueSizePayload, RequestTimeoutPayload } from './types.js';
 
@@ -370,17 +370,17 @@ export class ClientMeter {
     const out: Signal[] = [];
     if (this.quiet()) return out;
     this.name ??= env.claim(this.role, this.wantedName ?? this.seenClientId ?? 'kafkajs', this);
-    const subject = `service/${segment(env.service)}/pod/${segment(env.pod)}/${this.role}/${segment(this.name)}`;
+    const subject = entity.client(env.service, env.pod, this.role, this.name);
     const base: Record<string, string> = { ...env.context, 'client-id': this.name };
     if (this.group !== undefined && this.role === 'consumer') base.group = this.group;
 
-    if (this.connects > 0) out.push(signal(subject, service(Service_Sign.START), { ...base, event: 'connect' }, now));
+    if (this.connects > 0) out.push(signal(subjectOf(subject, ASPECT.connection), service(Service_Sign.START), { ...base, event: 'connect' }, now));
     this.recover(now, subject, base, env, out);
     if (this.role === 'consumer') this.collectConsumer(now, reading, subject, base, env, out);
     if (this.role === 'producer') this.collectSends(now, subject, base, env, out);
     this.collectBrokers(now, reading, subject, base, env, out);
-    if (this.stops > 0) out.push(signal(subject, service(Service_Sign.STOP), { ...base, event: 'stop' }, now));
-    if (this.disconnects > 0) out.push(signal(subject, service(Service_Sign.STOP), { ...base, event: 'disconnect' }, now));
+    if (this.stops > 0) out.push(signal(subjectOf(subject, ASPECT.connection), service(Service_Sign.STOP), { ...base, event: 'stop' }, now));
+    if (this.disconnects > 0) out.push(signal(subjectOf(subject, ASPECT.connection), service(Service_Sign.STOP), { ...base, event: 'disconnect' }, now));
     this.connects = this.stops = this.disconnects = 0;
     return out;
   }
@@ -397,13 +397,13 @@ export class ClientMeter {
       const c: Record<string, string> = { event: 'send', sends: String(this.sendsOk + failed), succeeded: String(this.sendsOk) };
       for (const b of this.brokers.values()) {
         if (b.failures === 0) continue;
-        out.push(signal(subject, service(Service_Sign.FAIL), { ...this.brokerContext(b, env, base), ...c, failed: String(b.failures), ...errorContext(b.failError, b.failTopic) }, now));
+        out.push(signal(subjectOf(subject, ASPECT.sends), service(Service_Sign.FAIL), { ...this.brokerContext(b, env, base), ...c, failed: String(b.failures), ...errorContext(b.failError, b.failTopic) }, now));
         b.troubled = true;
         b.failures = 0;
         b.failError = undefined;
       }
       if (this.sendFailures > 0) {
-        out.push(signal(subject, service(Service_Sign.FAIL), { ...base, ...c, failed: String(this.sendFailures), ...errorContext(this.sendFailError, this.sendFailTopic) }, now));
+        out.push(signal(subjectOf(subject, ASPECT.sends), service(Service_Sign.FAIL), { ...base, ...c, failed: String(this.sendFailures), ...errorContext(this.sendFailError, this.sendFailTopic) }, now));
         this.sendFailures = 0;
         this.sendFailError = undefined;
       }
@@ -416,7 +416,7 @@ export class ClientMeter {
     }
     if (this.sendsOk > 0 && (this.lastSendOutcome !== 'success' || now - this.lastSendSuccessAt >= this.settings.successEveryMs)) {
       const c: Record<string, string> = { event: 'send', sends: String(this.sendsOk), records: String(this.recordsOk), 'send-ms-avg': fmt(this.sendMsSum / this.sendsOk), 'send-ms-max': fmt(this.sendMsMax) };
-      out.push(signal(subject, service(Service_Sign.SUCCESS), { ...base, ...c }, now));
+      out.push(signal(subjectOf(subject, ASPECT.sends), service(Service_Sign.SUCCESS), { ...base, ...c }, now));
       this.lastSendOutcome = 'success';
       this.lastSendSuccessAt = now;
       this.resetSendSuccesses();
@@ -434,7 +434,7 @@ export class ClientMeter {
   private recover(now: number, subject: string, base: Record<string, string>, env: CollectEnv, out: Signal[]): void {
     for (const b of this.brokers.values()) {
       if (!b.troubled || b.requests === 0 || b.timeouts > 0 || b.failures > 0) continue;
-      out.push(signal(subject, service(Service_Sign.SUCCESS), { ...this.brokerContext(b, env, base), event: 'request', recovered: 'true', requests: String(b.requests) }, now));
+      out.push(signal(subjectOf(subject, ASPECT.requests), service(Service_Sign.SUCCESS), { ...this.brokerContext(b, env, base), event: 'request', recovered: 'true', requests: String(b.requests) }, now));
       b.troubled = false;
     }
   }
@@ -442,7 +442,7 @@ export class ClientMeter {
   private collectBrokers(now: number, reading: boolean, subject: string, base: Record<string, string>, env: CollectEnv, out: Signal[]): void {
     for (const b of this.brokers.values()) {
       if (b.timeouts === 0) continue;
-      out.push(signal(subject, service(Service_Sign.EXPIRE), { ...this.brokerContext(b, env, base), event: 'request_timeout', api: b.timeoutApi, count: String(b.timeouts) }, now));
+      out.push(signal(subjectOf(subject, ASPECT.requests), service(Service_Sign.EXPIRE), { ...this.brokerContext(b, env, base), event: 'request_timeout', api: b.timeoutApi, count: String(b.timeouts) }, now));
       b.troubled = true;
     }
     if (reading) {
@@ -456,7 +456,7 @@ export class ClientMeter {
             context['pending-ms-avg'] = fmt(b.pendingSum / b.n);
             context['pending-ms-max'] = fmt(b.pendingMax);
           }
-          for (const s of env.translator.observe({ metric: METRICS.requestLatency, subject, value: b.sum / b.n, atMs: now, context })) out.push(s);
+          for (const s of env.translator.observe({ metric: METRICS.requestLatency, entity: subject, value: b.sum / b.n, atMs: now, context })) out.push(s);
         }
         if (this.queueSeen && b.queueMax > queueMax) {
           queueMax = b.queueMax;
@@ -468,7 +468,7 @@ export class ClientMeter {
         b.queueMax = b.queueNow;
       }
       if (queueBroker !== undefined) {
-        for (const s of env.translator.observe({ metric: METRICS.requestQueue, subject, value: queueMax, atMs: now, context: this.brokerContext(queueBroker, env, base) })) out.push(s);
+        for (const s of env.translator.observe({ metric: METRICS.requestQueue, entity: subject, value: queueMax, atMs: now, context: this.brokerContext(queueBroker, env, base) })) out.push(s);
       }
       for (const [address, b] of this.brokers) if (b.idle >= 10 && (!b.troubled || !this.connected) && b.queueNow === 0) this.brokers.delete(address);
     }
@@ -493,11 +493,11 @@ export class ClientMeter {
   private collectConsumer(now: number, reading: boolean, subject: string, base: Record<string, string>, env: CollectEnv, out: Signal[]): void {
     for (const c of this.crashes) {
       const f = errorFacts(c.payload.error);
-      out.push(signal(subject, service(Service_Sign.FAIL), { ...base, event: 'crash', restart: String(c.payload.restart === true), 'error-type': f.type, error: f.message, crashes: String(this.crashCount) }, c.at));
+      out.push(signal(subjectOf(subject, ASPECT.crashes), service(Service_Sign.FAIL), { ...base, event: 'crash', restart: String(c.payload.restart === true), 'error-type': f.type, error: f.message, crashes: String(this.crashCount) }, c.at));
     }
     this.crashes = [];
     if (this.rebalancings > 0) {
-      out.push(signal(subject, service(Service_Sign.SUSPEND), { ...base, event: 'rebalancing', 'member-id': this.memberId, count: String(this.rebalancings), ...this.heartbeatAge(now) }, now));
+      out.push(signal(subjectOf(subject, ASPECT.membership), service(Service_Sign.SUSPEND), { ...base, event: 'rebalancing', 'member-id': this.memberId, count: String(this.rebalancings), ...this.heartbeatAge(now) }, now));
       this.rebalancings = 0;
       this.observedRebalances = true;
     }
@@ -510,13 +510,13 @@ export class ClientMeter {
       }
       const context: Record<string, string> = { ...base, event: 'group_join', 'member-id': this.memberId, leader: String(j?.isLeader === true), partitions: String(partitions), joins: String(this.joinsTotal) };
       if (typeof j?.duration === 'number') context['duration-ms'] = fmt(j.duration);
-      out.push(signal(subject, resource(Resource_Sign.GRANT, partitions), context, now));
+      out.push(signal(subjectOf(subject, ASPECT.membership), resource(Resource_Sign.GRANT, partitions), context, now));
       if (this.crashedSinceJoin) {
-        out.push(signal(subject, service(Service_Sign.SUCCESS), { ...base, event: 'recovered', 'member-id': this.memberId }, now));
+        out.push(signal(subjectOf(subject, ASPECT.crashes), service(Service_Sign.SUCCESS), { ...base, event: 'recovered', 'member-id': this.memberId }, now));
         this.crashedSinceJoin = false;
       }
       if (typeof j?.duration === 'number') {
-        for (const s of env.translator.observe({ metric: METRICS.rebalanceLatency, subject, value: j.duration, atMs: now, context: { ...base } })) out.push(s);
+        for (const s of env.translator.observe({ metric: METRICS.rebalanceLatency, entity: subject, value: j.duration, atMs: now, context: { ...base } })) out.push(s);
       }
       this.joins = 0;
       this.observedRebalances = true;
@@ -524,13 +524,13 @@ export class ClientMeter {
     // Heartbeats: a member in a group that stops heartbeating is about to be thrown out of it.
     if (this.inGroup && !this.stalled && now - this.lastHeartbeatAt > this.settings.heartbeatStallMs) {
       this.stalled = true;
-      out.push(signal(subject, resource(Resource_Sign.TIMEOUT, 0), { ...base, metric: 'heartbeat-age-ms', value: fmt(now - this.lastHeartbeatAt), 'member-id': this.memberId }, now));
+      out.push(signal(subjectOf(subject, ASPECT.heartbeat), resource(Resource_Sign.TIMEOUT, 0), { ...base, metric: 'heartbeat-age-ms', value: fmt(now - this.lastHeartbeatAt), 'member-id': this.memberId }, now));
     } else if (this.stalled && (now - this.lastHeartbeatAt <= this.settings.heartbeatStallMs || !this.inGroup)) {
       this.stalled = false;
-      out.push(signal(subject, resource(Resource_Sign.GRANT, 1), { ...base, metric: 'heartbeat-age-ms', value: fmt(Math.max(0, now - this.lastHeartbeatAt)), 'member-id': this.memberId }, now));
+      out.push(signal(subjectOf(subject, ASPECT.heartbeat), resource(Resource_Sign.GRANT, 1), { ...base, metric: 'heartbeat-age-ms', value: fmt(Math.max(0, now - this.lastHeartbeatAt)), 'member-id': this.memberId }, now));
     }
     if (this.commits > 0 && now - this.lastCommitSignalAt >= this.settings.successEveryMs) {
-      out.push(signal(`${subject}/commits`, service(Service_Sign.SUCCESS), { ...base, event: 'commit_offsets', commits: String(this.commits), partitions: String(this.committedPartitions) }, now));
+      out.push(signal(subjectOf(subject, ASPECT.commits), service(Service_Sign.SUCCESS), { ...base, event: 'commit_offsets', commits: String(this.commits), partitions: String(this.committedPartitions) }, now));
       this.commits = this.committedPartitions = 0;
       this.lastCommitSignalAt = now;
     }
@@ -544,13 +544,13 @@ export class ClientMeter {
           context.batches = String(this.batches);
           context['batch-ms-avg'] = fmt(this.batchMsSum / this.batches);
         }
-        for (const s of env.translator.observe({ metric: METRICS.lag, subject, value: worst.lag, atMs: now, context })) out.push(s);
+        for (const s of env.translator.observe({ metric: METRICS.lag, entity: subject, value: worst.lag, atMs: now, context })) out.push(s);
       }
       this.lagUpdated = false;
       this.batches = this.batchMsSum = 0;
     }
     if (this.observedRebalances || this.connected) {
-      for (const s of env.translator.observe({ metric: METRICS.rebalances, subject, value: this.joinsTotal, atMs: now, context: { ...base } })) out.push(s);
+      for (const s of env.translator.observe({ metric: METRICS.rebalances, entity: subject, value: this.joinsTotal, atMs: now, context: { ...base } })) out.push(s);
     }
   }
 

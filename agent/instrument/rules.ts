@@ -28,7 +28,7 @@ export const KAFKAJS_RULES: RuleSet = {
       // As producer-request-latency, one series per broker.
       name: 'kafkajs-request-latency',
       metric: METRICS.requestLatency,
-      subject: 'request-latency-broker-{node}',
+      aspect: 'request-latency/{node}',
       kind: 'trend',
       windowMs: 60_000,
       minSamples: 3,
@@ -42,7 +42,7 @@ export const KAFKAJS_RULES: RuleSet = {
       // kafkajs' per-broker request queue (requests waiting for an in-flight slot or a connection).
       name: 'kafkajs-request-queue',
       metric: METRICS.requestQueue,
-      subject: 'request-queue',
+      aspect: 'request-queue',
       kind: 'threshold',
       direction: 'above',
       levels: [
@@ -55,7 +55,7 @@ export const KAFKAJS_RULES: RuleSet = {
       // As consumer-lag.
       name: 'kafkajs-consumer-lag',
       metric: METRICS.lag,
-      subject: 'lag',
+      aspect: 'lag',
       kind: 'threshold',
       direction: 'above',
       levels: [{ at: 10_000, clear: 8000, sign: 'queue.OVERFLOW' }],
@@ -65,7 +65,7 @@ export const KAFKAJS_RULES: RuleSet = {
       // As consumer-lag-trend.
       name: 'kafkajs-consumer-lag-trend',
       metric: METRICS.lag,
-      subject: 'lag-trend',
+      aspect: 'lag-trend',
       kind: 'trend',
       windowMs: 60_000,
       minSamples: 3,
@@ -79,7 +79,7 @@ export const KAFKAJS_RULES: RuleSet = {
       // As consumer-rebalance-storm.
       name: 'kafkajs-rebalance-storm',
       metric: METRICS.rebalances,
-      subject: 'rebalances',
+      aspect: 'rebalances',
       kind: 'instability',
       mode: 'spacing',
       spacingMs: 60_000,
@@ -92,7 +92,7 @@ export const KAFKAJS_RULES: RuleSet = {
       // As consumer-rebalance-latency.
       name: 'kafkajs-rebalance-latency',
       metric: METRICS.rebalanceLatency,
-      subject: 'rebalance-latency',
+      aspect: 'rebalance-latency',
       kind: 'threshold',
       direction: 'above',
       levels: [{ at: 5000, clear: 3000, sign: 'status.DEGRADED' }],

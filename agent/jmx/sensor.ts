@@ -17,6 +17,8 @@ import {
   gcReadings,
   heapReading,
   requestLatencyReading,
+  nodePattern,
+  nodeReading,
   type ClientGroup,
   type Reading,
 } from '../sources/catalogue.js';
@@ -69,10 +71,26 @@ export function queryPlan(target: JmxTarget): QuerySpec[] {
       }
     },
   });
-  if (target.collect.has('producer')) plan.push(clientGroup('producer', 'producer', required('producer')));
+  // Per-broker request latency: what lets the aggregator single out a broker nobody reads (managed Kafka).
+  const nodeGroup = (role: 'producer' | 'consumer'): QuerySpec => ({
+    label: role,
+    query: { pattern: nodePattern(role), attributes: ['request-latency-avg'] },
+    required: false,
+    map(beans, into) {
+      for (const b of beans) {
+        const r = nodeReading(role, b.props['client-id'] ?? '', b.props['node-id'] ?? '', num(b.values?.['request-latency-avg']));
+        if (r && b.props['client-id']) into.readings.push(r);
+      }
+    },
+  });
+  if (target.collect.has('producer')) {
+    plan.push(clientGroup('producer', 'producer', required('producer')));
+    plan.push(nodeGroup('producer'));
+  }
   if (target.collect.has('consumer')) {
     plan.push(clientGroup('consumer-fetch', 'consumer', required('consumer')));
     plan.push(clientGroup('consumer-coordinator', 'consumer', false));
+    plan.push(nodeGroup('consumer'));
   }
   if (target.collect.has('jvm')) {
     plan.push({
@@ -147,10 +165,10 @@ export function queryPlan(target: JmxTarget): QuerySpec[] {
       required: true,
       map(beans, into) {
         for (const b of beans) {
-          const path = custom.subject.replace(/\{([^}]+)\}/g, (_, k: string) => (b.props[k] ?? '_').replace(/[\s/\p{Cc}]+/gu, '_'));
+          // The bean's key properties fill the rule's aspect template ("acme-queue/{name}").
           for (const [attr, metric] of Object.entries(custom.attributes)) {
             const v = num(b.values?.[attr]);
-            if (v !== undefined) into.readings.push({ scope: { kind: 'pod', path }, metric, value: v, context: { bean: b.name, attribute: attr } });
+            if (v !== undefined) into.readings.push({ scope: { kind: 'pod' }, metric, value: v, context: { ...b.props, bean: b.name, attribute: attr } });
           }
         }
       },

@@ -1,14 +1,13 @@
 // From judgements to signals, without a storm: a subject is sent when its state changes, while it
 // is unhealthy (every round, so observers see lag grow reading by reading), and otherwise once
-// per heartbeat. Subjects (agent/subjects.ts):
-//   cluster/<c>/topic/<t>/partition/<n>            partition health (replicas, ISR, leader)
-//   cluster/<c>/broker/<id>                        a broker the cluster stopped listing: DOWN
-//   cluster/<c>/group/<g>                          the group's evaluation (Burrow status, lags)
-//   cluster/<c>/group/<g>/topic/<t>                the group's total lag on one topic
-//   cluster/<c>/group/<g>/topic/<t>/partition/<n>  one partition's evaluation
-import { Status_Condition, Status_Confidence, type Signal } from '../../proto/index.js';
+// per heartbeat. Subjects (proto/subject.ts):
+//   cluster/<c>/topic/<t>/partition/<n>#replicas            partition health (replicas, ISR, leader)
+//   cluster/<c>/broker/<id>#metadata                        a broker the cluster stopped listing: DOWN
+//   cluster/<c>/group/<g>#lag                               the group's evaluation (Burrow status, lags)
+//   cluster/<c>/group/<g>/topic/<t>#lag                     the group's total lag on one topic
+//   cluster/<c>/group/<g>/topic/<t>/partition/<n>#lag       one partition's evaluation
+import { ASPECT, Status_Condition, Status_Confidence, entity, isUnder, subjectOf, type Signal } from '../../proto/index.js';
 import { sensorSignal, type SubjectNames } from '../sensor.js';
-import { subjects } from '../subjects.js';
 import type { MetadataJudgement } from './partitions.js';
 import type { GroupVerdict, PartitionStatus } from './lag/index.js';
 
@@ -60,7 +59,7 @@ export class SignalPlanner {
   metadata(j: MetadataJudgement, now: number, out: Signal[]): void {
     const ts = BigInt(now) * 1_000_000n;
     for (const p of j.partitions) {
-      const subject = subjects.partition(this.names, p.topic, p.partition);
+      const subject = subjectOf(entity.partition(this.names.cluster, p.topic, p.partition), ASPECT.replicas);
       const unhealthy = p.state !== 'ok';
       if (!this.due(subject, `${p.state}/${p.leader}`, unhealthy, now)) continue;
       const condition = p.state === 'offline' ? C.DEFECTIVE : p.state === 'under-replicated' ? C.DEGRADED : C.STABLE;
@@ -82,7 +81,7 @@ export class SignalPlanner {
       out.push(sensorSignal(subject, { status: { condition, confidence } }, context, ts));
     }
     for (const b of j.brokers) {
-      const subject = subjects.broker(this.names, b.id);
+      const subject = subjectOf(entity.broker(this.names.cluster, b.id), ASPECT.metadata);
       // Brokers are judged by their own JMX or by their partitions; this source speaks of one only
       // when it stops answering or the cluster stops listing it (and once more when it is back).
       if (b.alive && !b.changed) continue;
@@ -109,7 +108,7 @@ export class SignalPlanner {
       if (p.consumeRate !== undefined) consumeRate = (consumeRate ?? 0) + p.consumeRate;
       if (p.produceRate !== undefined) produceRate = (produceRate ?? 0) + p.produceRate;
       if (p.status === 'UNKNOWN') continue;
-      const subject = subjects.groupPartition(n, v.group, p.topic, p.partition);
+      const subject = subjectOf(entity.groupPartition(n.cluster, v.group, p.topic, p.partition), ASPECT.lag);
       const unhealthy = p.status !== 'OK';
       if (!this.due(subject, `${p.status}/${p.lag === 0 ? 'caught-up' : 'behind'}`, unhealthy, now)) continue;
       const context: Record<string, string> = {
@@ -125,14 +124,14 @@ export class SignalPlanner {
       out.push(sensorSignal(subject, { status: { condition: PARTITION_CONDITION[p.status], confidence } }, context, ts));
     }
     for (const t of v.topics) {
-      const subject = subjects.groupTopic(n, v.group, t.topic);
+      const subject = subjectOf(entity.groupTopic(n.cluster, v.group, t.topic), ASPECT.lag);
       const unhealthy = v.status !== 'OK' && t.lag > 0;
       if (!this.due(subject, unhealthy ? 'lag' : 'ok', unhealthy, now)) continue;
       const context: Record<string, string> = { topic: t.topic, 'total-lag': fmt(t.lag), partitions: String(t.partitions), 'lag-seconds': fmt(t.maxLagSeconds, 1) };
       if (t.unknown) context['unknown-partitions'] = String(t.unknown);
       out.push(sensorSignal(subject, { status: { condition: unhealthy ? C.DIVERGING : C.STABLE, confidence: base } }, context, ts));
     }
-    const subject = subjects.group(n, v.group);
+    const subject = subjectOf(entity.group(n.cluster, v.group), ASPECT.lag);
     const unhealthy = v.status !== 'OK';
     // Catching up (lag reaching 0) is news even when the status stays OK.
     if (!this.due(subject, `${v.status}/${v.totalLag === 0 ? 'caught-up' : 'behind'}`, unhealthy, now)) return;
@@ -166,8 +165,8 @@ export class SignalPlanner {
 
   /** Forget subjects of a group no longer tracked. */
   forgetGroup(group: string): void {
-    const prefix = `${subjects.group(this.names, group)}`;
-    for (const k of this.sent.keys()) if (k === prefix || k.startsWith(`${prefix}/`)) this.sent.delete(k);
-    for (const k of this.streak.keys()) if (k.startsWith(prefix)) this.streak.delete(k);
+    const prefix = entity.group(this.names.cluster, group);
+    for (const k of this.sent.keys()) if (isUnder(k, prefix)) this.sent.delete(k);
+    for (const k of this.streak.keys()) if (isUnder(k.split('\u0000')[0]!, prefix)) this.streak.delete(k);
   }
 }

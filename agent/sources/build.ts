@@ -3,7 +3,7 @@
 // named in the config's `rules:` or KAFKA_OBS_RULES).
 import type { AgentConfig } from '../config.js';
 import type { Sensor } from '../sensor.js';
-import { loadRules, RuleFileError } from '../translate/index.js';
+import { loadRules, RuleFileError, scaleRules } from '../translate/index.js';
 import { BRIDGE_JVM_OPTIONS, findJava } from '../jmx/bridge.js';
 import { JmxSensor } from '../jmx/sensor.js';
 import { PrometheusSensor } from '../prometheus/sensor.js';
@@ -16,7 +16,7 @@ export function jvmSources(config: AgentConfig): Sensor[] {
   const rulesFile = config.file.rules ?? config.env.KAFKA_OBS_RULES;
   let rules;
   try {
-    rules = loadRules(rulesFile || undefined);
+    rules = scaleRules(loadRules(rulesFile || undefined), config.timeScale);
   } catch (e) {
     if (e instanceof RuleFileError) throw new SourceConfigError(e.message);
     throw e;

@@ -14,10 +14,12 @@ const CustomBeanSchema = z
   .object({
     /** ObjectName pattern, e.g. "com.acme:type=Orders,name=*". */
     pattern: z.string().min(1),
-    /** Attribute -> catalogue metric name your rules file knows, e.g. {QueueDepth: acme.queue-depth}. */
+    /**
+     * Attribute -> catalogue metric name your rules file knows, e.g. {QueueDepth: acme.queue-depth}.
+     * Readings are about the pod; your rule names the aspect, and the bean's key properties fill
+     * its template (aspect: "acme-queue/{name}").
+     */
     attributes: z.record(z.string().min(1), z.string().min(1)),
-    /** Subject under the pod; {key} takes a key property of the bean, e.g. "orders/{name}". */
-    subject: z.string().min(1),
   })
   .strict();
 export type CustomBean = z.infer<typeof CustomBeanSchema>;

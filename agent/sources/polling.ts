@@ -1,12 +1,13 @@
 // What every polled JVM source (JMX, Prometheus text) does alike: poll on a fixed interval,
 // turn readings into signs with the translator, say how the source itself is doing (a status on
-// subjects.source: DOWN with the reason, DEGRADED when part of it is missing, STABLE), and count
+// the agent's own entity, aspect source/<name>: DOWN with the reason, DEGRADED when part of it is
+// missing, STABLE — and, when the source is a broker, the same about the broker, aspect
+// sensor/<name>: a broker that stops answering its sensor is evidence about it), and count
 // polls, errors by reason and poll durations on the agent's /metrics.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { Status_Condition, Status_Confidence, type Signal } from '../../proto/index.js';
+import { ASPECT, Status_Condition, Status_Confidence, entity, segment, subjectOf, type Signal } from '../../proto/index.js';
 import { Translator, type RuleSet } from '../translate/index.js';
 import { sensorSignal, type CheckResult, type Sensor, type SensorContext } from '../sensor.js';
-import { subjects } from '../subjects.js';
 import { toObservation, type Reading } from './catalogue.js';
 
 export type PollOutcome =
@@ -87,6 +88,8 @@ export abstract class PollingSensor implements Sensor {
   private inFlight?: Promise<void>;
   private self?: SelfState;
   private lastSweep = 0;
+  /** The broker this source reads, once a poll has named it (app-info or configuration). */
+  private brokerId?: string;
   protected readonly stats = { polls: 0, errors: 0, signals: 0, lastPollAt: 0, lastPollMs: 0, lastError: '', lastValues: 0, lastReadings: 0 };
   /** The last 300 poll durations in ms, oldest first (for /v1/status and the benchmark). */
   private readonly recentPollMs: number[] = [];
@@ -182,6 +185,10 @@ export abstract class PollingSensor implements Sensor {
       if (this.recentSourceMs.length > 300) this.recentSourceMs.shift();
     }
     this.stats.lastReadings = outcome.readings.length;
+    if (outcome.brokerId !== undefined && outcome.brokerId !== this.brokerId) {
+      this.brokerId = outcome.brokerId;
+      this.self = undefined; // say at once, about the broker too, that it answers
+    }
     const out: Signal[] = [];
     for (const r of outcome.readings) {
       const o = toObservation(r, this.ctx!.names, outcome.brokerId, now);
@@ -220,6 +227,12 @@ export abstract class PollingSensor implements Sensor {
     if (reason) context.reason = reason;
     if (message) context.message = message.slice(0, 1000);
     if (heartbeat) context.heartbeat = 'true';
-    await this.ctx!.emit(sensorSignal(subjects.source(this.ctx!.names, this.name), { status: { condition, confidence } }, context, BigInt(now) * 1_000_000n));
+    const names = this.ctx!.names;
+    const ts = BigInt(now) * 1_000_000n;
+    await this.ctx!.emit(sensorSignal(subjectOf(entity.agent(names.service, names.pod), `${ASPECT.source}/${segment(this.name)}`), { status: { condition, confidence } }, context, ts));
+    if (this.brokerId !== undefined) {
+      const about = { ...context, cluster: names.cluster, 'broker-id': this.brokerId };
+      await this.ctx!.emit(sensorSignal(subjectOf(entity.broker(names.cluster, this.brokerId), `${ASPECT.sensor}/${segment(this.name)}`), { status: { condition, confidence } }, about, ts));
+    }
   }
 }

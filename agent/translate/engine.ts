@@ -16,6 +16,8 @@ import {
   Service_Sign,
   Status_Condition,
   Status_Confidence,
+  aspect,
+  subjectOf,
   type Signal,
 } from '../../proto/index.js';
 import type { ConfidenceSettings, CounterRule, GaugeRule, Rule, RuleSet, SpacingRule, ThresholdRule, TrendRule, VarianceRule } from './rules.js';
@@ -24,8 +26,8 @@ import type { ConfidenceSettings, CounterRule, GaugeRule, Rule, RuleSet, Spacing
 export interface Observation {
   /** The catalogue name, e.g. "producer.buffer-used-percent" (see the README's table). */
   metric: string;
-  /** What it is about: a client, the JVM, a broker (see agent/subjects.ts). Rules append to it. */
-  subject: string;
+  /** The entity it is about: a client, a JVM, a broker (proto/subject.ts). Each rule names the aspect. */
+  entity: string;
   value: number;
   /** When it was read, in unix milliseconds. */
   atMs: number;
@@ -111,6 +113,8 @@ interface Series {
   gaugeSent?: number;
   counterPending: number;
   counterFirst: boolean;
+  /** Threshold: since when the value has been back within the current level's clear bound. */
+  withinSince?: number;
 }
 
 const fmt = (v: number): string => (Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(6))));
@@ -142,7 +146,7 @@ export class Translator {
     if (!rules || !Number.isFinite(o.value)) return [];
     const out: Signal[] = [];
     for (const rule of rules) {
-      const subject = `${o.subject}/${expand(rule.subject, o.context)}`;
+      const subject = subjectOf(o.entity, aspect(rule.aspect, o.context));
       const key = `${rule.name}\u0000${subject}`;
       let s = this.series.get(key);
       if (!s) {
@@ -199,8 +203,10 @@ export class Translator {
     const confidence = v.plain ? Status_Confidence.CONFIDENCE_UNSPECIFIED : confidenceOf(s.agreeing, s.since, now, conf);
     const heartbeatMs = rule.heartbeatMs ?? this.ruleSet.defaults.heartbeatMs;
     const changed = s.sentState !== v.state || (s.sentConfidence !== undefined && confidence > s.sentConfidence);
-    const heartbeat = !changed && !v.force && !v.noHeartbeat && now - s.sentAt >= heartbeatMs;
-    if (!changed && !v.force && !heartbeat) return undefined;
+    // An unhealthy series keeps reporting its readings, so the aggregator can judge how it moves.
+    const unhealthy = !changed && !v.plain && 'normal' in rule && v.state !== rule.normal && now - s.sentAt >= (rule.unhealthyEveryMs ?? this.ruleSet.defaults.unhealthyEveryMs ?? 0);
+    const heartbeat = !changed && !v.force && !v.noHeartbeat && !unhealthy && now - s.sentAt >= heartbeatMs;
+    if (!changed && !v.force && !heartbeat && !unhealthy) return undefined;
     s.sentState = v.state;
     s.sentConfidence = confidence;
     s.sentAt = now;
@@ -240,7 +246,7 @@ export class Translator {
     const rule = s.rule;
     switch (rule.kind) {
       case 'threshold':
-        return threshold(s, rule, value);
+        return threshold(s, rule, value, now);
       case 'trend':
         return trend(s, rule, value, now);
       case 'instability':
@@ -268,18 +274,21 @@ function resetMemory(s: Series): void {
   s.counterPending = 0;
 }
 
-/** "gc/{gc}" with the observation's context: {gc} -> its value (as a subject segment). */
-function expand(template: string, context: Record<string, string> | undefined): string {
-  if (!template.includes('{')) return template;
-  return template.replace(/\{([^}]+)\}/g, (_, k: string) => (context?.[k] ?? '_').replace(/[\s/\p{Cc}]+/gu, '_') || '_');
-}
-
-function threshold(s: Series, r: ThresholdRule, v: number): Verdict {
+function threshold(s: Series, r: ThresholdRule, v: number, now: number): Verdict {
   const above = r.direction === 'above';
   const past = (x: number, bound: number): boolean => (above ? x > bound : x < bound);
   const within = (x: number, bound: number): boolean => (above ? x <= bound : x >= bound);
-  // Leave levels whose clear bound the value is back within, then climb as far as it reaches.
-  while (s.level >= 0 && within(v, r.levels[s.level]!.clear)) s.level--;
+  // Leave levels whose clear bound the value is back within (for holdMs, when set), then climb as
+  // far as it reaches.
+  if (s.level >= 0 && within(v, r.levels[s.level]!.clear)) {
+    s.withinSince ??= now;
+    if (!r.holdMs || now - s.withinSince >= r.holdMs) {
+      while (s.level >= 0 && within(v, r.levels[s.level]!.clear)) s.level--;
+      s.withinSince = undefined;
+    }
+  } else {
+    s.withinSince = undefined;
+  }
   while (s.level + 1 < r.levels.length && past(v, r.levels[s.level + 1]!.at)) s.level++;
   const level = r.levels[s.level];
   const facts: Record<string, string> = level ? { threshold: `${above ? '>' : '<'} ${fmt(level.at)}`, clear: `${above ? '<=' : '>='} ${fmt(level.clear)}` } : {};

@@ -14,6 +14,7 @@ export {
   mergeRules,
   parseRuleFile,
   readRuleFile,
+  scaleRules,
   type Rule,
   type RuleDefaults,
   type RuleFile,

@@ -47,6 +47,8 @@ const DefaultsSchema = z
   .object({
     /** An unchanged state is re-sent this often (and only then). */
     heartbeatMs: z.number().int().min(100),
+    /** While a rule's state is not normal, every reading is sent, at most this often (ms; 0: every reading). */
+    unhealthyEveryMs: z.number().int().min(0).optional(),
     confidence: ConfidenceSchema,
   })
   .strict();
@@ -55,8 +57,16 @@ const common = {
   name: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'lower-case letters, digits, ".", "_" and "-"'),
   /** The catalogue metric this rule reads, e.g. "producer.buffer-used-percent". */
   metric: z.string().min(1),
-  /** Appended to the observation's subject; {label} is replaced from the observation's context. */
-  subject: z.string().min(1),
+  /**
+   * The aspect of the entity the signal speaks for (the part after "#" in its subject, see
+   * proto/subject.ts): "buffer", "gc/{gc}"; {label} is replaced from the reading's context.
+   */
+  aspect: z.string().regex(/^[^\s#/]+(\/[^\s#/]+)*$/, 'one or more names separated by "/", e.g. "buffer" or "gc/{gc}" (no "#" or whitespace)'),
+  /**
+   * While the state is not the rule's normal one, every reading is sent (at most this often, ms):
+   * observers judge trends from the readings of an unhealthy series. 0: every reading.
+   */
+  unhealthyEveryMs: z.number().int().min(0).optional(),
   /** Judge the change between readings (delta) or the change per second (rate) instead of the value. */
   transform: z.enum(['delta', 'rate']).optional(),
   heartbeatMs: z.number().int().min(100).optional(),
@@ -82,6 +92,11 @@ const ThresholdSchema = z
     direction: z.enum(['above', 'below']),
     /** From the mildest to the worst. */
     levels: z.array(LevelSchema).min(1),
+    /**
+     * A level is left only once the value has stayed within its clear bound for this long (ms):
+     * hysteresis in time, for metrics that come and go between readings (GC time per poll).
+     */
+    holdMs: z.number().int().min(0).optional(),
     /** Sent when the value is inside every level's clear bound. */
     normal: SignName,
   })
@@ -197,7 +212,7 @@ export interface RuleSet {
 /** A rule file as written: partial rules are allowed (they override a default of the same name). */
 const RuleFileSchema = z
   .object({
-    defaults: z.object({ heartbeatMs: z.number().int().min(100).optional(), confidence: ConfidenceSchema.partial().optional() }).strict().optional(),
+    defaults: z.object({ heartbeatMs: z.number().int().min(100).optional(), unhealthyEveryMs: z.number().int().min(0).optional(), confidence: ConfidenceSchema.partial().optional() }).strict().optional(),
     rules: z.array(z.looseObject({ name: z.string().min(1) })).optional(),
   })
   .strict();
@@ -250,6 +265,7 @@ export function mergeRules(base: RuleFile, ...overrides: { file: RuleFile; where
   const rules: Rule[] = [];
   for (const [name, raw] of byName) {
     if (raw.enabled === false) continue;
+    if ('subject' in raw) throw new RuleFileError(`${where}: rule "${name}" sets "subject", which is now "aspect" (the part of the subject after "#", e.g. aspect: ${JSON.stringify(raw.subject)})`);
     const r = RuleSchema.safeParse(raw);
     if (!r.success) throw new RuleFileError(`${where}: rule "${name}" is not valid: ${ruleIssues(raw, r.error)}`);
     rules.push(r.data);
@@ -270,4 +286,22 @@ function ruleIssues(raw: Record<string, unknown>, e: z.ZodError): string {
 export function loadRules(userFile?: string): RuleSet {
   const base = readRuleFile(DEFAULT_RULES_FILE);
   return userFile ? mergeRules(base, { file: readRuleFile(userFile), where: userFile }) : mergeRules(base);
+}
+
+/**
+ * The rule set with every duration (…Ms) multiplied by `factor`: an agent started with
+ * --time-scale 0.2 judges trends over 12 s instead of a minute. For demos and scenario tests that
+ * play incidents faster than life; thresholds and counts are unchanged.
+ */
+export function scaleRules(set: RuleSet, factor: number): RuleSet {
+  if (factor === 1) return set;
+  return scaleDurations(set, factor);
+}
+
+function scaleDurations<T>(value: T, factor: number): T {
+  if (Array.isArray(value)) return value.map((v) => scaleDurations(v, factor)) as T;
+  if (value === null || typeof value !== 'object') return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) out[k] = k.endsWith('Ms') && typeof v === 'number' ? Math.max(1, Math.round(v * factor)) : scaleDurations(v, factor);
+  return out as T;
 }

@@ -15,6 +15,7 @@ import type { CheckResult } from '../agent/sensor.js';
 import { bearerToken, channelCredentials, channelOptions, parseTarget, TargetError } from '../agent/connection.js';
 import { eventJson, formatEvent } from '../tail/format.js';
 import { DEMO_HELP, demoCommand } from '../demo/command.js';
+import { INCIDENTS } from '../demo/incidents.js';
 import { EventKind, SignalAggregatorDefinition, directDefinition } from '../proto/index.js';
 
 const VERSION = '0.1.0';
@@ -311,7 +312,8 @@ program
 
 program
   .command('demo')
-  .description('See it work: an aggregator, agents and what they watch play a cascading failure that starts at a broker.')
+  .description('See it work: an aggregator, agents and what they watch play an incident (a cascading failure that starts at a broker, unless --incident names another).')
+  .addOption(new Option('--incident <name>', 'which incident to play').choices(INCIDENTS.map((i) => i.name)).default('cascade'))
   .option('--fast', 'the same story at a quicker pace (about half a minute)', false)
   .option('--jvm', 'real JVMs with Kafka MBeans, watched over JMX (the default when a JDK is found)')
   .option('--no-jvm', 'recorded signal timelines replayed through the agents instead of JVMs')
@@ -319,7 +321,7 @@ program
   .option('--no-color', 'plain text even on a terminal')
   .addHelpText('after', DEMO_HELP)
   .action(async (o) => {
-    process.exitCode = await demoCommand({ fast: o.fast, jvm: o.jvm, verbose: o.verbose, color: o.color });
+    process.exitCode = await demoCommand({ incident: o.incident, fast: o.fast, jvm: o.jvm, verbose: o.verbose, color: o.color });
   });
 
 /** `agent --check` output: one block per source, what it sees and what is wrong. */

@@ -1,32 +1,39 @@
 // `kafka-obs demo` as a command: output to stdout (colour on a terminal), Ctrl-C handling (the
 // first stops everything gracefully, a second kills), exit code 0 only when the story completed.
+import { INCIDENTS } from './incidents.js';
 import { DemoSetupError, runDemo, type DemoMode } from './run.js';
 
 export const DEMO_HELP = `
 What it does:
-  Starts, as separate processes on 127.0.0.1 (free ports), one aggregator and four agents. Where a
-  JDK is found, each agent is the sidecar of a real JVM that registers Kafka's MBeans (broker 1 of
-  cluster prod, producers in order-service and payment-service, a consumer in billing-service) and
-  reads them over JMX; without a JDK (or with --no-jvm) the agents relay recorded signal timelines
-  of the same incident, paced in time. A script then breaks broker 1 (under-replicated
-  partitions): producers slow down, their buffers fill, the consumer falls behind. The terminal
-  shows the signals, the tree of cells turning, the findings and the narrative the aggregator
-  writes — situation, causal chain, root cause (broker 1), recommendation — then broker 1
-  recovers and the narrative resolves. Everything is stopped at the end (or on Ctrl-C).
+  Starts, as separate processes on 127.0.0.1 (free ports), one aggregator and an agent per pod.
+  Where a JDK is found, each agent is the sidecar of a real JVM that registers Kafka's MBeans (a
+  broker, producers, consumers) and reads them over JMX; without a JDK (or with --no-jvm) the
+  agents relay the incident's timeline as real agents recorded it, at its pace. A script then
+  plays the incident — by default broker 1 loses replicas: producers slow down, their buffers
+  fill, the consumer falls behind. The terminal shows the signals, the tree of cells turning,
+  the findings and the narrative the aggregator writes — situation, causal chain, root cause,
+  recommendation — then the recovery and the narrative resolving. Everything is stopped at the
+  end (or on Ctrl-C).
 
-  Takes about a minute (--fast: about 25 s). The aggregator runs with shorter hysteresis than its
-  defaults (narratives resolve after 10 s of calm instead of 30 s) so the story fits; the flags
-  it is given are printed. The agents use a rules file with trends judged over seconds.
+Incidents (--incident):
+${INCIDENTS.map((i) => `  ${i.name.padEnd(20)} ${i.title}`).join('\n')}
 
-Exit status: 0 when the aggregator named broker 1 as root cause and resolved the narrative,
-  1 when the story did not complete, 2 for a usage problem, 130 when stopped with Ctrl-C.
+  Takes about a minute (--fast: about half). Incidents play minutes of life in seconds: the
+  agents poll every 500 ms and the agents and the aggregator run with --time-scale 0.2 (every
+  window of their rules and observers five times shorter); the flags are printed.
+
+Exit status: 0 when the aggregator told the story the incident expects (the right root, then
+  resolved; silence for an idle estate), 1 when it did not, 2 for a usage problem, 130 when
+  stopped with Ctrl-C.
 
 Examples:
   $ kafka-obs demo
+  $ kafka-obs demo --incident broker-gc
   $ kafka-obs demo --fast --no-jvm
   $ npm run demo -- --fast`;
 
 export interface DemoCommandOptions {
+  incident: string;
   fast: boolean;
   /** true: --jvm, false: --no-jvm, undefined: whichever is possible. */
   jvm: boolean | undefined;
@@ -46,6 +53,7 @@ export async function demoCommand(o: DemoCommandOptions): Promise<number> {
     if (!broken) process.stdout.write(`${line}\n`);
   };
   const demo = runDemo({
+    incident: o.incident,
     fast: o.fast,
     mode,
     verbose: o.verbose,

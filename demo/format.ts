@@ -8,6 +8,7 @@ import {
   Status_Condition,
   Status_Confidence,
   describeSign,
+  parseCellPath,
   type Cell,
   type Evidence,
   type Finding,
@@ -54,26 +55,42 @@ export const confidenceName = (c: Status_Confidence): string =>
 export const levelName = (l: Situation_Level): string => (l === Situation_Level.LEVEL_UNSPECIFIED ? 'UNSPECIFIED' : (Situation_Level[l] ?? String(l)));
 
 /**
- * A subject as a person says it: "cluster/prod/broker/1/under-replicated" -> "broker 1 /
- * under-replicated"; "service/orders/pod/orders-1/producer/p1/request-latency" -> "orders-1 /
+ * A subject as a person says it: "cluster/prod/broker/1#under-replicated" -> "broker 1 /
+ * under-replicated"; "service/orders/pod/orders-1/producer/p1#request-latency" -> "orders-1 /
  * producer p1 / request-latency". The cluster and the service are left out (the demo has one
  * cluster, and a pod's name says its service).
  */
 export function shortSubject(subject: string): string {
-  const s = subject.split('/');
-  const parts: string[] = [];
-  let rest: string[];
-  if (s[0] === 'cluster' && s.length > 2) {
-    rest = s.slice(2);
-  } else if (s[0] === 'service' && s[2] === 'pod' && s.length > 3) {
-    parts.push(s[3]!);
-    rest = s.slice(4);
-  } else {
-    return s.join(' ');
+  const i = parseCellPath(subject);
+  if (!i) return subject;
+  const at = i.aspect ? ` / ${i.aspect}` : '';
+  switch (i.kind) {
+    case 'broker':
+      return `broker ${i.broker}${at}`;
+    case 'topic':
+      return `topic ${i.topic}${at}`;
+    case 'partition':
+      return `topic ${i.topic} / partition ${i.partition}${at}`;
+    case 'group':
+      return `group ${i.group}${at}`;
+    case 'group-topic':
+      return `group ${i.group} / topic ${i.topic}${at}`;
+    case 'group-partition':
+      return `group ${i.group} / topic ${i.topic} / partition ${i.partition}${at}`;
+    case 'client':
+      return `${i.pod} / ${i.role} ${i.clientId}${at}`;
+    case 'jvm':
+    case 'agent':
+      return `${i.pod} / ${i.kind}${at}`;
+    case 'pod':
+      return `${i.pod}${at}`;
+    case 'service':
+      return `service ${i.service}${at}`;
+    case 'cluster':
+      return `cluster ${i.cluster}${at}`;
+    default:
+      return subject;
   }
-  // What follows alternates kind and name; a lone last segment is a metric.
-  for (let i = 0; i < rest.length; i += 2) parts.push(i + 1 < rest.length ? `${rest[i]} ${rest[i + 1]}` : rest[i]!);
-  return parts.join(' / ');
 }
 
 /** The sign without confidence or units ("queue OVERFLOW", "status DEGRADED"): what counts as a change. */
@@ -90,7 +107,6 @@ export function signalDetail(s: Signal): string {
   if (c.value !== undefined && metric) bits.push(`${metric}=${num(c.value)}`);
   else if (c.value !== undefined) bits.push(`value=${num(c.value)}`);
   if (c.isr !== undefined && c.replicas !== undefined) bits.push(`replicas ${c.replicas}, ISR ${c.isr || 'none'}`);
-  if (c['buffer-used-pct'] !== undefined) bits.push(`buffer ${c['buffer-used-pct']}% used`);
   if (c.lag !== undefined) bits.push(`lag=${c.lag}`);
   if (c.burrow !== undefined) bits.push(`burrow ${c.burrow}`);
   const conf = s.status ? confidenceName(s.status.confidence) : c.confidence ?? '';
@@ -139,7 +155,11 @@ export function signalLine(p: Painter, s: Signal, condition: Status_Condition | 
  * and so cluster prod, the estate". Only the named cells (not kind levels such as "broker").
  */
 export function treeTurnLine(p: Painter, changes: readonly { path: string; previous: Status_Condition; current: Status_Condition; confidence: Status_Confidence; reason?: string }[], when: string): string {
-  const named = changes.filter((c) => c.path === '' || c.path.split('/').length % 2 === 0);
+  // The entities that turned (not the containers between them, nor their aspects), and the estate.
+  const named = changes.filter((c) => {
+    const i = parseCellPath(c.path);
+    return c.path === '' || (i !== undefined && i.kind !== 'container' && i.aspect === '');
+  });
   const first = named[0] ?? changes[0]!;
   const label = (path: string): string => (path === '' ? 'the estate' : shortSubject(path) || path);
   const also = named.slice(1).map((c) => `${label(c.path)} ${p.paint(CONDITION_STYLE[c.current], conditionName(c.current))}`);
@@ -249,10 +269,10 @@ export function phaseLines(p: Painter, index: number, count: number, title: stri
   return ['', p.paint(['bold', 'underline'], `[${index}/${count}] ${title}`), ...(detail ? [p.paint('dim', `      ${detail}`)] : [])];
 }
 
-/** Where the outline stops and sums up what is below instead: a broker, a client, a partition, a JVM. */
-const LEAF_KINDS = new Set(['broker', 'producer', 'consumer', 'admin', 'partition', 'group']);
+/** Where the outline stops and sums up what is below instead: a broker, a client, a partition, a group, a JVM. */
+const LEAF_KINDS = new Set(['broker', 'client', 'partition', 'group', 'jvm']);
 
-/** The unhealthy cells below `c`, as "buffer OVERFLOW"-like words relative to it. */
+/** The unhealthy cells below `c`, as "buffer OVERFLOW"-like words relative to it (an aspect by its name). */
 function troubleBelow(c: Cell, p: Painter): string[] {
   const out: string[] = [];
   const visit = (k: Cell): void => {
@@ -268,10 +288,20 @@ function troubleBelow(c: Cell, p: Painter): string[] {
   return out;
 }
 
+/** Whether the cell is the agents' own (their sources' status), which the outline leaves out. */
+const isAgent = (c: Cell): boolean => parseCellPath(c.path)?.kind === 'agent';
+
 /** Whether the cell has anything below it but agents' own status (a pod whose agent reads nothing of its own). */
 function holdsMoreThanAgents(c: Cell): boolean {
+  if (isAgent(c)) return false;
   if (c.children.length === 0) return true;
-  return c.children.some((k) => k.name !== 'agent' && holdsMoreThanAgents(k));
+  return c.children.some(holdsMoreThanAgents);
+}
+
+/** How a cell's kind reads before its name: "broker", "producer", "pod", "group". */
+function labelKind(c: Cell): string {
+  const i = parseCellPath(c.path)!;
+  return i.kind === 'client' ? i.role! : i.kind;
 }
 
 const healthy = (c: Cell): boolean => c.condition === Status_Condition.STABLE || c.condition === Status_Condition.CONDITION_UNSPECIFIED;
@@ -290,29 +320,27 @@ export function treeLines(p: Painter, root: Cell, maxOfAKind = 6): string[] {
     out.push(`    ${pad(`${' '.repeat(indent)}${label}`, 44)} ${state}${trouble.length ? `  ${trouble.join(', ')}` : ''}`);
   };
   const walk = (c: Cell, indent: number): void => {
-    // The named cells under c (a kind level such as "broker" or "pod" is looked through).
+    // The entities under c: containers ("broker", "pod") are looked through, aspects are told as
+    // trouble of their entity, the agents' own cells are left out.
     const named: Cell[] = [];
     for (const k of c.children) {
-      if (k.name === 'agent' || !holdsMoreThanAgents(k)) continue;
-      if (k.name === 'jvm' && k.path.split('/').length % 2 === 1) {
-        line(indent, 'jvm', k, troubleBelow(k, p));
-        continue;
-      }
-      if (k.path.split('/').length % 2 === 0) named.push(k);
-      else named.push(...k.children.filter(holdsMoreThanAgents));
+      const info = parseCellPath(k.path);
+      if (!info || info.aspect || !holdsMoreThanAgents(k)) continue;
+      if (info.kind === 'container') named.push(...k.children.filter((x) => !parseCellPath(x.path)?.aspect && holdsMoreThanAgents(x)));
+      else named.push(k);
     }
     const byKind = new Map<string, Cell[]>();
     for (const k of named) {
-      const kind = k.path.split('/').at(-2)!;
+      const kind = labelKind(k);
       byKind.set(kind, [...(byKind.get(kind) ?? []), k]);
     }
     for (const [kind, list] of byKind) {
       const shown = list.length > maxOfAKind ? list.filter((k) => !healthy(k)).slice(0, maxOfAKind) : list;
       for (const k of shown) {
-        const label = `${kind} ${k.name}`;
-        if (LEAF_KINDS.has(kind)) line(indent, label, k, troubleBelow(k, p));
+        const label = kind === 'jvm' ? 'jvm' : `${kind} ${k.name}`;
+        if (LEAF_KINDS.has(parseCellPath(k.path)!.kind)) line(indent, label, k, troubleBelow(k, p));
         else {
-          line(indent, label, k);
+          line(indent, label, k, troubleBelow({ ...k, children: k.children.filter((x) => parseCellPath(x.path)?.aspect) }, p));
           walk(k, indent + 2);
         }
       }

@@ -144,6 +144,20 @@ export class ScriptedJvm {
   set(bean: string, attribute: string, value: number): Promise<void> {
     return this.command(`set ${bean} ${attribute} ${value}`);
   }
+
+  /** Adds to a numeric attribute (a counter such as a collector's CollectionTime). */
+  add(bean: string, attribute: string, delta: number): Promise<void> {
+    return this.command(`add ${bean} ${attribute} ${delta}`);
+  }
+
+  /** Freezes the whole JVM (SIGSTOP), as a broker stuck in a long pause or a hung host: its JMX stops answering. */
+  freeze(): void {
+    this.child.signal('SIGSTOP');
+  }
+
+  thaw(): void {
+    this.child.signal('SIGCONT');
+  }
 }
 
 export interface ProcessOptions {
@@ -208,11 +222,12 @@ export class Processes {
     return { child, id, httpPort: portOf(l.http), grpcPort: portOf(l.grpc) };
   }
 
-  /** A FakeKafkaJvm with no beans but the JVM's own ("--profile none", or "broker" for a broker's). */
-  async jvm(name: string, profile: 'none' | 'broker', timeoutMs = 30_000): Promise<ScriptedJvm> {
+  /** A FakeKafkaJvm with no beans but the JVM's own, or a broker's (kafka.server app-info id=<brokerId> and its beans, healthy). */
+  async jvm(name: string, o: { brokerId?: number } = {}, timeoutMs = 30_000): Promise<ScriptedJvm> {
     const java = this.options.java;
     if (!java) throw new DemoProcessError('no java executable');
-    const child = this.spawn(name, 'jvm', java, ['-Xmx64m', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', '-Xshare:auto', '-cp', JVM_CLASSPATH, 'FakeKafkaJvm', '--port', '0', '--profile', profile]);
+    const profile = o.brokerId !== undefined ? ['--profile', 'broker', '--broker-id', String(o.brokerId)] : ['--profile', 'none'];
+    const child = this.spawn(name, 'jvm', java, ['-Xmx64m', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', '-Xshare:auto', '-cp', JVM_CLASSPATH, 'FakeKafkaJvm', '--port', '0', ...profile]);
     const ready = await child.waitForLine((line) => /^READY \d+ /.test(line), 'it was ready', timeoutMs);
     return new ScriptedJvm(child, Number(/^READY (\d+)/.exec(ready)![1]));
   }
@@ -225,7 +240,10 @@ export class Processes {
     return (this.stopping ??= (async () => {
       const of = (kind: Child['kind']): Child[] => this.children.filter((c) => c.kind === kind);
       await this.stopGroup(of('agent'), 'SIGTERM', graceMs);
-      for (const j of of('jvm')) j.process.stdin?.end();
+      for (const j of of('jvm')) {
+        j.signal('SIGCONT'); // a JVM an incident froze cannot act on its stdin closing
+        j.process.stdin?.end();
+      }
       await this.stopGroup(of('jvm'), 'SIGTERM', graceMs, 1000);
       await this.stopGroup(of('aggregator'), 'SIGTERM', graceMs);
     })());

@@ -1,8 +1,10 @@
-// Recorded scenario timelines: a directory with an index.json ({"scenarios": [...]}, each with
-// its file, description, duration and when the trouble and the recovery begin) and one NDJSON file
-// per scenario, one canonical-JSON Signal per line in arrival order. The tests replay them through
-// the pipeline (test/fixtures/scenarios); `kafka-obs demo` replays the cascade through live agents
-// (the build copies it to dist/demo/recordings).
+// Recorded incident timelines: a directory with an index.json ({"scenarios": [...]}, each with
+// its file, description, duration, phases and the time scale it was recorded at) and one NDJSON
+// file per incident, one canonical-JSON Signal per line in arrival order, as real agents sent them
+// (`npm run record` plays each incident of demo/incidents.ts with real JVMs and agents and writes
+// what a subscriber received). The tests replay them through the pipeline (test/fixtures/
+// scenarios); `kafka-obs demo --no-jvm` replays them through live agents (the build copies them
+// to dist/demo/recordings).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { signalFromJson, type Signal } from '../proto/index.js';
@@ -15,6 +17,14 @@ export interface ScenarioMeta {
   durationSeconds: number;
   troubleAtSeconds?: number;
   recoveryAtSeconds?: number;
+  /** The incident's phases as recorded: title and start, seconds from the start. */
+  phases?: { title: string; atSeconds: number }[];
+  /** The --time-scale the agents and the aggregator ran at (replays use the same). */
+  timeScale?: number;
+  /** Which incident of demo/incidents.ts was recorded. */
+  incident?: string;
+  /** When and how it was recorded (for people). */
+  recorded?: string;
 }
 
 export interface Scenario {

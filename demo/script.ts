@@ -1,11 +1,9 @@
-// What both ways of playing the demo share: phases with a heading, a pace (the script's waits,
-// shortened by --fast, cut short by Ctrl-C), and the story the demo sets out to show — a
-// narrative naming broker 1 as root cause, then its resolution.
-import { Narrative_State } from '../proto/index.js';
-import type { DemoView } from './view.js';
-
-export const CLUSTER = 'prod';
-export const ROOT_BROKER = `cluster/${CLUSTER}/broker/1`;
+// What every way of playing an incident shares: a pace (the script's waits, shortened by --fast,
+// cut short by Ctrl-C), and the test of whether the story completed — the narrative the incident
+// expects opened with the right root, said what it must, and resolved — or, for a quiet estate,
+// that nothing was narrated.
+import { Narrative_State, type Finding, type Narrative } from '../proto/index.js';
+import type { Incident } from './incidents.js';
 
 export class DemoAborted extends Error {
   constructor() {
@@ -44,31 +42,43 @@ export class Pace {
   }
 }
 
-export interface PhaseContext {
-  view: DemoView;
-  pace: Pace;
+/** What a subscriber saw of the incident: each narrative's first and latest revision, and the findings. */
+export interface Story {
+  readonly openings: ReadonlyMap<string, Narrative>;
+  readonly narratives: ReadonlyMap<string, Narrative>;
+  readonly findings: ReadonlyMap<string, Finding>;
 }
 
-export interface Phase {
-  title: string;
-  detail: string;
-  play(ctx: PhaseContext): Promise<void>;
+export interface Verdict {
+  ok: boolean;
+  /** The narrative the incident is about, when one opened with the expected root. */
+  narrative?: Narrative;
+  /** What is missing or wrong, in words (empty when ok). */
+  problems: string[];
 }
 
-/** The narrative the demo is about: rooted at broker 1 (or naming it), opened at some point. */
-export function brokerNarrative(view: DemoView): string | undefined {
-  for (const [id, first] of view.openings) {
-    const n = view.narratives.get(id)!;
-    if (namesBroker(n.rootSubject, n.rootCause) || namesBroker(first.rootSubject, first.rootCause)) return id;
+/** Whether the story the subscriber saw is the one the incident expects (so far, or in full once `finished`). */
+export function judge(inc: Incident, story: Story, finished: boolean): Verdict {
+  const e = inc.expect;
+  const all = [...story.narratives.values()];
+  const problems: string[] = [];
+  if (e.narratives === 0) {
+    if (all.length) problems.push(`expected silence, got ${all.length} narrative(s): ${all.map((n) => `"${n.situation}"`).join('; ')}`);
+    return { ok: problems.length === 0, problems };
   }
-  return undefined;
-}
-
-export function namesBroker(rootSubject: string, rootCause: string): boolean {
-  return rootSubject === ROOT_BROKER || rootSubject.startsWith(`${ROOT_BROKER}/`) || /\bbroker[ -]1\b/i.test(rootCause);
-}
-
-export function brokerNarrativeResolved(view: DemoView): boolean {
-  const id = brokerNarrative(view);
-  return id !== undefined && view.narratives.get(id)!.state === Narrative_State.RESOLVED;
+  const narrative = all.find((n) => n.rootSubject === e.rootSubject || story.openings.get(n.id)?.rootSubject === e.rootSubject);
+  if (!narrative) {
+    problems.push(`no narrative rooted at ${e.rootSubject}${all.length ? ` (got: ${all.map((n) => `${n.id} rooted at ${n.rootSubject}: "${n.situation}"`).join('; ')})` : ''}`);
+    return { ok: false, problems };
+  }
+  if (all.length !== 1) problems.push(`expected one narrative for the incident, got ${all.length}: ${all.map((n) => `${n.id} "${n.situation}" (${n.rootSubject})`).join('; ')}`);
+  if (e.rootObserver) {
+    const roots = narrative.findingIds.map((id) => story.findings.get(id)).filter((f): f is Finding => f !== undefined && f.subject === narrative.rootSubject);
+    if (!roots.some((f) => f.observer === e.rootObserver)) problems.push(`its root is not a ${e.rootObserver} finding (root findings: ${roots.map((f) => f.observer).join(', ') || 'none'})`);
+  }
+  const text = `${narrative.situation}\n${narrative.rootCause}\n${narrative.recommendation}`;
+  for (const r of e.says ?? []) if (!r.test(text)) problems.push(`it does not say ${r}: "${narrative.situation}" / "${narrative.rootCause}"`);
+  for (const r of e.never ?? []) if (r.test(text)) problems.push(`it says ${r}, which it must not: "${text.replace(/\n/g, ' / ')}"`);
+  if (finished && narrative.state !== Narrative_State.RESOLVED) problems.push(`${narrative.id} did not resolve after recovery`);
+  return { ok: problems.length === 0, narrative, problems };
 }

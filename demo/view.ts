@@ -6,6 +6,7 @@ import {
   SEVERITY,
   Status_Condition,
   assess,
+  parseCellPath,
   type CellChange,
   type Event,
   type Finding,
@@ -35,6 +36,8 @@ export interface ViewOptions {
   painter: Painter;
   /** The demo's start, for "+12.3s". */
   startNs: bigint;
+  /** Keep every signal, in arrival order (to record an incident's timeline). */
+  record?: boolean;
 }
 
 export interface StoryCounts {
@@ -50,7 +53,7 @@ export interface StoryCounts {
 }
 
 const DIVERGING = SEVERITY[Status_Condition.DIVERGING];
-/** Cells this deep or shallower are "the tree": cluster/prod/broker/1, service/x/pod/y. */
+/** Cells this deep or shallower are "the tree": cluster/prod/broker/1, service/x/pod/y (not their aspects). */
 const TREE_DEPTH = 4;
 
 export class DemoView {
@@ -62,6 +65,10 @@ export class DemoView {
   readonly findings = new Map<string, Finding>();
   /** Latest signal per subject. */
   readonly latest = new Map<string, Signal>();
+  /** Every signal in arrival order, when recording. */
+  readonly recorded: Signal[] = [];
+  /** When (wall clock, ms) each narrative's first revision reached this subscriber. */
+  readonly arrivedAt = new Map<string, number>();
   /** The sign last shown (or counted as a healthy start) per subject and metric. */
   private readonly shownSign = new Map<string, string>();
   private readonly waiters: { test: () => boolean; resolve: (met: boolean) => void }[] = [];
@@ -148,6 +155,7 @@ export class DemoView {
     if (e.signal) {
       this.counts.signals++;
       this.latest.set(e.signal.subject, e.signal);
+      if (this.o.record) this.recorded.push(e.signal);
       if (this.shouldShow(e.signal)) {
         this.counts.shownSignals++;
         this.print(signalLine(p, e.signal, assess(e.signal)?.condition, this.when(e)));
@@ -163,7 +171,7 @@ export class DemoView {
       if (this.turning.length > 0 && this.turningCause !== cause) this.flushTurn();
       this.turningCause = cause;
       this.turningWhen = this.when(e);
-      const shallow = c.path === '' || c.path.split('/').length <= TREE_DEPTH;
+      const shallow = c.path === '' || (!c.path.includes('#') && c.path.split('/').length <= TREE_DEPTH);
       const baseline = c.previous === Status_Condition.CONDITION_UNSPECIFIED && c.current === Status_Condition.STABLE;
       if (shallow && !baseline && c.previous !== c.current) this.turning.push(c);
       return;
@@ -180,7 +188,10 @@ export class DemoView {
       const n = e.narrative;
       const before = this.narratives.get(n.id);
       this.narratives.set(n.id, n);
-      if (!this.openings.has(n.id)) this.openings.set(n.id, n);
+      if (!this.openings.has(n.id)) {
+        this.openings.set(n.id, n);
+        this.arrivedAt.set(n.id, Date.now());
+      }
       this.print(narrativeLines(p, n, before));
     } else if (e.action) {
       this.counts.actions++;
@@ -201,7 +212,7 @@ export class DemoView {
     const a = assess(s);
     if (!a) return false;
     const unhealthy = (SEVERITY[a.condition] ?? 0) >= DIVERGING;
-    if (s.subject.includes('/agent/') && !unhealthy) return false;
+    if (parseCellPath(s.subject)?.kind === 'agent' && !unhealthy) return false;
     const key = `${s.subject}|${s.context.metric ?? ''}`;
     const sign = signKey(s);
     const before = this.shownSign.get(key);
@@ -239,11 +250,6 @@ export class DemoView {
     } catch (e) {
       this.note(`(tree unavailable: ${(e as Error).message})`);
     }
-  }
-
-  /** Narratives whose root subject is at or under `subject`. */
-  rootedAt(subject: string): Narrative[] {
-    return [...this.narratives.values()].filter((n) => n.rootSubject === subject || n.rootSubject.startsWith(`${subject}/`));
   }
 
   async close(): Promise<void> {

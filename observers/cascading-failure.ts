@@ -30,8 +30,10 @@ interface Cascade {
   id: string;
   cluster: string;
   root: BrokerTrouble;
-  /** What the root broker's trouble amounts to ("2 under-replicated partitions; request handlers 7 % idle"). */
+  /** What the root broker's trouble amounted to at its worst ("2 under-replicated partitions; request handlers 7 % idle"). */
   account: string;
+  /** The kinds of cause that account shows. */
+  causes: readonly string[];
   brokers: BrokerTrouble[];
   members: Episode[];
   gist: string;
@@ -128,14 +130,18 @@ export class CascadingFailure implements Observer {
     if (!current) {
       // No cascade without downstream trouble; the broker alone is broker-health's finding.
       if (troubles.length === 0 || members.length === 0) return undefined;
-      const c: Cascade = { id: this.ids.next(this.name), cluster, root, account: root.account, brokers: troubles, members, gist: '' };
+      const c: Cascade = { id: this.ids.next(this.name), cluster, root, account: root.account, causes: root.causes, brokers: troubles, members, gist: '' };
       this.cascades.set(cluster, c);
       return this.update(c);
     }
     current.root = root;
     if (troubles.length) current.brokers = troubles;
-    // While the broker is in trouble the account says what it shows now; in recovery, what it showed.
-    if (troubles.includes(root)) current.account = root.account;
+    // The account says what the broker showed at its worst (the most causes at once): a recovery
+    // that clears one cause before another does not rewrite what started the incident.
+    if (troubles.includes(root) && root.causes.length >= current.causes.length) {
+      current.account = root.account;
+      current.causes = root.causes;
+    }
     // Recovering: the broker is fine again, the trouble it caused downstream is not yet.
     current.members = troubles.length ? members : members.filter((m) => current.members.includes(m));
     if (current.members.length === 0) {
@@ -148,7 +154,7 @@ export class CascadingFailure implements Observer {
   private update(c: Cascade): Finding | undefined {
     const condition = this.condition(c);
     const said = c.said;
-    const causes = c.root.causes.join(',');
+    const causes = c.causes.join(',');
     if (said && said.root === c.root.subject && said.confidence === c.root.confidence && said.condition === condition && said.causes === causes && sameItems(said.brokers, c.brokers) && sameItems(said.members, c.members)) return undefined;
     c.said = { root: c.root.subject, confidence: c.root.confidence, condition, causes, brokers: c.brokers, members: c.members };
     const gist = `${c.root.subject}|${c.root.confidence}|${condition}|${causes}|${c.brokers.map((b) => b.subject).join(',')}|${c.members.map((m) => `${m.subject}:${m.stage}`).sort().join(',')}`;
@@ -207,7 +213,7 @@ export class CascadingFailure implements Observer {
         broker: c.root.broker,
         inferred: String(c.root.inferred),
         'root-account': c.account,
-        'root-causes': c.root.causes.join(','),
+        'root-causes': c.causes.join(','),
         brokers: c.brokers.map((b) => b.broker).join(','),
         stages: ordered.map(([s]) => s).join(','),
       },

@@ -31,7 +31,7 @@ interface ProducerState {
   exhaustion: Evidence | undefined;
   /** Sends that found the buffer full (the exhaustion counter's increases), over the episode. */
   exhaustions: number;
-  /** The buffer's last reading, percent used. */
+  /** The buffer's fullest reading in the episode, percent used. */
   usedPercent: number | undefined;
   /** Requests waiting in kafkajs' queue (the instrumentation's stand-in for a buffer), last reading. */
   queued: number | undefined;
@@ -87,7 +87,6 @@ export class ProducerBackpressure implements Observer {
       }
       p.pressureStreak = 0;
       p.overflowStreak = 0;
-      if (f.aspect === ASPECT.buffer) p.usedPercent = usedOf(o.signal) ?? p.usedPercent;
       p.healthyStreak++;
       if ((p.healthyStreak < this.settings.healthyReadings || p.exhausting) && p.open) return NO_FINDINGS;
       this.producers.delete(client);
@@ -111,8 +110,8 @@ export class ProducerBackpressure implements Observer {
       p.overflowStreak++;
     } else {
       // The buffer says how full it is; kafkajs' request queue (no buffer.memory) says how many wait.
-      if (f.aspect === ASPECT.buffer) p.usedPercent = usedOf(o.signal) ?? p.usedPercent;
-      else p.queued = usedOf(o.signal) ?? p.queued;
+      if (f.aspect === ASPECT.buffer) p.usedPercent = Math.max(p.usedPercent ?? 0, usedOf(o.signal) ?? 0);
+      else p.queued = Math.max(p.queued ?? 0, usedOf(o.signal) ?? 0);
       if (o.signal.queue?.sign === Queue_Sign.OVERFLOW) {
         p.overflow = true;
         p.overflowStreak++;
@@ -137,7 +136,8 @@ export class ProducerBackpressure implements Observer {
   }
 
   private emit(client: string, p: ProducerState): readonly Finding[] {
-    const gist = `${p.overflow}|${p.exhaustion !== undefined}|${p.latency !== undefined}|${this.confidence(p)}`;
+    // Says something new when the state, the cause or the confidence moves, or the buffer fills 5 points further.
+    const gist = `${p.overflow}|${p.exhaustion !== undefined}|${p.latency !== undefined}|${this.confidence(p)}|${Math.floor((p.usedPercent ?? 0) / 5)}`;
     if (gist === p.gist) return NO_FINDINGS;
     if (!p.open) p.id = this.ids.next(this.name);
     p.open = true;
@@ -151,8 +151,8 @@ export class ProducerBackpressure implements Observer {
   }
 
   private findingOf(client: string, p: ProducerState, resolved: boolean): Finding {
-    const used = p.usedPercent !== undefined ? ` (${Math.round(p.usedPercent)} % used)` : p.queued !== undefined ? ` (${Math.round(p.queued)} requests queued)` : '';
-    const state = p.exhaustion ? `exhausted${p.exhaustions > 0 ? ` (${p.exhaustions} send${p.exhaustions === 1 ? '' : 's'} found it full)` : ''}` : p.overflow ? 'full' : 'filling';
+    const used = p.usedPercent !== undefined ? ` (up to ${Math.round(p.usedPercent)} % used)` : p.queued !== undefined ? ` (up to ${Math.round(p.queued)} requests queued)` : '';
+    const state = p.exhaustion ? `exhausted${p.exhaustions > 0 ? `, ${p.exhaustions} send${p.exhaustions === 1 ? '' : 's'} finding it full` : ''}` : p.overflow ? 'full' : 'filling';
     const why = p.latency ? 'while request latency climbs: the brokers take records slower than it sends' : 'while request latency stays flat: it produces faster than its sender drains';
     const evidence = [p.latency, p.firstBuffer, p.exhaustion].filter((e): e is Evidence => e !== undefined);
     return finding({

@@ -250,7 +250,8 @@ function producer(root: Finding, findings: Finding[], tree: HierarchyView): Expl
   const full = root.context.buffer === 'exhausted' ? 'exhausted' : root.condition === Status_Condition.DEGRADED ? 'full' : 'filling up';
   const others = [...new Set(findings.filter((f) => f.observer === 'producer-backpressure' && f.id !== root.id).map((f) => `${f.context['client-id']} (pod ${f.context.pod})`))];
   const where = `producer ${clientId} of ${service} (pod ${pod}${others.length ? `; also ${list(others)}` : ''})`;
-  const state = `buffer.memory ${full}${used ? ` (${used} % used${exhaustions ? `, ${exhaustions} send${exhaustions === '1' ? '' : 's'} found it full` : ''})` : exhaustions ? ` (${exhaustions} send${exhaustions === '1' ? '' : 's'} found it full)` : ''}`;
+  const sends = exhaustions ? `${exhaustions} send${exhaustions === '1' ? '' : 's'} found it full` : '';
+  const state = `buffer.memory ${full}${used ? ` (up to ${used} % used${sends ? `, ${sends}` : ''})` : sends ? ` (${sends})` : ''}`;
   const rootCause = latency
     ? `${where}: ${state} while request latency climbs, and ${brokers.clause}: ${brokers.fine ? `the path from ${service} to the brokers is slow, or its requests are too large` : 'the brokers or the path to them are slow'}`
     : `${where}: ${state} while request latency is flat, and ${brokers.clause}: it produces faster than it can send`;

@@ -94,7 +94,10 @@
 //              and, the window full:
 //              (a) the lag at the last commits never went down, over at least 3 commits, and
 //                  grew from the first to the last (Burrow's rule 5; unlike Burrow, a lag that
-//                  stays the same is a consumer keeping pace);
+//                  stays the same is a consumer keeping pace). The first offset ever read counts
+//                  as a point: its lag bounds from above the lag at the commit before it, so it
+//                  can only make "never went down" harder (a group watched only from its first
+//                  commit, as without DescribeGroups, is judged one commit sooner);
 //              (b) the last 2 busy gaps were both slow (at least 1.25 records written per record
 //                  consumed) and the last gap is > 1.5 x the one before: a batch committer
 //                  falling behind, whose commits get sparser;

@@ -29,7 +29,7 @@ export const F_REWIND_AT = 12; // reading number of the last rewind (NaN: none p
 export const F_REWIND_FROM = 13;
 export const F_REWIND_TO = 14;
 export const F_REWIND_SHOWN = 15; // 1 once evaluate() has reported it
-export const F_COMMIT_PENDING = 16; // while the newest reading waits for its log end: 1 a commit, 2 a rewind, 3 the first offset
+export const F_COMMIT_PENDING = 16; // while the newest reading waits for its log end: 1 a commit (or the first offset), 2 a rewind
 export const F_PENDING_ADVANCE = 17; // records the pending commit advanced by
 export const F_ANCHOR_L = 18; // log end when last active (commit, caught-up, rewind or first reading)
 export const F_RATIO = 19; // records written per record consumed over the last busy gap
@@ -41,7 +41,6 @@ const SCALARS = 23;
 /** F_COMMIT_PENDING values: what the newest reading's log end is wanted for. */
 const PENDING_COMMIT = 1;
 const PENDING_REWIND = 2;
-const PENDING_FIRST = 3;
 
 /** A busy gap in which at least this many records were written per record consumed is "slow". */
 export const SLOW_RATIO = 1.25;
@@ -146,7 +145,18 @@ export class PartitionStore {
     } else if (offset === prev && commitMs > a[b + F_LASTTS]!) {
       a[b + F_LIFE] = nowMs; // committed again, same offset
     } else if (Number.isNaN(prev) && offset >= 0) {
-      a[b + F_COMMIT_PENDING] = PENDING_FIRST; // the first offset: where "arrived since" counts from
+      // The first offset ever read: not a commit seen (no progress, no gap), but its lag is a
+      // point of the WARN rules' series (a bound from above of the lag at the commit before it,
+      // so it can only make "never went down" harder), and its log end is where "arrived since"
+      // counts from.
+      const cHead = a[b + F_CHEAD]!;
+      a[b + L.cGap + cHead] = NaN;
+      a[b + L.cLag + cHead] = NaN;
+      a[b + L.cEnd + cHead] = NaN;
+      a[b + F_CHEAD] = (cHead + 1) % L.c;
+      if (a[b + F_CCOUNT]! < L.c) a[b + F_CCOUNT] = a[b + F_CCOUNT]! + 1;
+      a[b + F_COMMIT_PENDING] = PENDING_COMMIT;
+      a[b + F_PENDING_ADVANCE] = NaN;
     }
     if (offset >= 0) a[b + F_PREV] = offset;
     if (commitMs >= 0 && !(commitMs <= a[b + F_LASTTS]!)) a[b + F_LASTTS] = commitMs;
@@ -180,8 +190,8 @@ export class PartitionStore {
     if (Number.isNaN(c)) return;
     const lag = Math.max(0, end - c);
     const pending = a[b + F_COMMIT_PENDING]!;
-    if (pending === PENDING_REWIND || pending === PENDING_FIRST) {
-      if (pending === PENDING_REWIND) a[b + F_REWIND_LAG] = lag;
+    if (pending === PENDING_REWIND) {
+      a[b + F_REWIND_LAG] = lag;
       a[b + F_ANCHOR_L] = end;
       a[b + F_COMMIT_PENDING] = 0;
     } else if (pending === PENDING_COMMIT) {

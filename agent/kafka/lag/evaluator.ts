@@ -32,16 +32,18 @@
 // silence with work waiting is therefore never called dead for being longer than usual alone.
 // What does tell: (1) membership: Kafka itself removes a member that stops heartbeating (session
 // timeout, kafkajs 30 s) or polling (max.poll.interval.ms, 300 s; kafkajs's rebalanceTimeout
-// 60 s), so "nobody owns the partition" is death, and "a member owns it" is life; (2) without
-// membership, Kafka's own limit: a member silent for longer than max.poll.interval.ms would have
-// been removed, so only then is silence with records arriving STOP (maxPollIntervalMs, a setting:
-// set it to the consumers' own; a kafkajs consumer heartbeats per message and its batches may
-// outlast it); (3) the log end: lag that does not grow (nothing new arriving) is not an incident,
-// whoever consumes or not; (4) progress: a committed offset that advances, however rarely.
+// 60 s), so "nobody owns the partition" means nobody consumes it, and "a member owns it" means a
+// consumer alive, however long its batch; (2) without membership, Kafka's own limit: a member
+// silent for longer than max.poll.interval.ms would have been removed, so only then is silence
+// with records arriving STOP (maxPollIntervalMs, a setting: set it to the consumers' own; a
+// kafkajs consumer heartbeats per message and its batches may outlast it); (3) the log end: lag
+// that does not grow (nothing new arriving) is not an incident, whoever consumes or not; (4)
+// progress: a committed offset that advances, however rarely.
 // What a user gives up without membership (the librdkafka mock cluster, servers or ACLs that do
 // not answer DescribeGroups): a dead consumer is WARN (late) after max(minStopMs, 2 x its usual
 // commit spacing) and STOP only after max(maxPollIntervalMs, that), 5 minutes by default, instead
-// of within two evaluation intervals with membership; a consumer stuck without dying looks the same.
+// of within two evaluation intervals with membership (a killed member that does not leave is WARN
+// until the broker drops it: the session timeout); a consumer stuck without dying looks the same.
 //
 // The rules, per partition, in this order (the first that applies decides). "Last active" is the
 // later of the last commit and the last caught-up reading (time at the log end is not silence),

@@ -114,7 +114,7 @@ test('the recorded history is the one that fooled the extrapolation: the 83 s ga
 
 for (const poll of POLLS) {
   for (const [label, members] of MEMBERSHIP) {
-    test(`slow live consumer, kafkajs cadence, readings every ${poll} s, ${label}: WARN at every evaluation from its third commit on, never STALL, STOP or OK`, () => {
+    test(`slow live consumer, kafkajs cadence, readings every ${poll} s, ${label}: WARN at every evaluation from its third commit on (OK before: too few commits to tell slow from between-commits), never STALL or STOP`, () => {
       const commits = kafkajsCommits();
       const end = commits.at(-1)!.t + 60;
       const ev = new LagEvaluator();

@@ -1,15 +1,17 @@
 // The Kafka source end to end: a real Kafka-protocol server (librdkafka's mock cluster), real
 // kafkajs producers and consumers, the real agent reading it through the Admin API every 500 ms,
 // and the real aggregator receiving the judgements. A group falls behind (WARN, lag in seconds),
-// its consumer dies (lag keeps growing from log-end offsets; STOP), a new one catches up (OK), its
+// its consumer dies (lag keeps growing from log-end offsets; the mock serves no DescribeGroups, so
+// it is late, WARN, not yet STOP: see the evaluator's header), a new one catches up (OK), its
 // offsets are reset to 0 (REWIND); an idle topic's caught-up group stays OK throughout; a leader
-// moves; a broker goes down (its partitions offline / under-replicated) and comes back.
+// moves; a broker goes down (its partitions offline / under-replicated) and comes back. The
+// kafkajs commit cadence itself: e2e-kafka-lag-cadence.test.ts.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import kafkajs, { type Consumer, type Producer } from 'kafkajs';
-import { EventKind, Status_Condition, type Event, type Signal } from '../proto/index.js';
+import { EventKind, Status_Condition, entityOf, type Event, type Signal } from '../proto/index.js';
 import { agent, aggregator, tempDir, type AgentProc, type AggregatorProc } from './support/procs.js';
 import { aggregatorClient, Collector } from './support/client.js';
 import { FAST_CONSUMER, startMockKafka, type MockKafka } from './support/kafka-mock.js';
@@ -34,7 +36,8 @@ const consumers: Consumer[] = [];
 
 /** Findings of the aggregator's observers about `subject`: the sensor's signals understood. */
 const findingsOf = (observer: string, subject: string) => sub.events.filter((e: Event) => e.finding?.observer === observer && e.finding.subject === subject && !e.finding.resolved).map((e) => e.finding!);
-const signalsOf = (subject: string): Signal[] => sub.events.filter((e: Event) => e.signal?.subject === subject).map((e) => e.signal!);
+/** Signals about an entity (whatever the aspect: #lag for groups, #replicas for partitions, #metadata for brokers). */
+const signalsOf = (entity: string): Signal[] => sub.events.filter((e: Event) => e.signal !== undefined && entityOf(e.signal.subject) === entity).map((e) => e.signal!);
 const lastOf = (subject: string): Signal | undefined => signalsOf(subject).at(-1);
 const burrow = (s: Signal | undefined): string | undefined => s?.context.burrow;
 const num = (s: Signal | undefined, key: string): number => Number(s?.context[key]);
@@ -135,19 +138,22 @@ test('a group consuming slower than the producer writes: lag grows, WARN, lag in
   assert.match(findingsOf('slow-consumer', BILLING)[0]!.summary, /billing/);
 });
 
-test('the consumer stops: lag keeps growing from log-end offsets, and the group goes STOP (ERR)', async () => {
+test('the consumer stops: lag keeps growing from log-end offsets; without membership the group is late (WARN, the silence named), not yet STOP', async () => {
   const lagBefore = num(lastOf(BILLING), 'total-lag');
   await stopConsumer(consumers.find(() => true)!);
   const stoppedAt = Date.now();
-  await sub.until(() => lastOf(BILLING)?.context.worst === 'STOP', `billing STOP (have ${history(BILLING)})`, 30_000);
-  const stop = lastOf(BILLING)!;
-  assert.is(burrow(stop), 'ERR', 'a group takes its worst partition, capped at ERR');
-  assert.is(stop.status?.condition, Status_Condition.DEGRADED);
-  assert.ok(num(stop, 'total-lag') > lagBefore, `lag grew without commits: ${lagBefore} -> ${stop.context['total-lag']}`);
-  const part = lastOf(`${BILLING}/topic/orders/partition/0`)!;
-  assert.match(part.context.reason ?? '', /commit/, 'the reason speaks of commits');
-  // Floor 3 s + the rules' reading intervals: well under the ~25 s Burrow took.
-  assert.ok(Date.now() - stoppedAt < 15_000, `STOP after ${Date.now() - stoppedAt} ms`);
+  const p0 = `${BILLING}/topic/orders/partition/0`;
+  // The mock serves no DescribeGroups: a silent consumer may be a batch committer mid-batch, so
+  // it is WARN (late) and STOP only past max.poll.interval (5 min; unit-lag covers it).
+  await sub.until(() => /no commit .*membership unknown: STOP if still silent at 300 s/.test(lastOf(p0)?.context.reason ?? ''), `partition 0 late (have ${signalsOf(p0).map((s) => s.context.burrow).join(' ')}; ${lastOf(p0)?.context.reason})`, 30_000);
+  const late = lastOf(p0)!;
+  assert.is(burrow(late), 'WARN');
+  assert.is(late.status?.condition, Status_Condition.DIVERGING);
+  await sub.until(() => num(lastOf(BILLING), 'total-lag') > lagBefore, `billing's lag grows without commits (have ${history(BILLING)})`);
+  const g = lastOf(BILLING)!;
+  assert.is(burrow(g), 'WARN', 'the group: WARN, not ERR');
+  // Floor minStopMs (3 s here) or 2 x its commit spacing: well under the ~25 s Burrow took to say anything.
+  assert.ok(Date.now() - stoppedAt < 15_000, `late after ${Date.now() - stoppedAt} ms`);
 });
 
 test('it resumes and catches up: OK', async () => {

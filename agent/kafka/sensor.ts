@@ -13,7 +13,7 @@ import { KafkaCallError, type ClusterMetadata, type CommittedOffset, type GroupD
 import { describeKafka, type KafkaSettings } from './settings.js';
 import { PartitionWatch } from './partitions.js';
 import { probeBroker } from './probe.js';
-import { LagEvaluator, type GroupState } from './lag/index.js';
+import { LagEvaluator, type GroupMembers, type GroupState } from './lag/index.js';
 import { SignalPlanner } from './signals.js';
 
 /** How many Admin requests a round keeps in flight at once (groups, topics). */
@@ -167,7 +167,7 @@ export class KafkaSensor extends PollingSensor {
     for (let i = 0; i < tracked.length; i++) {
       const g = tracked[i]!;
       const d = described.get(g);
-      ev.members(g, d ? { state: d.state as GroupState, members: d.members.length, assigned: [...assignedOf(d)].map(([topic, partitions]) => ({ topic, partitions })) } : undefined);
+      ev.members(g, d ? membersOf(d) : undefined);
       const c = committed[i];
       if (!c) continue;
       for (const o of c) if (!s.excludeTopics.test(o.topic)) ev.committed(g, o.topic, o.partition, o.offset, committedAt);
@@ -299,6 +299,20 @@ export class KafkaSensor extends PollingSensor {
 function onlyCommittedTopics(offsets: CommittedOffset[]): CommittedOffset[] {
   const used = new Set(offsets.filter((o) => o.offset !== undefined).map((o) => o.topic));
   return offsets.filter((o) => used.has(o.topic));
+}
+
+/**
+ * Membership for the evaluator. Assignments that could not be read (another protocol, an
+ * undecodable one: every member's empty) are unknown, not "nothing assigned": a live group would
+ * otherwise look as if nobody owned its partitions.
+ */
+function membersOf(d: GroupDescription): GroupMembers {
+  const assigned = assignedOf(d);
+  return {
+    state: d.state as GroupState,
+    members: d.members.length,
+    assigned: assigned.size ? [...assigned].map(([topic, partitions]) => ({ topic, partitions })) : undefined,
+  };
 }
 
 function assignedOf(d: GroupDescription): Map<string, number[]> {

@@ -65,6 +65,10 @@ export const KafkaSectionSchema = z
         lagSecondsCapMs: z.number().int().min(1000).optional(),
         rewindHoldReadings: z.number().int().min(1).optional(),
         logEndHistory: z.number().int().min(2).max(1000).optional(),
+        /** Without group membership, a silence this long with work waiting is STOP (Kafka's max.poll.interval.ms). */
+        maxPollIntervalMs: z.number().int().min(1000).optional(),
+        /** A memberless group with no new records this long is inventory (ABANDONED), not an incident. */
+        abandonAfterMs: z.number().int().min(1000).optional(),
       })
       .strict()
       .optional(),

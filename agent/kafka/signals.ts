@@ -25,6 +25,8 @@ const PARTITION_CONDITION: Record<Exclude<PartitionStatus, 'UNKNOWN'>, Status_Co
   STALL: C.DEGRADED,
   STOP: C.DEGRADED,
   REWIND: C.DEGRADED,
+  // Nobody consuming and nothing new arriving: inventory, not an incident.
+  ABANDONED: C.STABLE,
 };
 
 const fmt = (n: number | undefined, digits = 0): string => (n === undefined || !Number.isFinite(n) ? 'unknown' : digits ? n.toFixed(digits) : String(Math.round(n)));
@@ -46,7 +48,8 @@ export class SignalPlanner {
 
   private confidence(subject: string, key: string, unhealthy: boolean, base: Status_Confidence): Status_Confidence {
     if (!unhealthy) {
-      this.streak.delete(subject);
+      // Healthy again: the count of rounds in a row starts over (streaks are kept per subject and state).
+      for (const k of this.streak.keys()) if (k.startsWith(`${subject}\u0000`)) this.streak.delete(k);
       return base;
     }
     const k = `${subject}\u0000${key}`;
@@ -109,7 +112,7 @@ export class SignalPlanner {
       if (p.produceRate !== undefined) produceRate = (produceRate ?? 0) + p.produceRate;
       if (p.status === 'UNKNOWN') continue;
       const subject = subjectOf(entity.groupPartition(n.cluster, v.group, p.topic, p.partition), ASPECT.lag);
-      const unhealthy = p.status !== 'OK';
+      const unhealthy = p.status !== 'OK' && p.status !== 'ABANDONED';
       if (!this.due(subject, `${p.status}/${p.lag === 0 ? 'caught-up' : 'behind'}`, unhealthy, now)) continue;
       const context: Record<string, string> = {
         burrow: p.status,
@@ -125,17 +128,20 @@ export class SignalPlanner {
     }
     for (const t of v.topics) {
       const subject = subjectOf(entity.groupTopic(n.cluster, v.group, t.topic), ASPECT.lag);
-      const unhealthy = v.status !== 'OK' && t.lag > 0;
+      const unhealthy = (v.status === 'WARN' || v.status === 'ERR') && t.lag > 0;
       if (!this.due(subject, unhealthy ? 'lag' : 'ok', unhealthy, now)) continue;
       const context: Record<string, string> = { topic: t.topic, 'total-lag': fmt(t.lag), partitions: String(t.partitions), 'lag-seconds': fmt(t.maxLagSeconds, 1) };
       if (t.unknown) context['unknown-partitions'] = String(t.unknown);
       out.push(sensorSignal(subject, { status: { condition: unhealthy ? C.DIVERGING : C.STABLE, confidence: base } }, context, ts));
     }
     const subject = subjectOf(entity.group(n.cluster, v.group), ASPECT.lag);
-    const unhealthy = v.status !== 'OK';
-    // Catching up (lag reaching 0) is news even when the status stays OK.
-    if (!this.due(subject, `${v.status}/${v.totalLag === 0 ? 'caught-up' : 'behind'}`, unhealthy, now)) return;
-    const condition = v.status === 'OK' ? C.STABLE : v.status === 'WARN' ? C.DIVERGING : C.DEGRADED;
+    const unhealthy = v.status === 'WARN' || v.status === 'ERR';
+    // Catching up (lag reaching 0) is news even when the status stays OK; so is the last member
+    // leaving (once, whatever the status).
+    const key = `${v.status}/${v.totalLag === 0 ? 'caught-up' : 'behind'}`;
+    if (!this.due(subject, key, unhealthy, now) && !v.event) return;
+    if (v.event) this.sent.set(subject, { key, at: now });
+    const condition = v.status === 'WARN' ? C.DIVERGING : v.status === 'ERR' ? C.DEGRADED : C.STABLE;
     const counts = new Map<string, number>();
     for (const p of v.partitions) counts.set(p.status, (counts.get(p.status) ?? 0) + 1);
     const context: Record<string, string> = {
@@ -158,8 +164,18 @@ export class SignalPlanner {
     }
     if (consumeRate !== undefined) context['consume-rate'] = fmt(consumeRate, 1);
     if (produceRate !== undefined) context['produce-rate'] = fmt(produceRate, 1);
+    if (v.status === 'ABANDONED') {
+      context.abandoned = 'true';
+      context.inventory = `no consumer and no new records; holds lag ${fmt(v.totalLag)}`;
+    } else {
+      const abandoned = counts.get('ABANDONED');
+      if (abandoned) context['abandoned-partitions'] = String(abandoned);
+    }
+    if (v.event) context.event = v.event;
     if (v.reason) context.reason = v.reason;
-    const confidence = this.confidence(subject, v.status, unhealthy, base);
+    // Members leaving is news, not an alarm by itself: whatever follows (STOP) speaks for itself.
+    const measured = this.confidence(subject, v.status, unhealthy, base);
+    const confidence = v.event && !unhealthy ? Status_Confidence.TENTATIVE : measured;
     out.push(sensorSignal(subject, { status: { condition, confidence } }, context, ts));
   }
 

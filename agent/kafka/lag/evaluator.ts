@@ -25,52 +25,99 @@
 // end means caught up, not "no commit". When the broker's commit timestamp is known (commitMs),
 // a new timestamp with the same offset counts as a commit of the same offset: a sign of life.
 //
-// The rules, per partition, in this order (the first that applies decides):
+// Why the silence rules are what they are (measured on a real 2.2 broker, ARCHITECTURE.md §12):
+// kafkajs commits at the end of each fetched batch and batches grow with lag, so a live consumer
+// at a quarter of the write rate committed at 0.6, 1.9, 11.4, 30.7 s and later 83-180 s apart.
+// Any bound extrapolated from past gaps is outgrown by the next batch sooner or later; a long
+// silence with work waiting is therefore never called dead for being longer than usual alone.
+// What does tell: (1) membership: Kafka itself removes a member that stops heartbeating (session
+// timeout, kafkajs 30 s) or polling (max.poll.interval.ms, 300 s; kafkajs's rebalanceTimeout
+// 60 s), so "nobody owns the partition" means nobody consumes it, and "a member owns it" means a
+// consumer alive, however long its batch; (2) without membership, Kafka's own limit: a member
+// silent for longer than max.poll.interval.ms would have been removed, so only then is silence
+// with records arriving STOP (maxPollIntervalMs, a setting: set it to the consumers' own; a
+// kafkajs consumer heartbeats per message and its batches may outlast it); (3) the log end: lag
+// that does not grow (nothing new arriving) is not an incident, whoever consumes or not; (4)
+// progress: a committed offset that advances, however rarely.
+// What a user gives up without membership (the librdkafka mock cluster, servers or ACLs that do
+// not answer DescribeGroups): a dead consumer is WARN (late) after max(minStopMs, 2 x its usual
+// commit spacing) and STOP only after max(maxPollIntervalMs, that), 5 minutes by default, instead
+// of within two evaluation intervals with membership (a killed member that does not leave is WARN
+// until the broker drops it: the session timeout); a consumer stuck without dying looks the same.
+//
+// The rules, per partition, in this order (the first that applies decides). "Last active" is the
+// later of the last commit and the last caught-up reading (time at the log end is not silence),
+// else the rewind, else the first reading; "silence" is the time since; "arrived" is how much the
+// log end grew since then; "growing" means records arrived and the log end moved within
+// abandonAfterMs (10 min): its lag grows.
 //  1. REWIND   the committed offset went below the previous reading's. Checked before every
 //              other rule (Burrow's zero-lag OK ran first and hid resets of caught-up groups).
 //              Reported for rewindHoldReadings readings (default 3, the one that went back
-//              included) and in any case until one evaluate() has reported it. The windows are
-//              restarted at the rewind.
+//              included) and in any case until one evaluate() has reported it. Every window is
+//              restarted at the rewind, so nothing from before it (a caught-up reading, a commit
+//              gap, a slow-gap count) counts afterwards (see 8c).
 //  2. UNKNOWN  no committed offset, or no log end read yet (lag undefined).
 //  3. UNKNOWN  the newest committed-offset reading is older than max(minStopMs, 3 reading
 //              intervals): a poll that failed must not look like a consumer that stopped (lag
 //              is still reported, from the last committed offset read: an upper bound).
 //  4. OK       lag <= allowedLag now: caught up, however old the last commit (idle topics).
-//  5. STOP     membership known and nobody owns the partition: the group is Empty or Dead (or
-//              has no members), or it is Stable and its decoded assignment lacks the partition.
-//  6. STOP/STALL  no progress for long with work waiting. silence = now - the later of the last
-//              commit and the last caught-up reading (time at the log end is not silence). The
-//              expected spacing of commits, from the commit history: the largest recent "busy
-//              gap" (time from the later of the previous commit and the last caught-up reading
-//              to the commit); when the gaps grow (the last > 1.5 x the one before, or only one
-//              known), the last gap times the produce/consume ratio over it (records written per
-//              record consumed, clamped to 1..gapGrowthCap): a kafkajs consumer commits after each
-//              batch, batches grow with lag, so a consumer at 1/4 of the write rate sees gaps
-//              grow ~4x each time. stopAfter = max(minStopMs, stopFactor x expected). Without any
-//              known gap: a full window with no progress (Burrow's span rule), stopAfter =
-//              max(minStopMs, window span). Fires when silence + half the reading spacing
-//              >= stopAfter (readings are quantised to polls). Then:
-//                STALL if a member owns it (membership Stable) or the same offset keeps being
-//                      committed (commitMs moved within stopAfter): alive, not progressing;
-//                STOP  otherwise: no sign of life.
-//              So without membership, a consumer that made progress at every poll before it
-//              died is STOP at the second poll without progress (stopFactor 2), provided
-//              2 x the poll interval >= minStopMs (10 s); one that committed every g seconds,
-//              after max(minStopMs, 2g). A member killed without leaving its group is STALL
-//              on that schedule, then STOP (rule 5) once the broker drops it (session timeout).
+//  5. Nobody owns it (membership known: the group is Empty or Dead or has no members, or it is
+//     Stable and its decoded assignment lacks the partition):
+//       STOP      when growing: records arrive and nobody consumes them. A consumer that leaves
+//                 while records arrive is STOP at the first evaluation that sees it gone, or the
+//                 next (when it committed in the same round).
+//       ABANDONED when not growing and the log end was read again since it was last active: no
+//                 consumer and nothing new, lag held constant: inventory, not an incident.
+//       UNKNOWN   otherwise (one log-end reading since: not yet known which), for one round.
+//  6. Late: eligible and silence + half the reading spacing >= lateAfter = max(minStopMs,
+//     stopFactor x expected). The expected spacing, from the commit history: the largest recent
+//     "busy gap" (time from the later of the previous commit and the last caught-up reading to
+//     the commit); when the gaps grow (the last > 1.5 x the one before, or only one known), the
+//     last gap times the produce/consume ratio over it (records written per record consumed,
+//     clamped to 1..gapGrowthCap): a batch committer at 1/4 of the write rate sees gaps grow ~4x.
+//     Without any known gap: eligible once the window is full, lateAfter = max(minStopMs, window
+//     span) (Burrow's span rule). When late:
+//       6a. STALL     the same offset keeps being committed (broker commit times moved within
+//                     lateAfter): alive, not progressing.
+//       6b. silence + half a spacing >= goneAfter = max(maxPollIntervalMs, lateAfter): longer
+//           than Kafka lets a live member go without polling:
+//             STALL     a member owns it (Stable): alive by Kafka's account, not progressing;
+//             STOP      membership unknown (or rebalancing) and growing: presumed gone;
+//             ABANDONED membership unknown, not growing, the log end read again since: no
+//                       commit for long, nothing new, lag constant.
+//       6c. WARN      growing, not yet gone: a batch still in progress, a stuck consumer or a dead
+//                     one; membership (rule 5) or Kafka's own limit (6b) will tell which.
+//     Late but not growing (nothing new to consume) falls through: that is not news.
 //  7. OK       lag <= allowedLag at some reading in the window (Burrow's rule 1).
-//  8. WARN     the window is full, and either
+//  8. WARN     consuming slower than producers:
+//              (c) since a rewind, until the window is full with 3 commits of its own: the lag at
+//                  the rewind and at each commit since never went down, and it is higher now (a
+//                  consumer reset to 0 that does not catch up: WARN from the end of the hold);
+//              and, the window full:
 //              (a) the lag at the last commits never went down, over at least 3 commits, and
 //                  grew from the first to the last (Burrow's rule 5; unlike Burrow, a lag that
-//                  stays the same is a consumer keeping pace), or
-//              (b) the last 2 busy gaps were both slow: at least 1.25 records written per
-//                  record consumed, and the last gap is > 1.5 x the one before: a batch
-//                  committer falling behind, whose commits get sparser (case (a)). With steady
-//                  gaps, (a) decides (a noisy low-rate consumer has slow gaps by chance).
+//                  stays the same is a consumer keeping pace). The first offset ever read counts
+//                  as a point: its lag bounds from above the lag at the commit before it, so it
+//                  can only make "never went down" harder (a group watched only from its first
+//                  commit, as without DescribeGroups, is judged one commit sooner);
+//              (b) the last 2 busy gaps were both slow (at least 1.25 records written per record
+//                  consumed) and the last gap is > 1.5 x the one before: a batch committer
+//                  falling behind, whose commits get sparser;
+//              (d) over the commit history (at least 3 commits) at least 1.25 records written
+//                  per record consumed, the lag at the last commit above the first, and the last
+//                  gap not catching up (ratio >= 1): the trend of (a), robust to one commit whose
+//                  lag dipped (batch sizes vary). With steady gaps and a noisy lag, none of these
+//                  holds by chance (a noisy low-rate consumer has slow gaps now and then).
 //              "Now" is not a point: between two commits lag always rises.
 //  9. OK       otherwise.
-// The group: its worst partition (Burrow's order OK < WARN < STOP < STALL < REWIND) capped at
-// ERR; NOTFOUND when it has no partition with a known lag. Completeness is the mean window fill.
+// So a live slow consumer is WARN from its third commit on (8a/8b/8d), through every gap (6c
+// when a gap outgrows the extrapolation), and never STALL or STOP: with membership it is owned
+// (6b needs maxPollIntervalMs of silence), without it its gaps stay below maxPollIntervalMs.
+// The group: its worst partition (OK < ABANDONED < WARN < STOP < STALL < REWIND) capped at ERR;
+// ABANDONED when its worst partition is ABANDONED and no member is known to be in it (membership
+// says none, or is unknown); NOTFOUND when it has no partition with a known lag. Completeness is
+// the mean window fill. event 'members-left': membership went from some members to none since
+// the last evaluate() (said once; STOP or ABANDONED follow from the log end, not from the event).
 import { LogEndHistory } from './log-end-history.js';
 import { PartitionStore } from './partition-store.js';
 import { judgePartition, type JudgeContext, type Ownership } from './rules.js';
@@ -85,9 +132,13 @@ interface GroupState {
   index: Map<string, number[]>;
   members: GroupMembers | undefined;
   assigned: Map<string, Set<number>> | undefined;
+  /** Members in the last membership known (undefined: never known); an unanswered round keeps it. */
+  knownMembers: number | undefined;
+  /** Members went from some to none since the last evaluate(). */
+  membersLeft: boolean;
 }
 
-const RANK: Record<PartitionStatus, number> = { UNKNOWN: 0, OK: 1, WARN: 2, STOP: 4, STALL: 5, REWIND: 6 };
+const RANK: Record<PartitionStatus, number> = { UNKNOWN: 0, OK: 1, ABANDONED: 1.5, WARN: 2, STOP: 4, STALL: 5, REWIND: 6 };
 
 export class LagEvaluator {
   readonly settings: Readonly<LagSettings>;
@@ -162,6 +213,12 @@ export class LagEvaluator {
     if (!g) return;
     g.members = info;
     g.assigned = undefined;
+    if (info) {
+      const n = info.state === 'Empty' || info.state === 'Dead' ? 0 : Math.max(0, info.members);
+      if (n === 0 && g.knownMembers !== undefined && g.knownMembers > 0) g.membersLeft = true;
+      else if (n > 0) g.membersLeft = false;
+      g.knownMembers = n;
+    }
     if (info?.assigned) {
       g.assigned = new Map();
       for (const { topic, partitions } of info.assigned) {
@@ -188,14 +245,21 @@ export class LagEvaluator {
       topics: [],
       partitions: [],
       members: g?.members,
+      event: undefined,
       reason: g ? 'no committed offsets read yet' : 'group not tracked',
     };
-    if (!g || g.slots.length === 0) return verdict;
+    if (!g) return verdict;
+    if (g.membersLeft) {
+      verdict.event = 'members-left';
+      g.membersLeft = false;
+    }
+    if (g.slots.length === 0) return verdict;
     const m = g.members;
     const byTopic = new Map<string, TopicLag>();
     let worst: PartitionStatus = 'UNKNOWN';
     let worstAt: PartitionVerdict | undefined;
     let notOk = 0;
+    let abandoned = 0;
     let complete = 0;
     for (let i = 0; i < g.slots.length; i++) {
       const topic = g.topics[i]!;
@@ -208,6 +272,7 @@ export class LagEvaluator {
         worstAt = v;
       }
       if (v.status !== 'OK' && v.status !== 'UNKNOWN') notOk++;
+      if (v.status === 'ABANDONED') abandoned++;
       let t = byTopic.get(topic);
       if (!t) {
         t = { topic, lag: 0, partitions: 0, unknown: 0, maxLagSeconds: undefined };
@@ -231,13 +296,21 @@ export class LagEvaluator {
     const n = g.slots.length;
     verdict.complete = complete / n;
     verdict.worst = worst;
-    verdict.status = groupStatus(worst, verdict.unknownPartitions === n);
+    // Abandoned is the group's state only when no member is known to be in it: a live group with
+    // one forgotten topic is a live group.
+    const memberless = !m || m.state === 'Empty' || m.state === 'Dead' || m.members <= 0;
+    verdict.status = groupStatus(worst, verdict.unknownPartitions === n, memberless);
+    const where = worstAt ? `${worstAt.topic}-${worstAt.partition}: ${worstAt.reason}` : '';
     verdict.reason =
-      verdict.status === 'OK'
-        ? undefined
-        : verdict.status === 'NOTFOUND'
-          ? 'no partition has a known lag (no committed offsets or no log ends)'
-          : `${notOk} of ${n} partitions not OK, worst ${worst}; ${worstAt!.topic}-${worstAt!.partition}: ${worstAt!.reason}`;
+      verdict.status === 'NOTFOUND'
+        ? 'no partition has a known lag (no committed offsets or no log ends)'
+        : verdict.status === 'ABANDONED'
+          ? `${abandoned} of ${n} partitions abandoned (nobody consuming, no new records), holding lag ${Math.round(verdict.totalLag)}; ${where}`
+          : verdict.status === 'OK'
+            ? abandoned
+              ? `${abandoned} of ${n} partitions abandoned (nobody consuming, no new records); ${where}`
+              : undefined
+            : `${notOk} of ${n} partitions not OK, worst ${worst}; ${where}`;
     return verdict;
   }
 
@@ -300,7 +373,7 @@ export class LagEvaluator {
       this.refused++;
       return undefined;
     }
-    g = { slots: [], topics: [], partitions: [], index: new Map(), members: undefined, assigned: undefined };
+    g = { slots: [], topics: [], partitions: [], index: new Map(), members: undefined, assigned: undefined, knownMembers: undefined, membersLeft: false };
     this.groups.set(name, g);
     return g;
   }
@@ -314,8 +387,9 @@ function ownershipOf(m: GroupMembers | undefined, assigned: Map<string, Set<numb
   return 'unknown';
 }
 
-function groupStatus(worst: PartitionStatus, allUnknown: boolean): GroupStatus {
+function groupStatus(worst: PartitionStatus, allUnknown: boolean, memberless: boolean): GroupStatus {
   if (allUnknown) return 'NOTFOUND';
   if (RANK[worst] >= RANK.STOP) return 'ERR';
-  return worst === 'WARN' ? 'WARN' : 'OK';
+  if (worst === 'WARN') return 'WARN';
+  return worst === 'ABANDONED' && memberless ? 'ABANDONED' : 'OK';
 }

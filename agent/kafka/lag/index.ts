@@ -3,6 +3,7 @@
 export { LagEvaluator } from './evaluator.js';
 export { LAG_DEFAULTS, resolveLagSettings, type LagSettings } from './settings.js';
 export type {
+  GroupEvent,
   GroupMembers,
   GroupState,
   GroupStatus,

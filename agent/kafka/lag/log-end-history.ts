@@ -12,7 +12,8 @@ import { Slab } from './slab.js';
 
 const COUNT = 0;
 const REFS = 1; // group-partitions pointing here
-const T = 2; // then `size` times, then `size` offsets, oldest first
+const GREW = 2; // time of the last reading that saw the log end move (NaN: none seen yet)
+const T = 3; // then `size` times, then `size` offsets, oldest first
 
 export class LogEndHistory {
   private readonly slab: Slab;
@@ -76,6 +77,7 @@ export class LogEndHistory {
       const lastT = a[ts + count - 1]!;
       const lastO = a[os + count - 1]!;
       if (t <= lastT) return; // out of order or repeated
+      if (offset !== lastO) a[b + GREW] = t; // a lower one (restart) counts as a move too
       if (offset < lastO) count = 0;
       else if (count >= 2 && offset === lastO && a[os + count - 2] === lastO) {
         a[ts + count - 1] = t; // extend the run of equal offsets
@@ -116,6 +118,11 @@ export class LogEndHistory {
     const b = this.slab.base(slot);
     const count = a[b + COUNT]!;
     return count === 0 ? NaN : a[b + this.o0 + count - 1]!;
+  }
+
+  /** When a reading last saw the log end move (records arriving); NaN when none has yet. */
+  lastGrowth(slot: number): number {
+    return this.slab.chunk(slot)[this.slab.base(slot) + GREW]!;
   }
 
   /** The log end read first at or after time t; NaN when none was read since t. */

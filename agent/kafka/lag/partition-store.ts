@@ -1,6 +1,6 @@
 // The state of every group-partition in one slab of float64 records (no object per partition,
 // none per reading): a ring of the last W committed-offset readings (time, committed offset), a
-// ring of the last C commits (busy time since the previous one, lag at the commit), and a few
+// ring of the last C commits (busy time since the previous one, lag and log end at the commit), and a few
 // scalars (among them the last time it was caught up, which is all the window rules need of the
 // lag at each reading). record() takes one reading; fill() pairs the newest reading with
 // the log end read just after it (the sensor reads committed offsets first, then log ends).
@@ -29,13 +29,18 @@ export const F_REWIND_AT = 12; // reading number of the last rewind (NaN: none p
 export const F_REWIND_FROM = 13;
 export const F_REWIND_TO = 14;
 export const F_REWIND_SHOWN = 15; // 1 once evaluate() has reported it
-export const F_COMMIT_PENDING = 16; // 1 while the newest commit waits for its log end
+export const F_COMMIT_PENDING = 16; // while the newest reading waits for its log end: 1 a commit (or the first offset), 2 a rewind
 export const F_PENDING_ADVANCE = 17; // records the pending commit advanced by
-export const F_ANCHOR_L = 18; // log end at the last commit or caught-up reading
+export const F_ANCHOR_L = 18; // log end when last active (commit, caught-up, rewind or first reading)
 export const F_RATIO = 19; // records written per record consumed over the last busy gap
 export const F_SLOW_GAPS = 20; // consecutive busy gaps with F_RATIO >= SLOW_RATIO
 export const F_FILLED = 21; // 1 once the newest reading has been paired with a log end
-const SCALARS = 22;
+export const F_REWIND_LAG = 22; // lag at the last rewind's reading (NaN: no rewind, or not paired yet)
+const SCALARS = 23;
+
+/** F_COMMIT_PENDING values: what the newest reading's log end is wanted for. */
+const PENDING_COMMIT = 1;
+const PENDING_REWIND = 2;
 
 /** A busy gap in which at least this many records were written per record consumed is "slow". */
 export const SLOW_RATIO = 1.25;
@@ -48,6 +53,7 @@ export interface Layout {
   rC: number;
   cGap: number;
   cLag: number;
+  cEnd: number;
 }
 
 export class PartitionStore {
@@ -57,8 +63,8 @@ export class PartitionStore {
   constructor(windowSize: number, commitHistory: number, private readonly allowedLag: number) {
     const w = windowSize;
     const c = commitHistory;
-    this.layout = { w, c, rT: SCALARS, rC: SCALARS + w, cGap: SCALARS + 2 * w, cLag: SCALARS + 2 * w + c };
-    this.slab = new Slab(SCALARS + 2 * w + 2 * c);
+    this.layout = { w, c, rT: SCALARS, rC: SCALARS + w, cGap: SCALARS + 2 * w, cLag: SCALARS + 2 * w + c, cEnd: SCALARS + 2 * w + 2 * c };
+    this.slab = new Slab(SCALARS + 2 * w + 3 * c);
   }
 
   alloc(tpSlot: number): number {
@@ -117,7 +123,8 @@ export class PartitionStore {
       a[b + F_ANCHOR_L] = NaN;
       a[b + F_RATIO] = NaN;
       a[b + F_SLOW_GAPS] = 0;
-      a[b + F_COMMIT_PENDING] = 0;
+      a[b + F_COMMIT_PENDING] = PENDING_REWIND; // its log end anchors the new lineage
+      a[b + F_REWIND_LAG] = NaN;
     } else if (offset > prev || (Number.isNaN(prev) && offset >= 0 && readings > 1)) {
       // A commit that advanced (or a first offset after readings without one).
       const lastProgress = a[b + F_PROGRESS]!;
@@ -129,13 +136,27 @@ export class PartitionStore {
       const cHead = a[b + F_CHEAD]!;
       a[b + L.cGap + cHead] = gap;
       a[b + L.cLag + cHead] = NaN;
+      a[b + L.cEnd + cHead] = NaN;
       a[b + F_CHEAD] = (cHead + 1) % L.c;
       if (a[b + F_CCOUNT]! < L.c) a[b + F_CCOUNT] = a[b + F_CCOUNT]! + 1;
-      a[b + F_COMMIT_PENDING] = 1;
+      a[b + F_COMMIT_PENDING] = PENDING_COMMIT;
       a[b + F_PENDING_ADVANCE] = Number.isNaN(prev) ? NaN : offset - prev;
       a[b + F_PROGRESS] = nowMs;
     } else if (offset === prev && commitMs > a[b + F_LASTTS]!) {
       a[b + F_LIFE] = nowMs; // committed again, same offset
+    } else if (Number.isNaN(prev) && offset >= 0) {
+      // The first offset ever read: not a commit seen (no progress, no gap), but its lag is a
+      // point of the WARN rules' series (a bound from above of the lag at the commit before it,
+      // so it can only make "never went down" harder), and its log end is where "arrived since"
+      // counts from.
+      const cHead = a[b + F_CHEAD]!;
+      a[b + L.cGap + cHead] = NaN;
+      a[b + L.cLag + cHead] = NaN;
+      a[b + L.cEnd + cHead] = NaN;
+      a[b + F_CHEAD] = (cHead + 1) % L.c;
+      if (a[b + F_CCOUNT]! < L.c) a[b + F_CCOUNT] = a[b + F_CCOUNT]! + 1;
+      a[b + F_COMMIT_PENDING] = PENDING_COMMIT;
+      a[b + F_PENDING_ADVANCE] = NaN;
     }
     if (offset >= 0) a[b + F_PREV] = offset;
     if (commitMs >= 0 && !(commitMs <= a[b + F_LASTTS]!)) a[b + F_LASTTS] = commitMs;
@@ -149,8 +170,8 @@ export class PartitionStore {
 
   /**
    * Gives the newest reading its log end: the first read at or after it, or (orLatest) the newest
-   * known when none was read since. Updates caught-up time, lag at the pending commit and the
-   * produce/consume ratio of the last busy gap.
+   * known when none was read since. Updates caught-up time, lag and log end at the pending commit,
+   * the produce/consume ratio of the last busy gap, and the log end when last active (anchor).
    */
   fill(slot: number, history: LogEndHistory, orLatest: boolean): void {
     const a = this.slab.chunk(slot);
@@ -168,8 +189,15 @@ export class PartitionStore {
     const c = a[b + L.rC + newest]!;
     if (Number.isNaN(c)) return;
     const lag = Math.max(0, end - c);
-    if (a[b + F_COMMIT_PENDING] === 1) {
-      a[b + L.cLag + ((a[b + F_CHEAD]! - 1 + L.c) % L.c)] = lag;
+    const pending = a[b + F_COMMIT_PENDING]!;
+    if (pending === PENDING_REWIND) {
+      a[b + F_REWIND_LAG] = lag;
+      a[b + F_ANCHOR_L] = end;
+      a[b + F_COMMIT_PENDING] = 0;
+    } else if (pending === PENDING_COMMIT) {
+      const at = (a[b + F_CHEAD]! - 1 + L.c) % L.c;
+      a[b + L.cLag + at] = lag;
+      a[b + L.cEnd + at] = end;
       const anchor = a[b + F_ANCHOR_L]!;
       const advance = a[b + F_PENDING_ADVANCE]!;
       const ratio = advance > 0 && !Number.isNaN(anchor) ? (end - anchor) / advance : NaN;

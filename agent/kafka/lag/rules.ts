@@ -15,6 +15,7 @@ import {
   F_READINGS,
   F_REWIND_AT,
   F_REWIND_FROM,
+  F_REWIND_LAG,
   F_REWIND_SHOWN,
   F_REWIND_TO,
   F_RHEAD,
@@ -152,25 +153,46 @@ export function judgePartition(
   // 4. OK: caught up (or within the allowed lag) now, however long ago the last commit was.
   if (lag <= s.allowedLag) return verdict();
 
-  // 5. STOP: membership says nobody owns it.
-  if (ownership === 'none') {
-    status = 'STOP';
-    reason = `lag ${int(lag)} and the group has no members (${state ?? 'no members'})`;
-    return verdict();
-  }
-  if (ownership === 'unowned') {
-    status = 'STOP';
-    reason = `lag ${int(lag)} and no member of the group (${state}, ${members} members) is assigned this partition`;
-    return verdict();
-  }
-
-  // 6. STOP / STALL: work waiting and no progress for k x the expected commit spacing.
+  // What the silence rules weigh: when it was last seen active (a commit that advanced, a reading
+  // at the log end, the rewind, or else the first reading), and whether records arrived since.
   const caught = a[b + F_CAUGHTUP]!;
   let lastActive = progress === progress ? progress : caught;
   if (caught > lastActive) lastActive = caught;
   const sinceFirst = lastActive !== lastActive;
   if (sinceFirst) lastActive = a[b + F_FIRST]!;
   const silence = nowMs - lastActive;
+  const anchor = a[b + F_ANCHOR_L]!;
+  const arrived = anchor === anchor ? Math.max(0, logEnd - anchor) : 0;
+  const grewAt = history.lastGrowth(tp);
+  // Records arrived since it was last active, and the log end has moved lately: its lag grows.
+  const growing = arrived > 0 && !(nowMs - grewAt >= s.abandonAfterMs);
+  // The log end has been read again since it was last active (flat means something then).
+  const observed = t1 > lastActive;
+  const what = sinceFirst
+    ? `no commit in ${sec(silence)} of watching`
+    : lastActive === progress
+      ? `no commit for ${sec(silence)}`
+      : `no commit in the ${sec(silence)} since it was last caught up`;
+  const quiet = (): string => (grewAt === grewAt ? `no new records for ${sec(nowMs - grewAt)}` : 'no new records seen');
+
+  // 5. Membership says nobody owns it: STOP while records arrive, else ABANDONED (inventory).
+  if (ownership === 'none' || ownership === 'unowned') {
+    const who = ownership === 'none' ? `the group has no members (${state ?? 'no members'})` : `no member of the group (${state}, ${members} members) is assigned this partition`;
+    if (growing) {
+      status = 'STOP';
+      reason = `lag ${int(lag)} and ${who}; ${int(arrived)} records arrived since it was last active`;
+    } else if (observed) {
+      status = 'ABANDONED';
+      reason = `${who} and ${quiet()}: lag ${int(lag)} held, not growing (inventory, not an incident)`;
+    } else {
+      status = 'UNKNOWN';
+      reason = `${who}; lag ${int(lag)}: one log-end reading since it was last active, not yet known whether records still arrive`;
+    }
+    return verdict();
+  }
+
+  // 6. Silence: work waiting and no progress for longer than expected. The expected spacing of
+  //    commits comes from the commit history, stretched when gaps grow (see evaluator.ts).
   let maxGap = NaN;
   let lastGap = NaN;
   let prevGap = NaN;
@@ -185,60 +207,103 @@ export function judgePartition(
   }
   let expected = NaN;
   let eligible: boolean;
-  let stopAfter: number;
+  let lateAfter: number;
   if (lastGap === lastGap) {
-    const growing = prevGap !== prevGap || lastGap > GROWING * prevGap;
+    const growingGaps = prevGap !== prevGap || lastGap > GROWING * prevGap;
     const ratio = a[b + F_RATIO]!;
     const r = ratio === ratio ? Math.min(s.gapGrowthCap, Math.max(1, ratio)) : 1;
-    expected = Math.max(maxGap, growing ? lastGap * r : lastGap);
-    stopAfter = Math.max(s.minStopMs, s.stopFactor * expected);
+    expected = Math.max(maxGap, growingGaps ? lastGap * r : lastGap);
+    lateAfter = Math.max(s.minStopMs, s.stopFactor * expected);
     eligible = true;
   } else {
     // No spacing known yet: Burrow's own test, a full window with no progress in it.
-    stopAfter = Math.max(s.minStopMs, span);
+    lateAfter = Math.max(s.minStopMs, span);
     eligible = rCount >= w;
   }
-  if (eligible && silence + slack >= stopAfter) {
-    const life = a[b + F_LIFE]!;
-    const committing = life > lastActive && nowMs - life + slack < stopAfter;
-    const anchor = a[b + F_ANCHOR_L]!;
-    const grew = logEnd - (anchor === anchor ? anchor : history.atOrAfter(tp, t0));
+  const late = eligible && silence + slack >= lateAfter;
+  if (late) {
     const usual = expected === expected ? ` (commits came every ~${sec(expected)})` : '';
-    const what = sinceFirst
-      ? `no commit in ${sec(silence)} of watching`
-      : lastActive === progress
-        ? `no commit for ${sec(silence)}`
-        : `no commit in the ${sec(silence)} since it was last caught up`;
-    if (ownership === 'owned') {
-      status = 'STALL';
-      reason = `${what}${usual} while a member owns it (${state}, ${members} members); lag ${int(lag)}`;
-    } else if (committing) {
+    const grew = arrived > 0 ? ` while the log end grew by ${int(arrived)}` : '';
+    const life = a[b + F_LIFE]!;
+    // 6a. The same offset committed again and again (broker commit times): alive, not progressing.
+    if (life > lastActive && nowMs - life + slack < lateAfter) {
       status = 'STALL';
       reason = `commits keep coming at offset ${int(committed)}, but it has not moved: ${what}${usual}; lag ${int(lag)}`;
-    } else {
-      status = 'STOP';
-      reason = `${what}${usual}${grew > 0 ? ` while the log end grew by ${int(grew)}` : ''}${membershipNote(ownership, state)}; lag ${int(lag)}`;
+      return verdict();
     }
-    return verdict();
+    // 6b. Silent for longer than Kafka lets a live member go without polling.
+    const goneAfter = Math.max(s.maxPollIntervalMs, lateAfter);
+    const pastPoll = `silent past max.poll.interval (${sec(s.maxPollIntervalMs)})`;
+    if (silence + slack >= goneAfter) {
+      if (ownership === 'owned') {
+        status = 'STALL';
+        reason = `${what}${usual}${grew}; ${pastPoll} yet a member owns it (${state}, ${members} members): alive, not progressing; lag ${int(lag)}`;
+        return verdict();
+      }
+      if (growing) {
+        status = 'STOP';
+        reason = `${what}${usual}${grew}; ${pastPoll}: presumed gone${membershipNote(ownership, state)}; lag ${int(lag)}`;
+        return verdict();
+      }
+      if (observed) {
+        status = 'ABANDONED';
+        reason = `${what}${usual} and ${quiet()}${membershipNote(ownership, state)}: lag ${int(lag)} held, not growing (inventory, not an incident)`;
+        return verdict();
+      }
+    }
+    // 6c. Late while records arrive, not (yet) known to be dead: a batch still in progress, a
+    //     consumer stuck, or one gone; which one, membership or Kafka's own limit will tell.
+    if (growing) {
+      status = 'WARN';
+      const then = ownership === 'owned' ? `a member owns it (${state}, ${members} members): STALL` : ownership === 'rebalancing' ? `the group is rebalancing (${state}): STOP` : 'membership unknown: STOP';
+      reason = `${what}${usual}${grew}; ${then} if still silent at ${sec(goneAfter)}; lag ${int(lag)}`;
+      return verdict();
+    }
   }
 
   // 7. OK: lag was within the allowed lag somewhere in the window (Burrow's rule 1).
   if (okInWindow) return verdict();
 
-  // 8. WARN: a full window, and (a) lag at the recent commits never went down and grew
-  //    (Burrow), or (b) the last two busy gaps were both slow (written/consumed >= SLOW_RATIO)
-  //    and the gaps grow (a batch committer falling behind; with steady gaps (a) decides).
-  if (rCount >= w) {
-    let points = 0;
-    let first = NaN;
-    let last = NaN;
+  // 8. WARN: consuming slower than producers.
+  //    (c) Since a rewind, before the window has its own evidence: the lag at the rewind and at
+  //        every commit since never went down, and it is higher now than at the rewind (a reset
+  //        consumer that does not catch up; nothing from before the rewind counts).
+  const rewindLag = a[b + F_REWIND_LAG]!;
+  if (rewindLag === rewindLag && (cCount < WARN_POINTS || rCount < w)) {
+    let prev = rewindLag;
     let rising = true;
     for (let i = cCount; i >= 1 && rising; i--) {
       const x = a[b + L.cLag + ((cHead - i + L.c) % L.c)]!;
       if (x !== x) continue;
+      if (x < prev) rising = false;
+      prev = x;
+    }
+    if (rising && lag >= prev && lag > rewindLag) {
+      status = 'WARN';
+      reason = `lag grew from ${int(rewindLag)} at the rewind to ${int(lag)} and never went down: consuming slower than producers`;
+      return verdict();
+    }
+  }
+  if (rCount >= w) {
+    //  (a) the lag at the last commits never went down, over at least 3 commits, and grew
+    //      (Burrow's rule 5; unlike Burrow, a lag that stays the same is a consumer keeping pace);
+    let points = 0;
+    let first = NaN;
+    let last = NaN;
+    let firstEnd = NaN;
+    let lastEnd = NaN;
+    let rising = true;
+    for (let i = cCount; i >= 1; i--) {
+      const at = (cHead - i + L.c) % L.c;
+      const x = a[b + L.cLag + at]!;
+      if (x !== x) continue;
       if (x < last) rising = false;
-      if (first !== first) first = x;
+      if (first !== first) {
+        first = x;
+        firstEnd = a[b + L.cEnd + at]!;
+      }
       last = x;
+      lastEnd = a[b + L.cEnd + at]!;
       points++;
     }
     if (rising && points >= WARN_POINTS && last > first) {
@@ -246,10 +311,25 @@ export function judgePartition(
       reason = `lag never went down across the last ${points} commits (${int(first)} -> ${int(last)}): consuming slower than producers`;
       return verdict();
     }
+    //  (b) the last 2 busy gaps were both slow and the gaps grow (a batch committer falling
+    //      behind, whose commits get sparser; with steady gaps (a) and (d) decide);
     if (a[b + F_SLOW_GAPS]! >= SLOW_GAPS && lastGap > GROWING * prevGap) {
       status = 'WARN';
       reason = `consuming slower than producers: ${a[b + F_RATIO]!.toFixed(1)} records written per record consumed between the last commits; lag ${int(lag)}`;
       return verdict();
+    }
+    //  (d) across the commit history, at least SLOW_RATIO records written per record consumed,
+    //      the lag grew, and the last gap did not catch up: the trend of (a), robust to one
+    //      commit whose lag dipped (batch sizes vary).
+    if (points >= WARN_POINTS && last > first) {
+      const consumed = lastEnd - last - (firstEnd - first);
+      const written = lastEnd - firstEnd;
+      const ratio = a[b + F_RATIO]!;
+      if (consumed > 0 && written >= SLOW_RATIO * consumed && ratio >= 1) {
+        status = 'WARN';
+        reason = `consuming slower than producers: ${(written / consumed).toFixed(1)} records written per record consumed over the last ${points} commits (lag ${int(first)} -> ${int(last)}); lag ${int(lag)}`;
+        return verdict();
+      }
     }
   }
 

@@ -13,14 +13,27 @@ export interface LagSettings {
   /** Lag at or below this is fine whatever else is true (0: only caught up is fine). */
   allowedLag: number;
   /**
-   * k: STOP (or STALL) when the consumer has had work and made no progress for k times its expected
-   * commit spacing (and at least minStopMs). See evaluator.ts, rule 5.
+   * k: a consumer that has had work and made no progress for k times its expected commit spacing
+   * (and at least minStopMs) is *late*: WARN while records keep arriving. See evaluator.ts, rule 6.
    */
   stopFactor: number;
-  /** Floor of the silence that can make STOP/STALL, ms. */
+  /** Floor of the silence that makes a consumer late, ms. */
   minStopMs: number;
   /** Cap on how much a growing commit spacing may be extrapolated (the produce/consume ratio). */
   gapGrowthCap: number;
+  /**
+   * Kafka's max.poll.interval.ms: a member that does not poll for this long is removed from its
+   * group. Without membership, a consumer silent (no progress, work waiting) for
+   * max(this, the late threshold) is presumed gone: STOP while records arrive, else ABANDONED; a
+   * member that owns the partition and is silent that long is STALL. Set it to the consumers'
+   * setting (kafkajs: its longest batch may outlast rebalanceTimeout, as it heartbeats per message).
+   */
+  maxPollIntervalMs: number;
+  /**
+   * A memberless partition (or one presumed gone) whose log end has not grown for this long is
+   * ABANDONED even when records arrived after its consumer's last commit: lag that stopped growing.
+   */
+  abandonAfterMs: number;
   /** A REWIND stays reported for this many readings (the one that went back included), and until evaluate() has reported it once. */
   rewindHoldReadings: number;
   /** Extrapolated lag in seconds is capped at max(this, age of the oldest log-end reading), ms. */
@@ -41,6 +54,8 @@ export const LAG_DEFAULTS: Readonly<LagSettings> = Object.freeze({
   stopFactor: 2,
   minStopMs: 10_000,
   gapGrowthCap: 8,
+  maxPollIntervalMs: 300_000,
+  abandonAfterMs: 600_000,
   rewindHoldReadings: 3,
   lagSecondsCapMs: 3_600_000,
   maxGroups: 100_000,

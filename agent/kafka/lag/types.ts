@@ -1,19 +1,30 @@
 // Public types of the consumer-lag evaluator (see evaluator.ts for how they are produced).
 
 /**
- * A partition's status, Burrow's names:
- * - OK      consuming fine, caught up, or idle at the log end;
- * - WARN    consuming, but slower than producers (lag at commits never went down);
- * - STALL   alive (a member owns it, or it keeps committing) but no progress while lag exists;
- * - STOP    nobody is consuming: no member owns it, or no commit for much longer than usual;
- * - REWIND  the committed offset went backwards (a reset, or a late commit from a former owner);
- * - UNKNOWN no committed offset or no log-end offset yet (lag undefined, never NaN), or no fresh
- *           committed-offset reading to judge by.
+ * A partition's status, Burrow's names and one of ours (evaluator.ts states the rules):
+ * - OK        consuming fine, caught up, or idle at the log end;
+ * - WARN      consuming, but slower than producers; or silent for longer than usual while records
+ *             keep arriving, and not (yet) known to be dead;
+ * - STALL     alive (a member owns it, or it keeps committing) but no progress while lag exists;
+ * - STOP      nobody consumes while records keep arriving: no member owns it, or (membership
+ *             unknown) silent for longer than Kafka lets a live member go without polling;
+ * - REWIND    the committed offset went backwards (a reset, or a late commit from a former owner);
+ * - ABANDONED nobody consumes it and nothing new arrives: lag held, constant. Inventory, not an
+ *             incident (not unhealthy);
+ * - UNKNOWN   no committed offset or no log-end offset yet (lag undefined, never NaN), no fresh
+ *             committed-offset reading to judge by, or too few readings to tell STOP from ABANDONED.
  */
-export type PartitionStatus = 'OK' | 'WARN' | 'STALL' | 'STOP' | 'REWIND' | 'UNKNOWN';
+export type PartitionStatus = 'OK' | 'WARN' | 'STALL' | 'STOP' | 'REWIND' | 'ABANDONED' | 'UNKNOWN';
 
-/** A group's status: its worst partition, capped at ERR (Burrow); NOTFOUND when nothing is known. */
-export type GroupStatus = 'OK' | 'WARN' | 'ERR' | 'NOTFOUND';
+/**
+ * A group's status: its worst partition, capped at ERR (Burrow); NOTFOUND when nothing is known;
+ * ABANDONED when its worst partition is ABANDONED and no member is known to be in the group (its
+ * membership says none, or is unknown): inventory, not an incident.
+ */
+export type GroupStatus = 'OK' | 'WARN' | 'ERR' | 'ABANDONED' | 'NOTFOUND';
+
+/** News about a group, reported by one evaluate() only. */
+export type GroupEvent = 'members-left';
 
 /** Group states as DescribeGroups reports them (kafkajs `describeGroups().groups[].state`). */
 export type GroupState = 'Stable' | 'PreparingRebalance' | 'CompletingRebalance' | 'Empty' | 'Dead' | 'Unknown';
@@ -93,6 +104,11 @@ export interface GroupVerdict {
   partitions: PartitionVerdict[];
   /** Membership as last given to members(); undefined when unknown. */
   members: GroupMembers | undefined;
+  /**
+   * 'members-left': membership went from some members to none since the last evaluate() (said
+   * once; not an alarm by itself: STOP or ABANDONED follow from whether records keep arriving).
+   */
+  event: GroupEvent | undefined;
   /** A short summary when the status is not OK ("2 of 10 partitions STOP; orders-3: no commit for ..."). */
   reason: string | undefined;
 }

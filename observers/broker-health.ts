@@ -50,6 +50,8 @@ interface Part {
   /** What it says, for people: "2 under-replicated partitions". */
   account: string;
   cause: string;
+  /** The worst value it read in this episode (the most GC time, the fewest idle handlers...). */
+  worst: number | undefined;
 }
 
 interface Episode extends BrokerTrouble {
@@ -106,17 +108,22 @@ export class BrokerHealth implements Observer, BrokerTroubleSource {
       const aspect = signal.subject;
       if (fact.health === Health.Unhealthy) {
         e ??= this.start(subject, cluster, cell.info.broker!, evidenceOf(signal, 'broker'));
+        // A broker that stopped answering its sensor may be frozen, or the agent cut off from it:
+        // trouble, not (yet) known to be DOWN.
+        if (fact.aspect === ASPECT.sensor) fact.severity = Math.min(fact.severity, DEGRADED);
         const known = e.direct.get(aspect);
-        const { account, cause } = describe(signal, fact.aspect);
+        const worst = worstOf(fact.aspect, known?.worst, num(signal.context[CTX.value]));
+        const { account, cause } = describe(signal, fact.aspect, worst);
         if (known) {
           known.severity = fact.severity;
           known.confidence = fact.confidence;
           known.lastAsserted = now;
           known.account = account;
+          known.worst = worst;
         } else {
           const ev = evidenceOf(signal, 'broker');
           addEvidence(e.evidence, ev);
-          e.direct.set(aspect, { evidence: ev, severity: fact.severity, confidence: fact.confidence, lastAsserted: now, account, cause });
+          e.direct.set(aspect, { evidence: ev, severity: fact.severity, confidence: fact.confidence, lastAsserted: now, account, cause, worst });
         }
       } else if (e?.direct.delete(aspect) !== true) {
         return NO_FINDINGS;
@@ -143,7 +150,7 @@ export class BrokerHealth implements Observer, BrokerTroubleSource {
       const subject = entity.broker(cluster, id);
       const e = this.episodes.get(subject) ?? this.start(subject, cluster, id, evidenceOf(signal, 'partition'));
       const known = e.partitions.get(path);
-      const part: Part = { evidence: known?.evidence ?? evidenceOf(signal, 'partition'), severity: offline ? DEFECTIVE : Math.max(fact.severity, DEGRADED), confidence: Status_Confidence.MEASURED, lastAsserted: now, account: '', cause: 'replication' };
+      const part: Part = { evidence: known?.evidence ?? evidenceOf(signal, 'partition'), severity: offline ? DEFECTIVE : Math.max(fact.severity, DEGRADED), confidence: Status_Confidence.MEASURED, lastAsserted: now, account: '', cause: 'replication', worst: undefined };
       e.partitions.set(path, part);
       if (!known) addEvidence(e.evidence, part.evidence);
       this.settle(e, out);
@@ -242,9 +249,17 @@ export class BrokerHealth implements Observer, BrokerTroubleSource {
 
 const CAUSE_ORDER = ['unlisted', 'silent', 'controller', 'replication', 'load', 'latency', 'gc', 'heap', 'other'];
 
-/** What a broker's unhealthy signal says, in words, and the kind of cause. */
-function describe(s: Signal, aspect: string): { account: string; cause: string } {
-  const v = num(s.context[CTX.value]);
+/** Aspects whose worst reading is the lowest (idle handlers); for the others it is the highest. */
+const LOWER_IS_WORSE = new Set<string>([ASPECT.requestHandlerIdle]);
+
+function worstOf(aspect: string, before: number | undefined, now: number | undefined): number | undefined {
+  if (now === undefined) return before;
+  if (before === undefined) return now;
+  return LOWER_IS_WORSE.has(aspect) ? Math.min(before, now) : Math.max(before, now);
+}
+
+/** What a broker's unhealthy signal says, in words (its worst reading in the episode), and the kind of cause. */
+function describe(s: Signal, aspect: string, v: number | undefined): { account: string; cause: string } {
   const c = s.context;
   switch (aspect) {
     case ASPECT.underReplicated:

@@ -155,12 +155,25 @@ export class CascadingFailure implements Observer {
     const condition = this.condition(c);
     const said = c.said;
     const causes = c.causes.join(',');
-    if (said && said.root === c.root.subject && said.confidence === c.root.confidence && said.condition === condition && said.causes === causes && sameItems(said.brokers, c.brokers) && sameItems(said.members, c.members)) return undefined;
-    c.said = { root: c.root.subject, confidence: c.root.confidence, condition, causes, brokers: c.brokers, members: c.members };
-    const gist = `${c.root.subject}|${c.root.confidence}|${condition}|${causes}|${c.brokers.map((b) => b.subject).join(',')}|${c.members.map((m) => `${m.subject}:${m.stage}`).sort().join(',')}`;
+    const confidence = this.confidence(c);
+    if (said && said.root === c.root.subject && said.confidence === confidence && said.condition === condition && said.causes === causes && sameItems(said.brokers, c.brokers) && sameItems(said.members, c.members)) return undefined;
+    c.said = { root: c.root.subject, confidence, condition, causes, brokers: c.brokers, members: c.members };
+    const gist = `${c.root.subject}|${confidence}|${condition}|${causes}|${c.brokers.map((b) => b.subject).join(',')}|${c.members.map((m) => `${m.subject}:${m.stage}`).sort().join(',')}`;
     if (gist === c.gist) return undefined;
     c.gist = gist;
     return this.findingOf(c, false);
+  }
+
+  /**
+   * The root's confidence, raised to MEASURED when downstream trouble that began after the broker's
+   * corroborates a suspicion (a broker that only went silent, or one judged from a few clients).
+   * An inferred root is never CONFIRMED.
+   */
+  private confidence(c: Cascade): Status_Confidence {
+    let confidence = c.root.confidence;
+    if (confidence < Status_Confidence.MEASURED && c.members.some((m) => m.confidence >= Status_Confidence.MEASURED)) confidence = Status_Confidence.MEASURED;
+    if (c.root.inferred && confidence > Status_Confidence.MEASURED) confidence = Status_Confidence.MEASURED;
+    return confidence;
   }
 
   private condition(c: Cascade): Status_Condition {
@@ -183,13 +196,7 @@ export class CascadingFailure implements Observer {
       list.sort((a, b) => (a.first.time < b.first.time ? -1 : a.first.time > b.first.time ? 1 : 0));
       for (const m of list.slice(0, this.settings.perStage)) evidence.push(m.first);
     }
-    // Downstream trouble that began after the broker's corroborates a suspicion (a broker that only
-    // went silent, or one judged from a few clients): at least MEASURED then. An inferred root is
-    // never CONFIRMED.
-    let confidence = c.root.confidence;
-    const corroborated = c.members.some((m) => m.confidence >= Status_Confidence.MEASURED);
-    if (corroborated && confidence < Status_Confidence.MEASURED) confidence = Status_Confidence.MEASURED;
-    if (c.root.inferred && confidence > Status_Confidence.MEASURED) confidence = Status_Confidence.MEASURED;
+    const confidence = this.confidence(c);
     const names = (stage: Stage): string[] => [...new Set((stages.get(stage) ?? []).map(nameOf))];
     const steps = [`broker ${c.root.broker}${c.root.inferred ? ' (inferred)' : ''}`];
     const lat = [...new Set([...names('producer-latency'), ...names('producer-errors')])];

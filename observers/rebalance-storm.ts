@@ -39,6 +39,9 @@ interface GroupState {
   open: boolean;
   first: Evidence | undefined;
   name: string;
+  /** The most members ERRATIC at once, and the most rebalances in a window, in this storm: its story at its worst. */
+  peakErratic: number;
+  peakRebalances: number;
 }
 
 const KEEP = 32;
@@ -84,7 +87,7 @@ export class RebalanceStorm implements Observer {
     }
     if (!g) {
       if (!fact.rebalance && !erratic) return NO_FINDINGS; // a slow rebalance alone is no storm
-      g = { events: [], members: new Map(), lastEventAt: now, newest: 0n, id: '', gist: '', open: false, first: undefined, name: groupName !== undefined || info.kind === 'group' ? `group ${groupName ?? info.group}` : `consumers of ${info.service}` };
+      g = { events: [], members: new Map(), lastEventAt: now, newest: 0n, id: '', gist: '', open: false, first: undefined, peakErratic: 0, peakRebalances: 0, name: groupName !== undefined || info.kind === 'group' ? `group ${groupName ?? info.group}` : `consumers of ${info.service}` };
       this.groups.set(key, g);
     }
     const ev = evidenceOf(signal, 'rebalance');
@@ -121,6 +124,8 @@ export class RebalanceStorm implements Observer {
     let erratic = 0;
     for (const m of g.members.values()) if (m.erratic) erratic++;
     const quiet = now - g.lastEventAt >= this.settings.calmNs;
+    g.peakErratic = Math.max(g.peakErratic, erratic);
+    g.peakRebalances = Math.max(g.peakRebalances, recent);
     const storm = erratic > 0 || (!quiet && recent >= this.settings.minRebalances);
     if (!storm) {
       // Calm once no member is ERRATIC and no event came for calmNs (or none are left to count).
@@ -130,7 +135,7 @@ export class RebalanceStorm implements Observer {
       }
       if (!quiet && recent > 0) return NO_FINDINGS;
       this.groups.delete(key);
-      return [this.findingOf(key, g, recent, erratic, true)];
+      return [this.findingOf(key, g, true)];
     }
     const confidence = recent >= this.settings.minRebalances + 2 || erratic >= 2 ? Status_Confidence.CONFIRMED : Status_Confidence.MEASURED;
     const gist = `${confidence}|${g.members.size}`;
@@ -138,10 +143,13 @@ export class RebalanceStorm implements Observer {
     if (!g.open) g.id = this.ids.next(this.name);
     g.open = true;
     g.gist = gist;
-    return [this.findingOf(key, g, recent, erratic, false, confidence)];
+    return [this.findingOf(key, g, false, confidence)];
   }
 
-  private findingOf(key: string, g: GroupState, recent: number, erratic: number, resolved: boolean, confidence = Status_Confidence.MEASURED): Finding {
+  private findingOf(key: string, g: GroupState, resolved: boolean, confidence = Status_Confidence.MEASURED): Finding {
+    // Told at its worst: members calming one by one do not make the storm smaller than it was.
+    const recent = g.peakRebalances;
+    const erratic = g.peakErratic;
     const members = [...g.members.keys()];
     const window = Number(this.settings.windowNs / 1_000_000_000n);
     const slow = [...new Set([...g.members.values()].map((m) => m.slow).filter(Boolean))];

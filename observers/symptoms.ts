@@ -64,6 +64,8 @@ export class SymptomBoard implements Observer {
     const aspect = o.signal.subject;
     if (f.health === Health.Unhealthy) {
       if (current) {
+        // A change of confidence is news to correlating observers (a suspicion corroborated).
+        if (f.confidence !== current.confidence) this.version++;
         current.severity = f.severity;
         current.confidence = f.confidence;
         current.lastAsserted = now;

@@ -150,9 +150,12 @@ function cascade(root: Finding, cast: Cast): Explanation {
   const causes = (root.context['root-causes'] ?? '').split(',').filter(Boolean);
   const steps = [brokerPhrase(broker, account, inferred)];
   if (cast.producers.size) steps.push(`produce latency in ${list(cast.producers.keys())}`);
-  const buffers = new Set(cast.buffers.map((b) => b.context.service ?? ''));
-  buffers.delete('');
-  if (buffers.size) steps.push(`buffer exhaustion in ${list(buffers)}`);
+  // A buffer that overflowed is exhaustion; one under pressure is only filling: the words follow the finding.
+  const full = new Set(cast.buffers.filter((b) => b.context.buffer !== 'pressure').map((b) => b.context.service ?? ''));
+  const filling = new Set(cast.buffers.filter((b) => b.context.buffer === 'pressure' && !full.has(b.context.service ?? '')).map((b) => b.context.service ?? ''));
+  full.delete('');
+  filling.delete('');
+  if (full.size || filling.size) steps.push([full.size ? `buffer exhaustion in ${list(full)}` : '', filling.size ? `buffers filling in ${list(filling)}` : ''].filter(Boolean).join(', '));
   if (cast.groups.size || cast.consumers.size) steps.push(`consumer lag in ${list([...[...cast.groups].map((g) => `group ${g}`), ...cast.consumers.keys()])}`);
   const advice = [brokerAdvice(cluster, broker, causes, inferred)];
   if (cast.producers.size) {

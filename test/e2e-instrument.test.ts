@@ -7,7 +7,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Kafka, Partitioners, logLevel, type Consumer, type Producer } from 'kafkajs';
-import { EventKind, Resource_Sign, Service_Sign, Status_Condition, describeSign, type Signal } from '../proto/index.js';
+import { EventKind, Resource_Sign, Service_Sign, Status_Condition, describeSign, entityOf, type Signal } from '../proto/index.js';
 import { instrument, type Instrumentation } from '../agent/instrument/index.js';
 import { agent, aggregator, type AgentProc, type AggregatorProc } from './support/procs.js';
 import { aggregatorClient, Collector } from './support/client.js';
@@ -80,7 +80,7 @@ test('a slow broker: its round-trip time shows as DIVERGING request latency with
     }
   })();
   try {
-    const subject = `${PRODUCER}/request-latency-broker-2`;
+    const subject = `${PRODUCER}#request-latency/2`;
     const stable = await seen((s) => s.subject === subject && isStatus(s, Status_Condition.STABLE), 'request latency to broker 2, STABLE');
     assert.is(stable.context['node-id'], '2', 'the broker is named by its id (read from kafkajs metadata)');
     await mock.setRtt(2, 250);
@@ -93,10 +93,10 @@ test('a slow broker: its round-trip time shows as DIVERGING request latency with
     // its slowest request carries the whole 250 ms, its mean is well above the healthy one.
     assert.ok(Number(div.context['max-ms']) >= 240, `slowest request ${div.context['max-ms']} ms reflects the 250 ms rtt`);
     assert.ok(Number(div.context.value) >= 2 * Number(stable.context.value) + 50, `mean latency ${div.context.value} ms, was ${stable.context.value} ms`);
-    assert.not.ok(signals().some((s) => /request-latency-broker-[13]$/.test(s.subject) && isStatus(s, Status_Condition.DIVERGING)), 'the other brokers are not diverging');
+    assert.not.ok(signals().some((s) => /#request-latency\/[13]$/.test(s.subject) && isStatus(s, Status_Condition.DIVERGING)), 'the other brokers are not diverging');
     await mock.setRtt(2, 0);
     await seen((s) => s.subject === subject && s.timestamp > div.timestamp && (isStatus(s, Status_Condition.STABLE) || isStatus(s, Status_Condition.CONVERGING)), 'latency to broker 2 settling after the rtt is removed');
-    const sends = await seen((s) => s.subject === PRODUCER && s.service?.sign === Service_Sign.SUCCESS && s.context.event === 'send', 'send SUCCESS');
+    const sends = await seen((s) => entityOf(s.subject) === PRODUCER && s.service?.sign === Service_Sign.SUCCESS && s.context.event === 'send', 'send SUCCESS');
     assert.ok(Number(sends.context.sends) >= 1);
   } finally {
     producing = false;
@@ -116,12 +116,12 @@ test('produce errors: FAIL with the error kafkajs gave up on, then SUCCESS when 
       assert.match((e as Error).message, /replicas/i);
     }
   }
-  const fail = await seen((s) => s.subject === PRODUCER && s.service?.sign === Service_Sign.FAIL, 'send FAIL');
+  const fail = await seen((s) => entityOf(s.subject) === PRODUCER && s.service?.sign === Service_Sign.FAIL, 'send FAIL');
   assert.equal({ type: fail.context['error-type'], topic: fail.context.topic, event: fail.context.event }, { type: 'NOT_ENOUGH_REPLICAS', topic: 'orders', event: 'send' });
   assert.ok(Number(fail.context.failed) >= 1);
   await producer.send({ topic: 'orders', messages: [{ partition: 0, value: 'fine' }] });
-  await seen((s) => s.subject === PRODUCER && s.service?.sign === Service_Sign.SUCCESS && s.timestamp > fail.timestamp, 'send SUCCESS after the FAIL');
-  const mine = signals().slice(before).filter((s) => s.subject === PRODUCER && s.service && s.context.event === 'send');
+  await seen((s) => entityOf(s.subject) === PRODUCER && s.service?.sign === Service_Sign.SUCCESS && s.timestamp > fail.timestamp, 'send SUCCESS after the FAIL');
+  const mine = signals().slice(before).filter((s) => entityOf(s.subject) === PRODUCER && s.service && s.context.event === 'send');
   assert.ok(mine.length <= 6, `aggregated: ${mine.map((s) => describeSign(s)).join(', ')}`);
 });
 
@@ -134,12 +134,12 @@ test('consumers: a join, a second member (rebalance), lag and commits become the
   await c1.subscribe({ topics: ['billing'], fromBeginning: true });
   await c1.run({ eachMessage: async () => undefined });
   const C1 = `${POD}/consumer/orders-app`;
-  const join = await seen((s) => s.subject === C1 && s.context.event === 'group_join', 'c1 joins the group');
+  const join = await seen((s) => entityOf(s.subject) === C1 && s.context.event === 'group_join', 'c1 joins the group');
   assert.is(join.resource?.sign, Resource_Sign.GRANT);
   assert.equal({ group: join.context.group, partitions: join.context.partitions, units: join.resource?.units }, { group: 'billing-group', partitions: '2', units: 2 });
-  const lag = await seen((s) => s.subject === `${C1}/lag` && s.context.metric === 'records-lag-max', 'c1 lag reading');
+  const lag = await seen((s) => s.subject === `${C1}#lag` && s.context.metric === 'records-lag-max', 'c1 lag reading');
   assert.ok(lag.context.lag !== undefined && lag.context.topic === 'billing');
-  await seen((s) => s.subject === `${C1}/commits` && s.service?.sign === Service_Sign.SUCCESS, 'c1 commits');
+  await seen((s) => s.subject === `${C1}#commits` && s.service?.sign === Service_Sign.SUCCESS, 'c1 commits');
 
   // A second member: the group rebalances; c1 is told (REBALANCING) and joins again.
   const c2 = kafka.consumer({ groupId: 'billing-group', ...FAST_CONSUMER });
@@ -148,11 +148,11 @@ test('consumers: a join, a second member (rebalance), lag and commits become the
   await c2.subscribe({ topics: ['billing'], fromBeginning: true });
   await c2.run({ eachMessage: async () => undefined });
   const C2 = `${POD}/consumer/orders-app-2`;
-  const rebalancing = await seen((s) => s.subject === C1 && s.context.event === 'rebalancing', 'c1 rebalancing', 40_000);
+  const rebalancing = await seen((s) => entityOf(s.subject) === C1 && s.context.event === 'rebalancing', 'c1 rebalancing', 40_000);
   assert.is(rebalancing.service?.sign, Service_Sign.SUSPEND);
-  await seen((s) => s.subject === C2 && s.context.event === 'group_join', 'c2 joins the group', 40_000);
-  await seen((s) => s.subject === C1 && s.context.event === 'group_join' && s.timestamp > rebalancing.timestamp, 'c1 joins again', 40_000);
-  const total = (subject: string): number => signals().filter((s) => s.subject === subject && s.context.event === 'group_join').reduce((n, s) => n + Number(s.context.partitions), 0);
+  await seen((s) => entityOf(s.subject) === C2 && s.context.event === 'group_join', 'c2 joins the group', 40_000);
+  await seen((s) => entityOf(s.subject) === C1 && s.context.event === 'group_join' && s.timestamp > rebalancing.timestamp, 'c1 joins again', 40_000);
+  const total = (subject: string): number => signals().filter((s) => entityOf(s.subject) === subject && s.context.event === 'group_join').reduce((n, s) => n + Number(s.context.partitions), 0);
   assert.ok(total(C1) >= 3, 'c1 had both partitions, then its share');
 });
 
@@ -169,7 +169,7 @@ test('a consumer that crashes (eachMessage throws, no restart): FAIL event=crash
     },
   });
   const C3 = `${POD}/consumer/orders-app-3`;
-  const crash = await seen((s) => s.subject === C3 && s.context.event === 'crash', 'the crash');
+  const crash = await seen((s) => entityOf(s.subject) === C3 && s.context.event === 'crash', 'the crash');
   assert.is(crash.service?.sign, Service_Sign.FAIL);
   assert.equal({ restart: crash.context.restart, group: crash.context.group }, { restart: 'false', group: 'payments-group' });
   assert.match(crash.context.error ?? '', /cannot parse payment/);

@@ -86,7 +86,6 @@ jmx:
     beans:
       - pattern: "com.acme:type=Orders,name=*"
         attributes: { QueueDepth: acme.queue-depth }
-        subject: "orders/{name}"
 `);
   try {
     const r = await check({}, ['--config', config]);
@@ -99,7 +98,7 @@ jmx:
     // The running agent says the same about itself: DEGRADED, reason pattern-empty.
     const a = await agent('errs-pattern', agg.url, ['--config', config], { POLL_INTERVAL_MS: '200', SERVICE_NAME: 'orders' });
     agents.push(a);
-    const self = 'service/orders/pod/errs-pattern/agent/orders-jvm';
+    const self = 'service/orders/pod/errs-pattern/agent#source/orders-jvm';
     await sub.until(() => selfSigns(self).length > 0, 'self signal for orders-jvm');
     const s = selfSigns(self)[0]!.signal!;
     assert.is(describeSign(s), 'status DEGRADED MEASURED');
@@ -133,7 +132,7 @@ test('TLS: a connector over TLS is read with the truststore given; without it, a
 test('a running agent with the wrong password reports its source DOWN (reason auth) and keeps running', async () => {
   const a = await agent('errs-auth', agg.url, [], { JMX_URL: `127.0.0.1:${secured.port}`, JMX_USERNAME: 'monitor', JMX_PASSWORD: WRONG, POLL_INTERVAL_MS: '200', SERVICE_NAME: 'orders' });
   agents.push(a);
-  const self = `service/orders/pod/errs-auth/agent/jmx:127.0.0.1:${secured.port}`;
+  const self = `service/orders/pod/errs-auth/agent#source/jmx:127.0.0.1:${secured.port}`;
   await sub.until(() => selfSigns(self).some((e) => e.signal!.status?.confidence === 3), 'DOWN CONFIRMED after three failures');
   const down = selfSigns(self).map((e) => e.signal!);
   assert.equal(down.map((s) => describeSign(s)), ['status DOWN MEASURED', 'status DOWN CONFIRMED'], 'sent when it happens and when it is confirmed, not on every poll');
@@ -155,14 +154,14 @@ test('without Java the agent says so in one line, reports the source DOWN and ru
   agents.push(a);
   await a.waitForLog((l) => l.msg === 'java not found: JMX sources disabled');
   assert.is(a.lines.filter((l) => /java not found/.test(l.msg)).length, 1, 'one line');
-  const self = `service/orders/pod/errs-nojava/agent/jmx:127.0.0.1:${secured.port}`;
+  const self = `service/orders/pod/errs-nojava/agent#source/jmx:127.0.0.1:${secured.port}`;
   await sub.until(() => selfSigns(self).length > 0, 'self signal without java');
   assert.is(describeSign(selfSigns(self)[0]!.signal!), 'status DOWN MEASURED');
   assert.is(selfSigns(self)[0]!.signal!.context.reason, 'java-missing');
   // The rest of the agent works: a signal posted to its intake reaches the aggregator.
-  const posted = await postJson(`http://127.0.0.1:${a.httpPort}/v1/signals`, { subject: 'service/orders/pod/errs-nojava/producer/p9', queue: { sign: 'ENQUEUE', units: 1 } });
+  const posted = await postJson(`http://127.0.0.1:${a.httpPort}/v1/signals`, { subject: 'service/orders/pod/errs-nojava/producer/p9#buffer', queue: { sign: 'ENQUEUE', units: 1 } });
   assert.is(posted.json.accepted, 1);
-  await sub.until((ev) => ev.some((e) => e.signal?.subject === 'service/orders/pod/errs-nojava/producer/p9'), 'intake still works');
+  await sub.until((ev) => ev.some((e) => e.signal?.subject === 'service/orders/pod/errs-nojava/producer/p9#buffer'), 'intake still works');
 });
 
 test('a bad jmx section in the config file is refused with its path', async () => {

@@ -42,13 +42,14 @@ defaults:
 rules:
   - { name: producer-request-latency, windowMs: 3000 }
   - { name: consumer-rebalance-storm, spacingMs: 3000, quietMs: 3500 }
+  - { name: jvm-gc-pause, holdMs: 1000 }
 `);
   [agg, jvm] = await Promise.all([aggregator(), FakeJvm.start()]);
   ({ client } = aggregatorClient(agg.url));
   sub = new Collector(client, { kinds: [EventKind.SIGNAL], fromOffset: 0n });
   orders = await agent('orders-1', agg.url, [], { JMX_URL: `127.0.0.1:${jvm.port}`, POLL_INTERVAL_MS: '200', SERVICE_NAME: 'orders', KAFKA_CLUSTER: 'prod', KAFKA_OBS_RULES: rules });
   sensor = `jmx:127.0.0.1:${jvm.port}`;
-  await awaitLast(`${POD}/agent/${sensor}`, 'status STABLE');
+  await awaitLast(`${POD}/agent#source/${sensor}`, 'status STABLE');
 });
 
 test.after(async () => {
@@ -58,7 +59,7 @@ test.after(async () => {
 });
 
 test('producer buffer 50 % -> 85 % -> 97 %: PRESSURE then OVERFLOW; back to normal with hysteresis', async () => {
-  const buffer = `${POD}/producer/p1/buffer`;
+  const buffer = `${POD}/producer/p1#buffer`;
   await bufferUsed(jvm, 'p1', 50);
   await awaitLast(buffer, 'status STABLE');
   await bufferUsed(jvm, 'p1', 85);
@@ -84,7 +85,7 @@ test('producer buffer 50 % -> 85 % -> 97 %: PRESSURE then OVERFLOW; back to norm
 });
 
 test('request-latency-avg 50 -> 150 -> 500 ms: DIVERGING; falling back: CONVERGING, then STABLE', async () => {
-  const latency = `${POD}/producer/p1/request-latency`;
+  const latency = `${POD}/producer/p1#request-latency`;
   await awaitLast(latency, 'status STABLE');
   await jvm.set(PRODUCER('p1'), 'request-latency-avg', 150);
   await polled(orders, sensor);
@@ -99,7 +100,7 @@ test('request-latency-avg 50 -> 150 -> 500 ms: DIVERGING; falling back: CONVERGI
 });
 
 test('rebalances in quick succession: ERRATIC, calm again once they stop; a slow rebalance: DEGRADED', async () => {
-  const rebalances = `${POD}/consumer/c1/rebalances`;
+  const rebalances = `${POD}/consumer/c1#rebalances`;
   await awaitLast(rebalances, 'status STABLE');
   for (let i = 0; i < 3; i++) {
     await jvm.add(COORDINATOR('c1'), 'rebalance-total', 1);
@@ -111,7 +112,7 @@ test('rebalances in quick succession: ERRATIC, calm again once they stop; a slow
   assert.ok(Number(erratic.context['min-spacing-ms']) < 3000);
   await awaitLast(rebalances, 'status STABLE'); // quietMs (3.5 s) without a rebalance
 
-  const latency = `${POD}/consumer/c1/rebalance-latency`;
+  const latency = `${POD}/consumer/c1#rebalance-latency`;
   await jvm.set(COORDINATOR('c1'), 'rebalance-latency-avg', 6200);
   await awaitLast(latency, 'status DEGRADED');
   await jvm.set(COORDINATOR('c1'), 'rebalance-latency-avg', 300);
@@ -119,14 +120,16 @@ test('rebalances in quick succession: ERRATIC, calm again once they stop; a slow
 });
 
 test('heap at 85 % DEGRADED, at 95 % DEFECTIVE; a GC pause over 2 s DEGRADED', async () => {
-  const heap = `${POD}/jvm/heap`;
+  // This JVM registers a broker's app-info (kafka.server:type=app-info,id=1): it is broker 1's,
+  // so its heap and GC are aspects of the broker, not of a service.
+  const heap = `${BROKER}#heap`;
   await jvm.heap(85);
   await awaitLast(heap, 'status DEGRADED');
   await jvm.heap(95);
   await awaitLast(heap, 'status DEFECTIVE');
   await jvm.heap(40);
   await awaitLast(heap, 'status STABLE');
-  const gc = `${POD}/jvm/gc/Scripted`;
+  const gc = `${BROKER}#gc/Scripted`;
   await jvm.add(SCRIPTED_GC, 'CollectionTime', 2500);
   await awaitLast(gc, 'status DEGRADED');
   const pause = sub.events.filter((e) => e.signal?.subject === gc && e.signal.status?.condition === Status_Condition.DEGRADED)[0]!.signal!;
@@ -136,18 +139,18 @@ test('heap at 85 % DEGRADED, at 95 % DEFECTIVE; a GC pause over 2 s DEGRADED', a
 
 test('a broker with UnderReplicatedPartitions = 2 is DEGRADED, named by its app-info id', async () => {
   await jvm.set(URP, 'Value', 2);
-  await awaitLast(`${BROKER}/under-replicated`, 'status DEGRADED');
+  await awaitLast(`${BROKER}#under-replicated`, 'status DEGRADED');
   const cell = await client.getCell({ path: BROKER, depth: 1 });
   assert.is(cell.condition, Status_Condition.DEGRADED, 'the broker cell rolls it up');
   await jvm.set(URP, 'Value', 0);
-  await awaitLast(`${BROKER}/under-replicated`, 'status STABLE');
+  await awaitLast(`${BROKER}#under-replicated`, 'status STABLE');
 });
 
 test('an unchanging metric is not re-sent: TENTATIVE, MEASURED, CONFIRMED, then silence until the heartbeat', async () => {
   await polled(orders, sensor, 5);
-  const offline = signs(`${BROKER}/offline-partitions`);
+  const offline = signs(`${BROKER}#offline-partitions`);
   assert.equal(offline, ['status STABLE', 'status STABLE', 'status STABLE']);
-  const confidences = sub.events.filter((e) => e.signal?.subject === `${BROKER}/offline-partitions`).map((e) => e.signal!.context.confidence);
+  const confidences = sub.events.filter((e) => e.signal?.subject === `${BROKER}#offline-partitions`).map((e) => e.signal!.context.confidence);
   assert.equal(confidences, ['TENTATIVE', 'MEASURED', 'CONFIRMED']);
 });
 
@@ -160,26 +163,28 @@ test('the JMX bridge killed: the agent restarts it and polling goes on', async (
     return s.bridgeStarts === 2 && s.bridgePid !== before.bridgePid && s.condition === 'STABLE';
   }, 'bridge restarted');
   await jvm.heap(86);
-  await awaitLast(`${POD}/jvm/heap`, 'status DEGRADED');
+  await awaitLast(`${BROKER}#heap`, 'status DEGRADED');
   const metrics = await (await fetch(`http://127.0.0.1:${orders.httpPort}/metrics`)).text();
   assert.match(metrics, new RegExp(`kafkaobs_agent_jmx_bridge_restarts_total\\{source="${sensor}"\\} 1`));
   assert.ok(orders.lines.some((l) => l.msg === 'JMX bridge exited'), 'the exit is logged');
 });
 
 test('the target JVM killed and restarted: source DOWN, then recovery without restarting the agent', async () => {
-  const self = `${POD}/agent/${sensor}`;
+  const self = `${POD}/agent#source/${sensor}`;
   const port = jvm.port;
   await jvm.set(URP, 'Value', 3);
-  await awaitLast(`${BROKER}/under-replicated`, 'status DEGRADED');
+  await awaitLast(`${BROKER}#under-replicated`, 'status DEGRADED');
   await jvm.kill();
   await awaitLast(self, 'status DOWN');
+  // What the source reads is broker 1: the broker is told to have gone silent too (evidence about it).
+  await awaitLast(`${BROKER}#sensor/${sensor}`, 'status DOWN');
   const down = sub.events.filter((e) => e.signal?.subject === self).at(-1)!.signal!;
   assert.is(down.context.reason, 'unreachable');
   assert.match(down.context.message!, /cannot connect to service:jmx:rmi:\/\/\/jndi\/rmi:\/\/127\.0\.0\.1:\d+\/jmxrmi: .*Connection refused/);
   jvm = await FakeJvm.start({ port });
   await awaitLast(self, 'status STABLE');
   // Values come from the new JVM (it starts with no under-replicated partitions).
-  await awaitLast(`${BROKER}/under-replicated`, 'status STABLE');
+  await awaitLast(`${BROKER}#under-replicated`, 'status STABLE');
   assert.ok(orders.child.exitCode === null, 'the agent kept running');
   const metrics = await (await fetch(`http://127.0.0.1:${orders.httpPort}/metrics`)).text();
   assert.match(metrics, new RegExp(`kafkaobs_agent_source_poll_errors_total\\{source="${sensor}",reason="unreachable"\\} [1-9]`));

@@ -24,7 +24,7 @@ const GROUP_AUTHORIZATION_FAILED = 30;
 const check = agentCheck;
 
 /** The agent's signals about its Kafka source. */
-const selfSigns = (pod: string): Event[] => sub.events.filter((e) => e.signal?.subject.startsWith(`service/lag/pod/${pod}/agent/kafka:`));
+const selfSigns = (pod: string): Event[] => sub.events.filter((e) => e.signal?.subject.startsWith(`service/lag/pod/${pod}/agent#source/kafka:`));
 const lastSelf = (pod: string): Event | undefined => selfSigns(pod).at(-1);
 
 test.before(async () => {

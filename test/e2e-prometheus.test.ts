@@ -114,12 +114,14 @@ async function bothPolled(): Promise<void> {
   await Promise.all([polled(viaJmx, jmxSensor), polled(viaProm, promSensor)]);
 }
 
+// The JVM both agents read is broker 1's (its app-info, or PROMETHEUS_BROKER_ID): its heap and GC
+// are aspects of the broker.
 const WATCHED = [
-  'producer/p1/buffer', 'producer/p1/record-errors', 'producer/p1/request-latency', 'producer/p1/buffer-exhausted',
-  'consumer/c1/lag', 'consumer/c1/fetch-latency', 'consumer/c1/partitions', 'consumer/c1/commits', 'consumer/c1/rebalances', 'consumer/c1/rebalance-latency',
-  'jvm/heap', 'jvm/gc/Scripted',
-  'broker/1/under-replicated', 'broker/1/offline-partitions', 'broker/1/under-min-isr', 'broker/1/active-controller', 'broker/1/request-handler-idle',
-  'broker/1/request-latency/Produce',
+  'producer/p1#buffer', 'producer/p1#record-errors', 'producer/p1#request-latency', 'producer/p1#buffer-exhausted',
+  'consumer/c1#lag', 'consumer/c1#fetch-latency', 'consumer/c1#partitions', 'consumer/c1#commits', 'consumer/c1#rebalances', 'consumer/c1#rebalance-latency',
+  'broker/1#heap', 'broker/1#gc/Scripted',
+  'broker/1#under-replicated', 'broker/1#offline-partitions', 'broker/1#under-min-isr', 'broker/1#active-controller', 'broker/1#request-handler-idle',
+  'broker/1#request-latency/Produce',
 ];
 
 /** Per watched subject (relative to the service's pod or the cluster), its sequence of distinct signs. */
@@ -159,18 +161,18 @@ test('the same steps through JMX and through the exporter page make the same sig
   for (const w of WATCHED) assert.ok(jmx[w]!.length > 0, `JMX made signs for ${w}`);
   assert.equal(prom, jmx);
   // And they are the expected ones.
-  assert.equal(jmx['producer/p1/buffer'], ['status STABLE', 'queue PRESSURE', 'queue OVERFLOW', 'status STABLE']);
-  assert.equal(jmx['broker/1/under-replicated'], ['status STABLE', 'status DEGRADED', 'status STABLE']);
-  assert.equal(jmx['jvm/heap'], ['status STABLE', 'status DEFECTIVE', 'status STABLE']);
-  assert.equal(jmx['producer/p1/record-errors'], ['probe SUCCEED OUTBOUND', 'probe FAIL OUTBOUND', 'probe SUCCEED OUTBOUND']);
+  assert.equal(jmx['producer/p1#buffer'], ['status STABLE', 'queue PRESSURE', 'queue OVERFLOW', 'status STABLE']);
+  assert.equal(jmx['broker/1#under-replicated'], ['status STABLE', 'status DEGRADED', 'status STABLE']);
+  assert.equal(jmx['broker/1#heap'], ['status STABLE', 'status DEFECTIVE', 'status STABLE']);
+  assert.equal(jmx['producer/p1#record-errors'], ['probe SUCCEED OUTBOUND', 'probe FAIL OUTBOUND', 'probe SUCCEED OUTBOUND']);
 });
 
 test('broker counters become rates; per-topic and per-node series are not read as the client\'s', async () => {
   state.messagesIn += 5000;
   await polled(viaProm, promSensor, 2);
-  const rates = sub.events.filter((e) => e.signal?.subject === 'cluster/c-prom/broker/1/messages-in').map((e) => e.signal!.gauge!.value);
+  const rates = sub.events.filter((e) => e.signal?.subject === 'cluster/c-prom/broker/1#messages-in').map((e) => e.signal!.gauge!.value);
   assert.ok(rates.some((r) => r > 0), `a messages-in rate was sent (${rates.join(', ')})`);
-  const lag = sub.events.filter((e) => e.signal?.subject === 'service/svc-prom/pod/pod-prom/consumer/c1/lag').map((e) => e.signal!.context.value);
+  const lag = sub.events.filter((e) => e.signal?.subject === 'service/svc-prom/pod/pod-prom/consumer/c1#lag').map((e) => e.signal!.context.value);
   assert.ok(lag.length > 0 && lag.every((v) => v === '0'), 'the per-topic lag (77777) is not the client\'s');
 });
 

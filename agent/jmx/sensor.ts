@@ -225,7 +225,7 @@ export class JmxSensor extends PollingSensor {
   private starts = 0;
 
   constructor(readonly target: JmxTarget, rules: RuleSet, private readonly java: string | undefined, private readonly jvmOptions: string[] = BRIDGE_JVM_OPTIONS) {
-    super(target.name, { intervalMs: target.intervalMs, rules, description: `${target.url}${target.username ? ` as ${target.username}` : ''}` });
+    super(target.name, { intervalMs: target.intervalMs, rules, description: `${target.url}${target.username ? ` as ${target.username}` : ''}`, answerWithinMs: target.timeoutMs });
     this.plan = queryPlan(target);
   }
 

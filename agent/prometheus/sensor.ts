@@ -46,7 +46,7 @@ export class PrometheusSensor extends PollingSensor {
   private countersAt = 0;
 
   constructor(readonly target: PrometheusTarget, rules: RuleSet) {
-    super(target.name, { intervalMs: target.intervalMs, rules, description: target.url });
+    super(target.name, { intervalMs: target.intervalMs, rules, description: target.url, answerWithinMs: target.timeoutMs });
   }
 
   private async scrape(): Promise<Scrape> {

@@ -68,6 +68,12 @@ export interface PollingOptions {
    * (default: no backoff, poll on the interval). A cluster that refuses us is not hammered.
    */
   backoffMaxMs?: number;
+  /**
+   * A poll still unanswered after this long says so at once (DOWN, reason timeout), while it goes
+   * on waiting: a frozen broker stops answering its sensor at once, and that silence is evidence
+   * the aggregator needs now, not when the call finally gives up.
+   */
+  answerWithinMs?: number;
 }
 
 /** The agent's own view of a source, re-sent only when it changes or as a heartbeat. */
@@ -157,7 +163,11 @@ export abstract class PollingSensor implements Sensor {
   private async pollAndEmit(): Promise<void> {
     const t0 = performance.now();
     const now = Date.now();
+    const limit = this.options.answerWithinMs;
+    // Stamped with the poll's start: the moment the source stopped answering.
+    const watchdog = limit ? setTimeout(() => void this.report(Status_Condition.DOWN, 'timeout', `no answer within ${limit} ms (still waiting)`, now, true), limit) : undefined;
     const outcome = await this.poll().catch((e: Error): PollOutcome => ({ ok: false, reason: 'internal', message: e.message }));
+    clearTimeout(watchdog);
     const tookMs = performance.now() - t0;
     const m = this.metrics!;
     m.duration.observe({ source: this.name }, tookMs / 1000);
@@ -207,10 +217,14 @@ export abstract class PollingSensor implements Sensor {
     }
   }
 
-  /** The agent's status of this source: sent when it changes, and once per heartbeat otherwise. */
-  protected async report(condition: Status_Condition, reason: string, message: string, now: number): Promise<void> {
+  /**
+   * The agent's status of this source: sent when it changes, and once per heartbeat otherwise.
+   * `pending`: said while the poll still waits (the watchdog), so not counted as one more failure.
+   */
+  protected async report(condition: Status_Condition, reason: string, message: string, now: number, pending = false): Promise<void> {
     const prev = this.self;
-    const failures = condition === Status_Condition.DOWN ? (prev?.condition === Status_Condition.DOWN ? prev.failures + 1 : 1) : 0;
+    const down = prev?.condition === Status_Condition.DOWN;
+    const failures = condition === Status_Condition.DOWN ? (down ? prev.failures + (pending ? 0 : 1) : 1) : 0;
     const changed = !prev || prev.condition !== condition || prev.reason !== reason;
     const heartbeat = !changed && now - prev.sentAt >= this.options.rules.defaults.heartbeatMs;
     // Three failures in a row are no accident: CONFIRMED from then on (sent once more when reached).

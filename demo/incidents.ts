@@ -396,7 +396,7 @@ const slowConsumer: Incident = {
     narratives: 1,
     rootSubject: billingConsumer,
     rootObserver: 'slow-consumer',
-    says: [/Consumer consumer billing-consumer of billing-service is falling behind/, /consumes 850 records\/s/, /The brokers are observed healthy/],
+    says: [/Consumer billing-consumer of billing-service is falling behind/, /consumes 850 records\/s/, /The brokers are observed healthy/],
     never: [/stopped consuming|not committing/],
   },
 };

@@ -63,7 +63,8 @@ export function describeSign(s: Signal): string {
   for (const [field, spec] of Object.entries(SIGN_FIELDS[set])) {
     const v = sign[field];
     if (spec === 'number') {
-      if (v !== 0) parts.push(String(v));
+      // Six significant digits: 87.99999952316284 reads 88.
+      if (v !== 0) parts.push(Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(6))));
     } else if (v !== 0) {
       parts.push(String(spec.enum[v] ?? v));
     }

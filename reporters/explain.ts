@@ -282,26 +282,26 @@ function slowConsumer(root: Finding, tree: HierarchyView): Explanation {
   switch (verdict) {
     case 'stopped':
       return {
-        situation: `Consumer ${who} has stopped consuming${on}`,
+        situation: `${cap(who)} has stopped consuming${on}`,
         rootCause: `${who}${members === '0' ? ' has no member left' : members ? ` has ${members} member(s) but none consumes` : ' commits nothing'} while ${topic ?? 'its topics'} keep receiving records: ${evidence}`,
         recommendation: `${cap(who)}: start its consumers again, or find why they stopped (a crash loop, an OOM kill, a deployment scaled to 0, a consumer that left the group after max.poll.interval.ms); until then its lag grows with every record written${topic ? ` to ${topic}` : ''}, and unconsumed records age towards the topic's retention.`,
       };
     case 'stalled':
       return {
-        situation: `Consumer ${who} is stuck${on}`,
+        situation: `${cap(who)} is stuck${on}`,
         rootCause: `${who}: its members are connected but its committed offsets do not move: ${evidence}`,
         recommendation: `${cap(who)}: look for a stuck poll loop, a poison record that fails processing again and again, or errors in its members' logs; restart one member to see whether the partition moves on.`,
       };
     case 'rewound':
       return {
-        situation: `Consumer ${who} was reset backwards${on}`,
+        situation: `${cap(who)} was reset backwards${on}`,
         rootCause: `${who}: its committed offsets went backwards (an offset reset or a replay): ${evidence}`,
         recommendation: `${cap(who)}: if the reset was intended (kafka-consumer-groups.sh --reset-offsets), let it re-read — it catches up at its consumption rate; if it was not, find who reset it (the group's commit log, an application starting with auto.offset.reset=earliest and no committed offsets) and reset it forward to where it was.`,
       };
     default: {
       const scale = members && partitions ? ` (${members} member(s) for ${partitions} partitions: up to ${partitions} consumers help)` : partitions ? ` (up to ${partitions} consumers help)` : '';
       return {
-        situation: `Consumer ${who} is falling behind${on}${rewound ? ' after its offsets were reset' : ''}`,
+        situation: `${cap(who)} is falling behind${on}${rewound ? ' after its offsets were reset' : ''}`,
         rootCause: `${who} ${rates}${rewound ? ', re-reading after its offsets were reset backwards' : ''}: ${evidence}`,
         recommendation: `${cap(who)}: add consumers${scale}, or make each one faster — less work per record, fewer round trips per batch (max.poll.records, fetch.min.bytes), processing in parallel within a partition where order allows.${brokers.fine ? ' The brokers are observed healthy: nothing to do there.' : /not observed/.test(brokers.clause) ? ' Nobody reads the brokers here, so check that fetches are not slow on their side.' : ` Note that ${brokers.clause}.`}`,
       };

@@ -1,5 +1,5 @@
 // Build step after tsc: copies the default translation rules next to their compiled module and
-// the demo's recorded timeline into dist/demo/recordings, and
+// the recorded incidents (test/fixtures/scenarios, `npm run record`) into dist/demo/recordings, and
 // compiles the JMX bridge (agent/jmx), the scripted Kafka JVM of the demo and the tests
 // (demo) and any test JVM fixtures (test/fixtures) with the JDK's javac. Without a JDK
 // it says so and succeeds: the agent then runs without JMX sources, the demo on recordings.
@@ -14,12 +14,12 @@ const from = (p) => join(root, p);
 mkdirSync(from('dist/agent/translate'), { recursive: true });
 copyFileSync(from('agent/translate/default-rules.yaml'), from('dist/agent/translate/default-rules.yaml'));
 
-// The recorded timeline `kafka-obs demo` replays where there is no JDK (or with --no-jvm): the
-// cascade scenario of test/fixtures/scenarios, with an index naming only it.
+// The recorded incidents `kafka-obs demo` replays where there is no JDK (or with --no-jvm): every
+// scenario of test/fixtures/scenarios recorded from an incident, with an index naming them.
 const scenarios = from('test/fixtures/scenarios');
 if (existsSync(join(scenarios, 'index.json'))) {
   const index = JSON.parse(readFileSync(join(scenarios, 'index.json'), 'utf8'));
-  const demo = index.scenarios.filter((s) => s.name === 'cascade');
+  const demo = index.scenarios.filter((s) => s.incident !== undefined);
   const out = from('dist/demo/recordings');
   mkdirSync(out, { recursive: true });
   for (const s of demo) copyFileSync(join(scenarios, s.file), join(out, s.file));

@@ -2,7 +2,7 @@
 // FakeKafkaJvm processes, a real `kafka-obs agent` beside each reading it over JMX, a real
 // aggregator, a subscriber — and sums up what the subscriber saw, for the scenario tests and the
 // recorder (`npm run record`).
-import { Narrative_State, isUnder, type Evidence, type Narrative } from '../../proto/index.js';
+import { Narrative_State, compareClocks, isUnder, type Evidence, type Narrative } from '../../proto/index.js';
 import { stageRank } from '../../observers/index.js';
 import { incident as findIncident, type Incident } from '../../demo/incidents.js';
 import { runDemo, type DemoResult } from '../../demo/run.js';
@@ -57,12 +57,16 @@ export function chainProblems(n: Narrative): string[] {
   if (chain.length === 0) return ['its causal chain is empty'];
   const first = chain[0]!;
   if (!isUnder(first.subject, n.rootSubject)) out.push(`its chain starts at ${first.subject}, not at its root ${n.rootSubject}`);
-  for (let i = 1; i < chain.length; i++) {
-    const a = chain[i - 1]!;
-    const b = chain[i]!;
-    if (stageRank(b.stage) < stageRank(a.stage)) out.push(`its chain puts ${describe(b)} after ${describe(a)}`);
-    else if (b.stage === a.stage && b.time < a.time && Object.keys(a.clock).length === 0) out.push(`its chain puts ${describe(b)} after the later ${describe(a)}`);
+  // Happens-before (vector clocks: the same agent's evidence, or agents that exchanged clocks) is
+  // never contradicted; where clocks cannot tell, the story's order (broker, then clients) leads.
+  for (let i = 0; i < chain.length; i++) {
+    for (let j = i + 1; j < chain.length; j++) {
+      if (compareClocks(chain[i]!.clock, chain[j]!.clock) === 'after') out.push(`its chain puts ${describe(chain[j]!)} after ${describe(chain[i]!)}, which happened after it`);
+    }
   }
+  const firstClient = chain.findIndex((e) => stageRank(e.stage) > 0);
+  const lateBroker = chain.findIndex((e, i) => i > firstClient && stageRank(e.stage) === 0 && compareClocks(e.clock, chain[firstClient]!.clock) !== 'after');
+  if (firstClient >= 0 && lateBroker >= 0) out.push(`its chain tells the clients (${describe(chain[firstClient]!)}) before the broker evidence ${describe(chain[lateBroker]!)}`);
   if (n.state !== Narrative_State.RESOLVED) out.push('it is not resolved');
   return out;
 }

@@ -5,7 +5,10 @@
 import { join } from 'node:path';
 import type { Event, Signal } from '../../proto/index.js';
 import { loadScenarioFrom, scenarioIndexIn, type Scenario, type ScenarioMeta } from '../../demo/scenarios.js';
-import type { Pipeline } from '../../aggregator/pipeline.js';
+import type { Pipeline, PipelineSettings } from '../../aggregator/pipeline.js';
+import { AGGREGATOR_DEFAULTS } from '../../aggregator/config.js';
+import { pipelineSettings } from '../../aggregator/server.js';
+import { TIMING } from '../../demo/estate.js';
 import type { EventPayload } from '../../aggregator/event-log.js';
 import { ROOT } from './procs.js';
 
@@ -20,6 +23,15 @@ export const scenarioIndex = (): ScenarioMeta[] => scenarioIndexIn(SCENARIO_DIR)
 export const loadScenario = (name: string, opts: { rebaseEndTo?: bigint } = {}): Scenario => loadScenarioFrom(SCENARIO_DIR, name, opts);
 
 export const SECOND = 1_000_000_000n;
+
+/**
+ * The pipeline settings the aggregator ran with when `meta` was recorded: the same time scale
+ * (`--time-scale`) and narrative hysteresis as the incident's live run (demo/estate.ts).
+ */
+export function recordedPipeline(meta: ScenarioMeta): Partial<PipelineSettings> {
+  const t = TIMING.normal;
+  return pipelineSettings({ ...AGGREGATOR_DEFAULTS, defaultCluster: 'prod', timeScale: meta.timeScale ?? 1, causeWaitMs: t.causeWaitMs, resolveAfterMs: t.resolveAfterMs, situationHoldMs: t.situationHoldMs }, 'n');
+}
 
 /** An event as the log would hold it, with the clock time it was produced at. */
 export type Timed = EventPayload & { at: bigint };
@@ -59,3 +71,12 @@ export function replay(pipeline: Pipeline, signals: Signal[], opts: { tickNs?: b
 export const findingsOf = (events: (Timed | Event)[]) => events.filter((e) => e.finding).map((e) => e.finding!);
 export const situationsOf = (events: (Timed | Event)[]) => events.filter((e) => e.situation).map((e) => e.situation!);
 export const narrativesOf = (events: (Timed | Event)[]) => events.filter((e) => e.narrative).map((e) => e.narrative!);
+
+/**
+ * The recording in the order it would arrive if `sourceId`'s agent delivered `delayNs` late (its
+ * signals keep their timestamps): a real timeline, reordered as a slow agent or network would.
+ */
+export function arrivingLate(signals: readonly Signal[], sourceId: string, delayNs: bigint): Signal[] {
+  const arrival = (s: Signal): bigint => s.timestamp + (s.sourceId === sourceId ? delayNs : 0n);
+  return [...signals].sort((a, b) => (arrival(a) < arrival(b) ? -1 : arrival(a) > arrival(b) ? 1 : 0));
+}

@@ -93,7 +93,8 @@ export class SlowConsumer implements Observer {
     if (lag === undefined) return NO_FINDINGS;
     const key = info.entity;
     const ctx = signal.context;
-    const status = ctx[CTX.lagStatus] ?? '';
+    // A group's ERR says which in its worst partition's status (STOP, STALL, REWIND).
+    const status = ctx[CTX.lagWorst] ?? ctx[CTX.lagStatus] ?? '';
     let c = this.consumers.get(key);
     if (!c) {
       // Caught up, or a healthy group: nothing to follow.
@@ -129,7 +130,10 @@ export class SlowConsumer implements Observer {
     if (c.open && lag > c.peak) c.peak = lag;
     c.falling = prev && lag < prev.lag ? c.falling + 1 : 0;
     const judged = info.kind === 'group' ? JUDGED[status] : undefined;
-    const verdict: LagVerdict | undefined = judged ?? (this.slow(c) ? (this.stopped(c) ? 'stopped' : 'falling-behind') : c.open && info.kind === 'group' && status === 'WARN' ? 'falling-behind' : undefined);
+    // A group's words follow the Kafka source's verdict (it has the commit history and the
+    // membership: a batch committer between commits consumes "0/s" and is not stopped); a client's
+    // raw readings are judged here.
+    const verdict: LagVerdict | undefined = judged ?? (this.slow(c) ? (!c.group && this.stopped(c) ? 'stopped' : 'falling-behind') : c.open && c.group && status === 'WARN' ? 'falling-behind' : undefined);
     if (!c.open) {
       if (verdict === undefined) {
         if (lag === 0) this.consumers.delete(key);
@@ -237,7 +241,8 @@ export class SlowConsumer implements Observer {
     const first = c.samples[0]!;
     const last = c.samples.at(-1)!;
     const span = Number((last.ts - first.ts) / 1_000_000_000n);
-    const rates = last.consume !== undefined && last.produce !== undefined ? `; consuming ${fmt(last.consume)}/s, producing ${fmt(last.produce)}/s` : last.consume !== undefined ? `; consuming ${fmt(last.consume)}/s` : '';
+    // A stopped consumer's rate is history: only the producers' rate says something now.
+    const rates = c.verdict === 'stopped' ? (last.produce !== undefined ? `; producing ${fmt(last.produce)}/s` : '') : last.consume !== undefined && last.produce !== undefined ? `; consuming ${fmt(last.consume)}/s, producing ${fmt(last.produce)}/s` : last.consume !== undefined ? `; consuming ${fmt(last.consume)}/s` : '';
     return span > 0 ? `lag ${fmt(first.lag)} -> ${fmt(last.lag)} in ${span} s${rates}` : `lag ${fmt(last.lag)}${rates}`;
   }
 

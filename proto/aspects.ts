@@ -106,8 +106,10 @@ export const CTX = {
   consumeRate: 'consume-rate',
   produceRate: 'produce-rate',
   members: 'members',
-  /** The Burrow-style status of a group or partition: OK, WARN, STALL, STOP, REWIND. */
+  /** The Burrow-style status of a group or partition: OK, WARN, ERR (a group), STALL, STOP, REWIND, ABANDONED. */
   lagStatus: 'burrow',
+  /** A group's worst partition status when its own is ERR: STOP, STALL or REWIND. */
+  lagWorst: 'worst',
   /** Why a source or judgement says what it says. */
   reason: 'reason',
 } as const;

@@ -1,0 +1,118 @@
+// The Kafka source's seam into the aggregator: what its real lag evaluator and signal planner
+// emit (agent/kafka/lag, agent/kafka/signals.ts), stamped as the agent stamps it, through the real
+// pipeline with the aggregator's default settings. The words of the narrative must match the
+// verdict: abandoned groups are inventory (no narrative), a dead consumer has stopped (not "add
+// consumers"), a reset is told as a reset, then as falling behind while its lag grows; a live slow
+// consumer is falling behind, never stopped.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Narrative_State, Status_Condition, type Narrative, type Signal } from '../proto/index.js';
+import { Pipeline } from '../aggregator/pipeline.js';
+import { LagEvaluator, type GroupMembers } from '../agent/kafka/lag/index.js';
+import { SignalPlanner } from '../agent/kafka/signals.js';
+import { findingsOf, narrativesOf, replay, SECOND } from './support/scenarios.js';
+
+const test = suite('the Kafka source, through the pipeline');
+const T0 = 1_740_819_600_000; // ms
+const NAMES = { service: 'lag-monitor', pod: 'lag-monitor-1', cluster: 'prod' };
+
+/** Stamps the planner's signals as the agent does: its source id, a sequence, its clock. */
+class Stamper {
+  private seq = 0n;
+  stamp(signals: Signal[]): Signal[] {
+    return signals.map((s) => {
+      this.seq++;
+      return { ...s, sourceId: 'lag-monitor-1', seq: this.seq, clock: { 'lag-monitor-1': this.seq } };
+    });
+  }
+}
+
+interface Partition {
+  topic: string;
+  /** Committed offset at round t (s); undefined before the first commit. */
+  committed: (t: number) => number | undefined;
+  logEnd: (t: number) => number;
+}
+
+/** Rounds every `poll` s up to `until` s, each as agent/kafka/sensor.ts reads: membership, committed offsets, then log ends. */
+function source(groups: Map<string, { partitions: Partition[]; members: (t: number) => GroupMembers | undefined }>, until: number, poll: number): Signal[] {
+  const ev = new LagEvaluator();
+  const planner = new SignalPlanner(NAMES, 60_000);
+  const stamper = new Stamper();
+  const out: Signal[] = [];
+  for (let t = 0; t <= until; t += poll) {
+    const now = T0 + t * 1000;
+    const round: Signal[] = [];
+    for (const [group, g] of groups) {
+      ev.members(group, g.members(t));
+      for (const p of g.partitions) ev.committed(group, p.topic, 0, p.committed(t), now);
+    }
+    for (const g of groups.values()) for (const p of g.partitions) ev.logEnd(p.topic, 0, p.logEnd(t), now + 15);
+    for (const group of groups.keys()) planner.group(ev.evaluate(group, now + 20), now + 20, round);
+    out.push(...stamper.stamp(round));
+  }
+  return out;
+}
+
+/** Replays the source's signals, then `quietNs` of nothing (findings expire, narratives resolve). */
+function run(signals: Signal[], quietNs = 120n * SECOND): { narratives: Narrative[]; findings: ReturnType<typeof findingsOf>; pipeline: Pipeline } {
+  const pipeline = new Pipeline();
+  const events = replay(pipeline, signals, { from: BigInt(T0) * 1_000_000n, afterNs: quietNs });
+  return { narratives: narrativesOf(events), findings: findingsOf(events), pipeline };
+}
+
+const stable = (topic: string): GroupMembers => ({ state: 'Stable', members: 1, assigned: [{ topic, partitions: [0] }] });
+const last = (ns: Narrative[]): Narrative => ns.at(-1)!;
+const text = (n: Narrative): string => `${n.situation} / ${n.rootCause} / ${n.recommendation}`;
+
+test('25 abandoned groups (no members, lag held, nothing new written): inventory — no finding, no narrative, the cluster stays healthy', () => {
+  const groups = new Map(Array.from({ length: 25 }, (_, g) => [`old-${g}`, { members: () => ({ state: 'Empty', members: 0 }) as GroupMembers, partitions: [{ topic: `old-topic-${g}`, committed: () => 5000, logEnd: () => 5040 + 40 * g }] }]));
+  const { narratives, findings, pipeline } = run(source(groups, 600, 10));
+  assert.equal(findings.map((f) => f.summary), []);
+  assert.equal(narratives, []);
+  assert.not.ok([Status_Condition.DEGRADED, Status_Condition.DIVERGING].includes(pipeline.hierarchy.state('cluster/prod')!.condition), 'cluster/prod is not made unhealthy by inventory');
+});
+
+test('a dead consumer (its group empties while records keep coming): one narrative that says it stopped, with no member left', () => {
+  const groups = new Map([['billing', { members: (t: number) => (t < 60 ? stable('orders') : ({ state: 'Empty', members: 0 } as GroupMembers)), partitions: [{ topic: 'orders', committed: (t: number) => 50 * Math.min(t, 60), logEnd: (t: number) => 50 * t + 5 }] }]]);
+  const { narratives } = run(source(groups, 240, 10));
+  assert.is(new Set(narratives.map((n) => n.id)).size, 1, narratives.map((n) => n.situation).join(' | '));
+  const n = narratives.find((x) => x.state !== Narrative_State.RESOLVED)!;
+  assert.match(n.situation, /^Group billing has stopped consuming on orders/);
+  assert.match(n.rootCause, /has no member left/);
+  assert.not.match(text(n), /add consumers|not committing|falling behind/);
+});
+
+test('an offset reset: told as a reset, then — the lag growing again — as falling behind after the reset, in the same narrative', () => {
+  // Caught up at 10/s, reset to 0 at 60 s, then consuming 5/s while 10/s arrive.
+  const committed = (t: number): number => (t < 60 ? 10 * t : Math.min(5 * (t - 60), 10 * t));
+  const groups = new Map([['audit', { members: () => stable('events'), partitions: [{ topic: 'events', committed, logEnd: (t: number) => 10 * t }] }]]);
+  const { narratives } = run(source(groups, 360, 10));
+  assert.is(new Set(narratives.map((n) => n.id)).size, 1, narratives.map((n) => n.situation).join(' | '));
+  assert.match(narratives[0]!.situation, /^Group audit was reset backwards on events/);
+  assert.ok(narratives.some((n) => /^Group audit is falling behind on events after its offsets were reset/.test(n.situation)), narratives.map((n) => n.situation).join(' | '));
+  assert.not.ok(narratives.some((n) => /stopped consuming/.test(n.situation)));
+});
+
+test('a live slow consumer committing at the end of ever bigger batches (kafkajs): falling behind, never stopped', () => {
+  // Writes 20/s; commits at 0.6, 1.9, 11.4, 30.7 s, then 83-180 s apart (as measured on a real
+  // broker), each at the end of a batch of what the log held at the previous commit, at most 600
+  // records (kafkajs' maxBytesPerPartition): it consumes a quarter of the write rate or less.
+  const commits: { t: number; offset: number }[] = [];
+  let at = 0;
+  let fetchedAt = 0.1;
+  for (const gap of [0.6, 1.3, 9.5, 19.3, 83, 112, 97, 150]) {
+    at = Math.round((at + gap) * 10) / 10;
+    commits.push({ t: at, offset: Math.min(Math.floor(20 * fetchedAt), (commits.at(-1)?.offset ?? 0) + 600) });
+    fetchedAt = at;
+  }
+  const committed = (t: number): number | undefined => commits.filter((c) => c.t <= t).at(-1)?.offset;
+  const groups = new Map([['slow', { members: () => stable('clicks'), partitions: [{ topic: 'clicks', committed, logEnd: (t: number) => 20 * t }] }]]);
+  const { narratives } = run(source(groups, 470, 2), 0n);
+  assert.ok(narratives.length > 0, 'it is found');
+  assert.is(new Set(narratives.map((n) => n.id)).size, 1);
+  for (const n of narratives) assert.match(n.situation, /^Group slow is falling behind on clicks$/, n.situation);
+  assert.is(last(narratives).state === Narrative_State.RESOLVED, false, 'still open while it keeps falling behind');
+});
+
+test.run();

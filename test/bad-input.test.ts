@@ -135,8 +135,16 @@ test('the agent refuses bad JSON with a clear error and keeps going', async () =
     assert.match(r3.json.rejections[0].reason, /unknown field "qeueu"/);
     const r4 = await postJson(url, { subject: 'service/x', queue: { sign: 'OVERFLOW', units: 3 } });
     assert.is(r4.json.accepted, 1);
+    // The agent refuses what the aggregator would refuse, with the same words: a timestamp in
+    // seconds, a subject outside the grammar (with the one meant).
+    const seconds = Math.floor(Date.now() / 1000);
+    const r5 = await postJson(url, { subject: 'service/x', timestamp: String(seconds), queue: { sign: 'OVERFLOW', units: 3 } });
+    assert.is(r5.json.accepted, 0);
+    assert.match(r5.json.rejections[0].reason, /is not unix nanoseconds \(before 2000-01-01\): it reads as seconds; multiply by 1e9, or send 0 and the agent stamps it/);
+    const r6 = await postJson(url, { subject: 'service/x/pod/p/producer/p1/buffer', queue: { sign: 'OVERFLOW', units: 3 } });
+    assert.match(r6.json.rejections[0].reason, /put the metric after "#" \(service\/x\/pod\/p\/producer\/p1#buffer\)/);
     const m = await (await fetch(`http://127.0.0.1:${a.httpPort}/metrics`)).text();
-    assert.match(m, /kafkaobs_agent_signals_refused_total\{channel="http"\} 2/);
+    assert.match(m, /kafkaobs_agent_signals_refused_total\{channel="http"\} 4/);
   } finally {
     assert.is(await a.kill(), 0);
   }

@@ -7,6 +7,9 @@ import { stageRank } from '../../observers/index.js';
 import { incident as findIncident, type Incident } from '../../demo/incidents.js';
 import { runDemo, type DemoResult } from '../../demo/run.js';
 import { judge } from '../../demo/script.js';
+import { findJava } from '../../agent/jmx/bridge.js';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
 
 export interface Played {
   incident: Incident;
@@ -82,3 +85,27 @@ export function tableLine(p: Played): string {
 }
 
 export const TABLE_HEADER = `${'incident'.padEnd(20)} ${'to story'.padStart(9)}  ${'narratives'.padStart(10)}  ${'findings'.padStart(8)}  ${'revisions'.padStart(9)}  verdict`;
+
+/**
+ * A suite that plays `names` one after the other and holds each to its incident's expectation,
+ * printing per incident (and as a table at the end) its time to story, narratives and findings.
+ */
+export function incidentSuite(title: string, names: readonly string[]): void {
+  const test = suite(`incidents: ${title}`);
+  const lines: string[] = [];
+  test.before(() => {
+    assert.ok(findJava(process.env), 'a JDK is needed (java on the PATH or JAVA_HOME): these tests run real JVMs');
+  });
+  for (const name of names) {
+    test(name, async () => {
+      const played = await playIncident(name);
+      lines.push(tableLine(played));
+      process.stdout.write(`${tableLine(played)}\n`);
+      if (played.problems.length) assert.unreachable(`${name}: ${played.problems.join('; ')}\n--- what the demo printed (last 80 lines) ---\n${played.output.slice(-80).join('\n')}`);
+    });
+  }
+  test.after(() => {
+    process.stdout.write(`\n${TABLE_HEADER}\n${lines.join('\n')}\n`);
+  });
+  test.run();
+}

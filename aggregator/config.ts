@@ -1,5 +1,6 @@
 // Aggregator settings: embedded defaults, overridden by environment, overridden by flags.
 import type { ActorsSettings } from '../actors/config.js';
+import type { SyncPolicy } from './journal/journal.js';
 
 export interface AggregatorConfig {
   grpcHost: string;
@@ -32,6 +33,22 @@ export interface AggregatorConfig {
   situationHoldMs: number;
   /** Cluster name assumed for client signals that do not say theirs (context "cluster"). */
   defaultCluster: string;
+  /** When an ack may go out: fsync (the WAL is on disk; the default) or os (the OS has it). */
+  journalSync: SyncPolicy;
+  /** The main log (signals and every event): kept this long and at most this many bytes (0 = no limit). */
+  retainSignalsMs: number;
+  retainSignalsBytes: number;
+  /** Verdicts (narratives, findings, situations, actions): kept much longer. */
+  retainNarrativesMs: number;
+  retainNarrativesBytes: number;
+  /** How often retention runs. */
+  retentionIntervalMs: number;
+  /** Recovery feeds the pipeline the journal's last this-much of signals... */
+  recoveryWindowMs: number;
+  /** ... but at most this many events. */
+  recoveryMaxEvents: number;
+  /** With the disk full, writing is tried again once this much is free. */
+  journalMinFreeBytes: number;
 }
 
 export const AGGREGATOR_DEFAULTS: AggregatorConfig = {
@@ -52,4 +69,13 @@ export const AGGREGATOR_DEFAULTS: AggregatorConfig = {
   resolveAfterMs: 30_000,
   situationHoldMs: 30_000,
   defaultCluster: 'default',
+  journalSync: 'fsync',
+  retainSignalsMs: 7 * 24 * 3600 * 1000,
+  retainSignalsBytes: 20 * 1024 ** 3,
+  retainNarrativesMs: 365 * 24 * 3600 * 1000,
+  retainNarrativesBytes: 2 * 1024 ** 3,
+  retentionIntervalMs: 60_000,
+  recoveryWindowMs: 15 * 60 * 1000,
+  recoveryMaxEvents: 2_000_000,
+  journalMinFreeBytes: 64 * 1024 * 1024,
 };

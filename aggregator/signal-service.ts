@@ -1,15 +1,17 @@
 // The SignalAggregator gRPC service: StreamSignals (agents in), Subscribe (events out), GetCell, ListNarratives.
-import { ServerError, Status, type CallContext } from 'nice-grpc';
+import { ServerError, Status, type CallContext, type MethodDefinition } from 'nice-grpc';
 import {
+  Event,
+  EventBatch,
   EventKind,
+  ReplayRequest,
+  Signal,
   SignalAggregatorDefinition,
   SignalBatch,
   directDefinition,
   nowNs,
   type Ack,
   type Cell,
-  type Event,
-  type EventBatch,
   type GetCellRequest,
   type ListNarrativesRequest,
   type ListNarrativesResponse,
@@ -19,7 +21,9 @@ import type { HierarchyManager } from '../hierarchy/manager.js';
 import type { EventLog } from './event-log.js';
 import type { Ingress } from './ingress.js';
 import type { AggregatorMetrics } from './metrics.js';
-import { followBatches } from './subscription.js';
+import { followRaw, under, type SubscriptionFilter } from './subscription.js';
+import { innerOf, indexEvents, readVarint } from './journal/codec.js';
+import type { Journal } from './journal/journal.js';
 
 /** Most events in one SubscribeBatches message (~1 MB: under the 4 MiB default receive limit of gRPC clients). */
 const SUBSCRIBE_BATCH = 5000;
@@ -27,7 +31,39 @@ import type { Logger } from 'pino';
 
 /** A frame that could not be read as a SignalBatch: carried as data so the stream can say why. */
 const FRAME_PROBLEM = Symbol('frameProblem');
-type CheckedBatch = SignalBatch & { [FRAME_PROBLEM]?: { reason: 'malformed_frame' | 'oversize_batch'; message: string } };
+/** Each signal's bytes as they arrived: stored in the journal as they are. */
+const RAW = Symbol('raw');
+type CheckedBatch = SignalBatch & { [FRAME_PROBLEM]?: { reason: 'malformed_frame' | 'oversize_batch'; message: string }; [RAW]?: Uint8Array[] };
+
+/** Decodes a SignalBatch keeping each signal's own bytes. */
+function decodeBatch(bytes: Uint8Array): CheckedBatch {
+  const signals: Signal[] = [];
+  const raw: Uint8Array[] = [];
+  let pos = 0;
+  while (pos < bytes.length) {
+    let tag: number;
+    [tag, pos] = readVarint(bytes, pos);
+    const wire = tag & 7;
+    if (wire === 2) {
+      let len: number;
+      [len, pos] = readVarint(bytes, pos);
+      if (pos + len > bytes.length) throw new RangeError('premature EOF');
+      if (tag === 0x0a) {
+        const b = bytes.subarray(pos, pos + len);
+        signals.push(Signal.decode(b));
+        raw.push(b);
+      }
+      pos += len;
+    } else if (wire === 0) [, pos] = readVarint(bytes, pos);
+    else if (wire === 1) pos += 8;
+    else if (wire === 5) pos += 4;
+    else throw new RangeError(`invalid wire type ${wire}`);
+  }
+  return { signals, [RAW]: raw };
+}
+
+/** A message already encoded (events served from the bytes they were stored as). */
+const encodedOr = <T>(encode: (v: T) => Uint8Array) => (v: T | Uint8Array): Uint8Array => (v instanceof Uint8Array ? v : encode(v));
 
 export interface SignalServiceLimits {
   maxBatchSignals: number;
@@ -36,18 +72,26 @@ export interface SignalServiceLimits {
 
 /** The service definition with a decoder that turns unreadable or oversize frames into data. */
 export function signalAggregatorDefinition(limits: SignalServiceLimits) {
-  return directDefinition(SignalAggregatorDefinition, {
+  const base = directDefinition(SignalAggregatorDefinition, {
     streamSignals: (bytes: Uint8Array): CheckedBatch => {
       if (bytes.length > limits.maxBatchBytes) {
         return { signals: [], [FRAME_PROBLEM]: { reason: 'oversize_batch', message: `SignalBatch of ${bytes.length} bytes exceeds the limit of ${limits.maxBatchBytes} bytes; send smaller batches` } };
       }
       try {
-        return SignalBatch.decode(bytes);
+        return decodeBatch(bytes);
       } catch (e) {
         return { signals: [], [FRAME_PROBLEM]: { reason: 'malformed_frame', message: `malformed SignalBatch frame (${bytes.length} bytes): ${(e as Error).message}` } };
       }
     },
   });
+  const encodeEvent = encodedOr<Event>((v) => Event.encode(v).finish());
+  const subscribe: MethodDefinition<SubscribeRequest, SubscribeRequest, Event | Uint8Array, Event, false, true> = { ...base.subscribe, responseSerialize: encodeEvent };
+  const replay: MethodDefinition<ReplayRequest, ReplayRequest, Event | Uint8Array, Event, false, true> = { ...base.replay, responseSerialize: encodeEvent };
+  const subscribeBatches: MethodDefinition<SubscribeRequest, SubscribeRequest, EventBatch | Uint8Array, EventBatch, false, true> = {
+    ...base.subscribeBatches,
+    responseSerialize: encodedOr<EventBatch>((v) => EventBatch.encode(v).finish()),
+  };
+  return { ...base, subscribe, subscribeBatches, replay };
 }
 
 /**
@@ -73,19 +117,98 @@ export interface SignalServiceDeps {
   limits: SignalServiceLimits;
   /** Aborts when the aggregator drains: open streams finish their current batch and end. */
   draining: AbortSignal;
+  /** Aborts when subscribers must end (after the drain has flushed what they are owed). */
+  closing: AbortSignal;
+  journal: Journal;
+  /** Why signals are not being taken, if they are not (e.g. the disk is full). */
+  refusing(): string | undefined;
+  /** Open subscriptions and how far each has been delivered (the drain waits for them). */
+  subscribers: Set<{ cursor: bigint }>;
+  /** Open signal streams (the drain waits for them to finish their batch). */
+  streams: { open(): void; close(): void };
+}
+
+const VERDICT_KINDS = new Set([EventKind.FINDING, EventKind.SITUATION, EventKind.NARRATIVE, EventKind.ACTION]);
+
+function checkKinds(kinds: readonly EventKind[]): void {
+  for (const k of kinds) {
+    if (!EventKind[k] || k === EventKind.EVENT_KIND_UNSPECIFIED) {
+      throw new ServerError(Status.INVALID_ARGUMENT, `unknown event kind ${k} (expected SIGNAL, CELL_CHANGE, GAP, FINDING, SITUATION, NARRATIVE or ACTION)`);
+    }
+  }
+}
+
+/**
+ * Journalled events for a Replay request, as encoded events (oldest first). Verdicts older than
+ * the main log's retention come from the verdict store.
+ */
+export async function* replayEvents(journal: Journal, req: ReplayRequest, signal: AbortSignal): AsyncGenerator<Uint8Array> {
+  const filter: SubscriptionFilter = { kinds: new Set(req.kinds), subjectPrefix: req.subjectPrefix };
+  const limit = req.limit > 0 ? req.limit : Infinity;
+  let n = 0;
+  const inTime = (t: bigint): boolean => (req.fromTime === 0n || t >= req.fromTime) && (req.toTime === 0n || t < req.toTime);
+  const inOffsets = (o: bigint): boolean => (req.fromOffset === 0n || o >= req.fromOffset) && (req.toOffset === 0n || o < req.toOffset);
+  let from = req.fromOffset;
+  if (req.fromTime !== 0n) {
+    const byTime = await journal.offsetAtTime(req.fromTime);
+    if (byTime > from) from = byTime;
+  }
+  // Verdicts older than the main log.
+  const onlyVerdicts = filter.kinds.size > 0 && [...filter.kinds].every((k) => VERDICT_KINDS.has(k));
+  if ((filter.kinds.size === 0 || onlyVerdicts) && from < journal.firstOffset) {
+    for await (const v of journal.verdicts({ fromOffset: req.fromOffset, toOffset: journal.firstOffset })) {
+      if (signal.aborted) return;
+      const idx = indexEvents(v.framed);
+      if (!inTime(idx.times[0]!) || !inOffsets(v.offset)) continue;
+      if (filter.kinds.size > 0 && !filter.kinds.has(idx.kinds[0]!)) continue;
+      const inner = innerOf(v.framed, 0);
+      if (filter.subjectPrefix !== '' && !under(idx.subjects[0]!, filter.subjectPrefix)) {
+        const e = Event.decode(inner);
+        if (!e.narrative?.causalChain.some((x) => under(x.subject, filter.subjectPrefix))) continue;
+      }
+      yield inner;
+      if (++n >= limit) return;
+    }
+  }
+  const firsts = filter.subjectPrefix !== '' ? await journal.blocksForSubject(filter.subjectPrefix, from, req.toOffset) : undefined;
+  const blocks = firsts
+    ? (async function* () {
+        for (const f of firsts) {
+          const bytes = await journal.block(f);
+          if (bytes) yield { first: f, bytes };
+        }
+      })()
+    : journal.blocksFrom(from, req.toOffset, signal);
+  for await (const b of blocks) {
+    if (signal.aborted) return;
+    const idx = indexEvents(b.bytes);
+    for (let i = 0; i < idx.offsets.length; i++) {
+      const t = idx.times[i]!;
+      if (req.toTime !== 0n && t >= req.toTime && !firsts) return;
+      if (!inTime(t) || !inOffsets(idx.offsets[i]!)) continue;
+      const kind = idx.kinds[i]!;
+      if (filter.kinds.size > 0 && !filter.kinds.has(kind)) continue;
+      const inner = innerOf(b.bytes, idx.starts[i]!);
+      if (filter.subjectPrefix !== '' && !under(idx.subjects[i]!, filter.subjectPrefix)) {
+        if (kind !== EventKind.NARRATIVE) continue;
+        const e = Event.decode(inner);
+        if (!e.narrative?.causalChain.some((x) => under(x.subject, filter.subjectPrefix))) continue;
+      }
+      yield inner;
+      if (++n >= limit) return;
+    }
+  }
 }
 
 export function signalService(d: SignalServiceDeps) {
-  async function* subscription(request: SubscribeRequest, context: CallContext): AsyncIterable<Event[]> {
-    for (const k of request.kinds) {
-      if (!EventKind[k] || k === EventKind.EVENT_KIND_UNSPECIFIED) {
-        throw new ServerError(Status.INVALID_ARGUMENT, `unknown event kind ${k} (expected SIGNAL, CELL_CHANGE, GAP, FINDING, SITUATION, NARRATIVE or ACTION)`);
-      }
-    }
+  async function* subscription(request: SubscribeRequest, context: CallContext): AsyncIterable<Uint8Array> {
+    checkKinds(request.kinds);
     d.metrics.subscribersOpen.inc();
-    const stop = AbortSignal.any([context.signal, d.draining]);
+    const stop = AbortSignal.any([context.signal, d.closing]);
+    const progress = { cursor: 0n };
+    d.subscribers.add(progress);
     try {
-      yield* followBatches(
+      for await (const chunk of followRaw(
         d.log,
         { kinds: new Set(request.kinds), subjectPrefix: request.subjectPrefix },
         request.fromOffset,
@@ -95,11 +218,15 @@ export function signalService(d: SignalServiceDeps) {
             d.metrics.subscriberGaps.inc();
             d.metrics.subscriberMissed.inc(Number(missed));
           },
+          onProgress: (cursor) => {
+            progress.cursor = cursor;
+          },
         },
         nowNs,
         SUBSCRIBE_BATCH,
-      );
+      )) yield chunk.bytes;
     } finally {
+      d.subscribers.delete(progress);
       d.metrics.subscribersOpen.dec();
     }
   }
@@ -107,6 +234,7 @@ export function signalService(d: SignalServiceDeps) {
   return {
     async *streamSignals(requests: AsyncIterable<SignalBatch>, context: CallContext): AsyncIterable<Ack> {
       d.metrics.streamsOpen.inc();
+      d.streams.open();
       const iterator = requests[Symbol.asyncIterator]();
       try {
         while (!d.draining.aborted) {
@@ -127,20 +255,39 @@ export function signalService(d: SignalServiceDeps) {
             d.logger.warn({ peer: context.peer }, message);
             throw new ServerError(Status.RESOURCE_EXHAUSTED, message);
           }
-          yield* d.ingress.ingest(batch);
+          const refusal = d.refusing();
+          if (refusal) {
+            // Not taken, not acknowledged: the agent keeps it and sends it again.
+            d.metrics.streamErrors.inc({ reason: 'unavailable' });
+            throw new ServerError(Status.UNAVAILABLE, `not taking signals: ${refusal}`);
+          }
+          const acks = d.ingress.ingest(batch, batch[RAW]);
+          // Durable acknowledgement: the ack goes out once the journal has the batch.
+          await d.ingress.committed();
+          yield* acks;
         }
       } finally {
         d.metrics.streamsOpen.dec();
+        d.streams.close();
         void iterator.return?.();
       }
     },
 
-    async *subscribe(request: SubscribeRequest, context: CallContext): AsyncIterable<Event> {
-      for await (const batch of subscription(request, context)) yield* batch;
+    async *subscribe(request: SubscribeRequest, context: CallContext): AsyncIterable<Event | Uint8Array> {
+      for await (const chunk of subscription(request, context)) {
+        const idx = frameStarts(chunk);
+        for (let i = 0; i < idx.length; i++) yield innerOf(chunk, idx[i]!);
+      }
     },
 
-    async *subscribeBatches(request: SubscribeRequest, context: CallContext): AsyncIterable<EventBatch> {
-      for await (const events of subscription(request, context)) yield { events };
+    async *subscribeBatches(request: SubscribeRequest, context: CallContext): AsyncIterable<EventBatch | Uint8Array> {
+      yield* subscription(request, context);
+    },
+
+    async *replay(request: ReplayRequest, context: CallContext): AsyncIterable<Event | Uint8Array> {
+      checkKinds(request.kinds);
+      if (request.toTime !== 0n && request.fromTime > request.toTime) throw new ServerError(Status.INVALID_ARGUMENT, `from_time ${request.fromTime} is after to_time ${request.toTime}`);
+      yield* replayEvents(d.journal, request, AbortSignal.any([context.signal, d.closing]));
     },
 
     async getCell(request: GetCellRequest): Promise<Cell> {
@@ -153,4 +300,16 @@ export function signalService(d: SignalServiceDeps) {
       return d.listNarratives(request);
     },
   };
+}
+
+/** Where each framed event of a run begins. */
+function frameStarts(b: Uint8Array): number[] {
+  const out: number[] = [];
+  let pos = 0;
+  while (pos < b.length) {
+    out.push(pos);
+    const [len, p] = readVarint(b, pos + 1);
+    pos = p + len;
+  }
+  return out;
 }

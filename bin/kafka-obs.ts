@@ -6,6 +6,7 @@ import { pino, type Logger } from 'pino';
 import { createChannel, createClientFactory, ClientError, Status } from 'nice-grpc';
 import { AGGREGATOR_DEFAULTS, type AggregatorConfig } from '../aggregator/config.js';
 import { startAggregator } from '../aggregator/server.js';
+import { JournalError } from '../aggregator/journal/journal.js';
 import { AGENT_DEFAULTS, type AgentConfig } from '../agent/config.js';
 import { startAgent } from '../agent/agent.js';
 import { ConfigFileError, readAgentFile, type AgentFile } from '../agent/config-file.js';
@@ -42,6 +43,22 @@ function secret(file: string | undefined, envName: string): string | undefined {
   }
   const v = process.env[envName]?.trim();
   return v ? v : undefined;
+}
+
+/** 90s, 15m, 12h, 7d, 1500ms or plain milliseconds; 0 = unlimited. */
+function duration(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(v.trim());
+  if (!m) throw new InvalidArgumentError(`expected a duration such as 90s, 15m, 12h, 7d (or milliseconds), got "${v}"`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? 'ms') as 'ms'];
+  return Math.round(Number(m[1]) * unit);
+}
+
+/** 20GiB, 500MiB, 64MB, 1024 (bytes); 0 = unlimited. */
+function size(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(B|KB|KiB|MB|MiB|GB|GiB|TB|TiB)?$/i.exec(v.trim());
+  if (!m) throw new InvalidArgumentError(`expected a size such as 500MiB, 20GiB (or bytes), got "${v}"`);
+  const units: Record<string, number> = { b: 1, kb: 1e3, kib: 1024, mb: 1e6, mib: 1024 ** 2, gb: 1e9, gib: 1024 ** 3, tb: 1e12, tib: 1024 ** 4 };
+  return Math.round(Number(m[1]) * units[(m[2] ?? 'b').toLowerCase()]!);
 }
 
 function fail(message: string): never {
@@ -117,6 +134,15 @@ program
   .addOption(new Option('--resolve-after-ms <ms>', 'a narrative resolves once all its findings have been over this long').env('KAFKA_OBS_RESOLVE_AFTER_MS').argParser(int(0)).default(AGGREGATOR_DEFAULTS.resolveAfterMs))
   .addOption(new Option('--situation-hold-ms <ms>', 'a situation falls (CRITICAL/WARNING to lower) only after this long at the lower level').env('KAFKA_OBS_SITUATION_HOLD_MS').argParser(int(0)).default(AGGREGATOR_DEFAULTS.situationHoldMs))
   .addOption(new Option('--default-cluster <name>', 'cluster assumed for client signals that do not name theirs (context "cluster")').env('KAFKA_CLUSTER').default(AGGREGATOR_DEFAULTS.defaultCluster))
+  .addOption(new Option('--journal-sync <policy>', 'when an ack may go out: fsync (the journal\'s WAL is synced to disk: survives power loss) or os (the OS has it: survives a crash of the process only)').env('KAFKA_OBS_JOURNAL_SYNC').choices(['fsync', 'os']).default(AGGREGATOR_DEFAULTS.journalSync))
+  .addOption(new Option('--retain-signals <duration>', 'keep signals (and every other event of the log) this long: 7d, 12h, 30m, 0 = forever').env('KAFKA_OBS_RETAIN_SIGNALS').argParser(duration).default(AGGREGATOR_DEFAULTS.retainSignalsMs, '7d'))
+  .addOption(new Option('--retain-signals-bytes <size>', 'and at most this much of them: 20GiB, 500MiB, 0 = no limit').env('KAFKA_OBS_RETAIN_SIGNALS_BYTES').argParser(size).default(AGGREGATOR_DEFAULTS.retainSignalsBytes, '20GiB'))
+  .addOption(new Option('--retain-narratives <duration>', 'keep narratives, findings, situations and actions this long').env('KAFKA_OBS_RETAIN_NARRATIVES').argParser(duration).default(AGGREGATOR_DEFAULTS.retainNarrativesMs, '365d'))
+  .addOption(new Option('--retain-narratives-bytes <size>', 'and at most this much of them').env('KAFKA_OBS_RETAIN_NARRATIVES_BYTES').argParser(size).default(AGGREGATOR_DEFAULTS.retainNarrativesBytes, '2GiB'))
+  .addOption(new Option('--retention-interval-ms <ms>', 'how often retention runs').argParser(int(100)).default(AGGREGATOR_DEFAULTS.retentionIntervalMs))
+  .addOption(new Option('--recovery-window <duration>', 'on start, rebuild the pipeline from the journal\'s signals of this last stretch of time').env('KAFKA_OBS_RECOVERY_WINDOW').argParser(duration).default(AGGREGATOR_DEFAULTS.recoveryWindowMs, '15m'))
+  .addOption(new Option('--recovery-max-events <n>', 'but from at most this many events').argParser(int(0)).default(AGGREGATOR_DEFAULTS.recoveryMaxEvents))
+  .addOption(new Option('--journal-min-free <size>', 'with the disk full, writing is tried again once this much is free').argParser(size).default(AGGREGATOR_DEFAULTS.journalMinFreeBytes, '64MiB'))
   .action(async (o) => {
     const log = logger('aggregator');
     let actors;
@@ -135,11 +161,21 @@ program
       drainTimeoutMs: o.drainTimeoutMs,
       tickMs: o.tickMs, decayAfterMs: o.decayAfterMs, staleAfterMs: o.staleAfterMs, causeWaitMs: o.causeWaitMs,
       resolveAfterMs: o.resolveAfterMs, situationHoldMs: o.situationHoldMs, defaultCluster: o.defaultCluster,
+      journalSync: o.journalSync, retainSignalsMs: o.retainSignals, retainSignalsBytes: o.retainSignalsBytes,
+      retainNarrativesMs: o.retainNarratives, retainNarrativesBytes: o.retainNarrativesBytes, retentionIntervalMs: o.retentionIntervalMs,
+      recoveryWindowMs: o.recoveryWindow, recoveryMaxEvents: o.recoveryMaxEvents, journalMinFreeBytes: o.journalMinFree,
       tls: o.tlsCert ? { certFile: o.tlsCert, keyFile: o.tlsKey, clientCaFile: o.tlsClientCa } : undefined,
       token: secret(o.tokenFile, 'KAFKA_OBS_TOKEN'),
       actors,
     };
-    const running = await startAggregator(config, log).catch((e) => startupFailure(log, 'aggregator', e));
+    const running = await startAggregator(config, log).catch((e) => {
+      if (e instanceof JournalError) {
+        log.fatal({ err: e.message, code: e.code }, 'aggregator could not start: journal problem');
+        process.stderr.write(`kafka-obs: ${e.message}\n`);
+        process.exit(3);
+      }
+      return startupFailure(log, 'aggregator', e);
+    });
     onShutdown(log, running.stop);
   });
 

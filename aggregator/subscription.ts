@@ -157,6 +157,13 @@ export async function* followRaw(
           const b = fromJournal(jb.first, jb.bytes);
           const end = b.first + BigInt(b.starts.length - 1);
           if (end <= cursor) continue;
+          if (!firsts && b.first > cursor) {
+            // Retention deleted what lay between (it ran while this subscriber read).
+            hooks.onGap(b.first - cursor);
+            gapChunk(out, cursor, b.first, gapReason, nowNs);
+            events++;
+            cursor = b.first;
+          }
           while (cursor < end) {
             const [n, next] = slice(b, cursor, filter, maxBatch - events, out);
             events += n;

@@ -29,6 +29,8 @@ export interface FeedResult {
   events: number;
   firstTime: bigint;
   lastTime: bigint;
+  /** When the next regular tick would have been. */
+  nextTick?: bigint;
 }
 
 /**
@@ -43,6 +45,7 @@ export async function feedBlocks(
   const out: EventPayload[] = [];
   const r: FeedResult = { signals: 0, events: 0, firstTime: 0n, lastTime: 0n };
   let nextTick = 0n;
+  let lastTick = 0n;
   const emit = (t: bigint): void => {
     if (out.length > 0) {
       o.onOutput?.(out, t);
@@ -57,8 +60,21 @@ export async function feedBlocks(
       if (o.fromOffset !== undefined && offset < o.fromOffset) continue;
       if (o.toOffset !== undefined && o.toOffset > 0n && offset >= o.toOffset) return finish();
       r.events++;
-      if (idx.kinds[i] !== EventKind.SIGNAL) continue;
       const t = idx.times[i]!;
+      if (idx.kinds[i] !== EventKind.SIGNAL) {
+        // An event later than the last signal came from a tick at its time: tick then too.
+        if (r.firstTime !== 0n && t > r.lastTime && t > lastTick && (o.toTime === undefined || o.toTime === 0n || t < o.toTime)) {
+          while (nextTick < t) {
+            pipeline.tick(nextTick, out);
+            emit(nextTick);
+            nextTick += o.tickNs;
+          }
+          pipeline.tick(t, out);
+          emit(t);
+          lastTick = t;
+        }
+        continue;
+      }
       if (o.fromTime !== undefined && o.fromTime > 0n && t < o.fromTime) continue;
       if (o.toTime !== undefined && o.toTime > 0n && t >= o.toTime) return finish();
       if (r.firstTime === 0n) {
@@ -68,6 +84,7 @@ export async function feedBlocks(
       while (nextTick <= t) {
         pipeline.tick(nextTick, out);
         emit(nextTick);
+        lastTick = nextTick;
         nextTick += o.tickNs;
       }
       const signal: Signal = Event.decode(innerOf(b.bytes, idx.starts[i]!)).signal!;
@@ -80,7 +97,18 @@ export async function feedBlocks(
   return finish();
 
   function finish(): FeedResult {
+    r.nextTick = nextTick;
     return r;
+  }
+}
+
+/** Ticks `pipeline` every `tickNs` from `fromNs` up to `toNs` (time passing after the last signal). */
+export function tickThrough(pipeline: Pipeline, fromNs: bigint, toNs: bigint, tickNs: bigint, onOutput?: (events: EventPayload[], timeNs: bigint) => void): void {
+  const out: EventPayload[] = [];
+  for (let t = fromNs; t <= toNs; t += tickNs) {
+    pipeline.tick(t, out);
+    if (out.length > 0) onOutput?.(out, t);
+    out.length = 0;
   }
 }
 

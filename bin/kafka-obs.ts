@@ -16,6 +16,7 @@ import type { CheckResult } from '../agent/sensor.js';
 import { bearerToken, channelCredentials, channelOptions, parseTarget, TargetError } from '../agent/connection.js';
 import { eventJson, formatEvent } from '../tail/format.js';
 import { DEMO_HELP, demoCommand } from '../demo/command.js';
+import { printReplay, replay } from '../replay/replay.js';
 import { EventKind, SignalAggregatorDefinition, directDefinition } from '../proto/index.js';
 
 const VERSION = '0.1.0';
@@ -332,6 +333,66 @@ program
       }
     } finally {
       channel.close();
+    }
+  });
+
+/** A point in time: RFC 3339 / ISO 8601, unix nanoseconds, or a duration ago ("-15m", "-2h"). */
+function instant(v: string): bigint {
+  const t = v.trim();
+  if (/^\d{16,}$/.test(t)) return BigInt(t);
+  const ago = /^-(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(t);
+  if (ago) return BigInt(Date.now()) * 1_000_000n - BigInt(duration(t.slice(1))) * 1_000_000n;
+  const ms = Date.parse(t);
+  if (Number.isNaN(ms)) throw new InvalidArgumentError(`expected a time: RFC 3339 (2026-12-06T17:00:00Z), unix nanoseconds, or "-15m" for 15 minutes ago; got "${v}"`);
+  const frac = /\.(\d+)/.exec(t)?.[1] ?? '';
+  return BigInt(ms) * 1_000_000n + BigInt((frac.slice(3, 9) || '0').padEnd(6, '0'));
+}
+
+program
+  .command('replay')
+  .description('Re-run a stored stretch of the journal through the current pipeline (offline) and print the narratives it reaches.')
+  .option('--data-dir <dir>', 'the aggregator\'s data directory (stop the aggregator or copy the directory first)', AGGREGATOR_DEFAULTS.dataDir)
+  .option('--from <time>', 'from this time (RFC 3339, unix ns, or -2h for two hours ago); default: the journal\'s start')
+  .option('--to <time>', 'up to this time (exclusive); default: the journal\'s end, then --settle of quiet time')
+  .option('--prefix <subject>', 'only narratives whose root or chain is under this path', '')
+  .option('--settle <duration>', 'without --to: time to let pass after the last signal (causes waited for, narratives resolved)', '60s')
+  .option('--compare', 'also print what the journal recorded for the same stretch, and whether the replay agrees (exit 1 if not)', false)
+  .option('--json', 'one JSON object per narrative', false)
+  .addOption(new Option('--tick-ms <ms>', 'the pipeline\'s tick, as the aggregator\'s').argParser(int(10, 60_000)).default(AGGREGATOR_DEFAULTS.tickMs))
+  .addOption(new Option('--cause-wait-ms <ms>', 'as the aggregator\'s').argParser(int(0)).default(AGGREGATOR_DEFAULTS.causeWaitMs))
+  .addOption(new Option('--resolve-after-ms <ms>', 'as the aggregator\'s').argParser(int(0)).default(AGGREGATOR_DEFAULTS.resolveAfterMs))
+  .addOption(new Option('--situation-hold-ms <ms>', 'as the aggregator\'s').argParser(int(0)).default(AGGREGATOR_DEFAULTS.situationHoldMs))
+  .addOption(new Option('--decay-after-ms <ms>', 'as the aggregator\'s').argParser(int(0)).default(AGGREGATOR_DEFAULTS.decayAfterMs))
+  .addOption(new Option('--stale-after-ms <ms>', 'as the aggregator\'s').argParser(int(0)).default(AGGREGATOR_DEFAULTS.staleAfterMs))
+  .addOption(new Option('--default-cluster <name>', 'as the aggregator\'s').env('KAFKA_CLUSTER').default(AGGREGATOR_DEFAULTS.defaultCluster))
+  .action(async (o) => {
+    let fromNs = 0n;
+    let toNs = 0n;
+    let settleMs = 0;
+    try {
+      if (o.from) fromNs = instant(o.from);
+      if (o.to) toNs = instant(o.to);
+      settleMs = duration(o.settle);
+    } catch (e) {
+      fail((e as Error).message);
+    }
+    if (toNs > 0n && fromNs > toNs) fail('--from is after --to');
+    const config: AggregatorConfig = {
+      ...AGGREGATOR_DEFAULTS,
+      tickMs: o.tickMs, causeWaitMs: o.causeWaitMs, resolveAfterMs: o.resolveAfterMs, situationHoldMs: o.situationHoldMs,
+      decayAfterMs: o.decayAfterMs, staleAfterMs: o.staleAfterMs, defaultCluster: o.defaultCluster,
+    };
+    const opts = { dataDir: o.dataDir, fromNs, toNs, prefix: o.prefix, settleMs, json: o.json, compare: o.compare, config };
+    try {
+      const r = await replay(opts);
+      printReplay(r, opts, (t) => process.stdout.write(t));
+      process.exitCode = o.compare && !r.same ? 1 : 0;
+    } catch (e) {
+      if (e instanceof JournalError) {
+        process.stderr.write(`kafka-obs replay: ${e.message}\n`);
+        process.exit(e.code === 'missing' ? 2 : 3);
+      }
+      throw e;
     }
   });
 

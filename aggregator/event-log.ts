@@ -26,6 +26,9 @@ export interface LogBlock {
   narratives: Map<number, Event>;
 }
 
+/** Group commits handed to the journal's writer at once: the next is written while acks of the last go out. */
+const MAX_WRITES = 4;
+
 /** Blocks are cut at about this size so a read of one event stays small. */
 const BLOCK_BYTES = 256 * 1024;
 
@@ -42,6 +45,8 @@ interface OpenBlock {
 }
 
 interface Group {
+  /** idle: filling; writing; written (waits for the groups before it); failed (waits for retry()). */
+  state: 'idle' | 'writing' | 'written' | 'failed';
   blocks: { open: OpenBlock; bytes: Buffer }[];
   highWater: Map<string, bigint>;
   events: number;
@@ -87,8 +92,10 @@ export class EventLog {
   private readonly writer = new ByteWriter();
   private group: Group;
   private current: OpenBlock | undefined;
-  private writing: Group | undefined;
-  private failed: Group | undefined;
+  /** Set by retry() until the groups that had failed are written. */
+  private retrying = false;
+  /** Groups handed to the journal and not yet committed, in order (a few are written at once). */
+  private readonly queue: Group[] = [];
   private flushScheduled = false;
   private lastTime = 0n;
   private timeVarint = varint64(0n);
@@ -122,7 +129,7 @@ export class EventLog {
 
   /** True while a group could not be written and waits for retry(). */
   get blocked(): boolean {
-    return this.failed !== undefined;
+    return this.queue.some((g) => g.state === 'failed');
   }
 
   /** Events appended but not yet committed. */
@@ -133,7 +140,7 @@ export class EventLog {
   private newGroup(): Group {
     let resolve!: () => void;
     const done = new Promise<void>((r) => (resolve = r));
-    return { blocks: [], highWater: new Map(), events: 0, done, resolve };
+    return { state: 'idle', blocks: [], highWater: new Map(), events: 0, done, resolve };
   }
 
   private openBlock(time: bigint): OpenBlock {
@@ -235,50 +242,50 @@ export class EventLog {
   /** Resolves once everything appended so far is committed. */
   committedAll(): Promise<void> {
     if (this.assigned === this.committed) return Promise.resolve();
-    if (!this.journal) {
-      this.publish();
-      return Promise.resolve();
-    }
     this.publish();
-    return this.group.events > 0 ? this.group.done : (this.writing ?? this.failed ?? this.group).done;
+    if (!this.journal) return Promise.resolve();
+    if (this.group.events > 0 || this.queue.length === 0) return this.group.done;
+    return this.queue[this.queue.length - 1]!.done;
   }
 
   private flush(): void {
-    if (this.writing || this.failed || !this.journal) return;
+    if (!this.journal || this.blocked || this.queue.length >= MAX_WRITES) return;
     this.closeBlock();
     if (this.group.events === 0 && this.group.highWater.size === 0) return;
     const g = this.group;
     this.group = this.newGroup();
+    this.queue.push(g);
     this.write(g);
   }
 
   private write(g: Group): void {
-    this.writing = g;
+    g.state = 'writing';
     this.journal!.write(this.commitGroup(g)).then(
       () => {
-        this.writing = undefined;
-        if (this.failed === g) {
-          this.failed = undefined;
+        g.state = 'written';
+        // Commit in order: a group is readable only once every group before it is.
+        while (this.queue[0]?.state === 'written') this.commit(this.queue.shift()!);
+        if (this.retrying && !this.queue.some((x) => x.state !== 'written')) {
+          this.retrying = false;
           this.options.onWriteRecovered?.();
         }
-        this.commit(g);
         if (this.group.events > 0 || this.group.highWater.size > 0) this.flush();
       },
       (e: Error) => {
-        this.writing = undefined;
-        this.failed = g;
+        const first = !this.blocked;
+        g.state = 'failed';
         this.stats.writeErrors++;
         this.stats.lastError = e.message;
-        this.options.onWriteError?.(e);
+        if (first) this.options.onWriteError?.(e);
       },
     );
   }
 
-  /** Writes the group that failed again (after the cause went away). */
+  /** Writes the groups that failed again, in order (after the cause went away). */
   retry(): void {
-    const g = this.failed;
-    if (!g || this.writing) return;
-    this.write(g);
+    if (this.queue.some((g) => g.state === 'writing')) return;
+    this.retrying = true;
+    for (const g of this.queue) if (g.state === 'failed') this.write(g);
   }
 
   private commitGroup(g: Group): CommitGroup {

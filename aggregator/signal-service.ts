@@ -25,6 +25,9 @@ import { followRaw, under, type SubscriptionFilter } from './subscription.js';
 import { innerOf, indexEvents, readVarint } from './journal/codec.js';
 import type { Journal } from './journal/journal.js';
 
+/** Batches of one stream ingested and waiting for their group commit, at most. */
+const PIPELINE = 16;
+
 /** Most events in one SubscribeBatches message (~1 MB: under the 4 MiB default receive limit of gRPC clients). */
 const SUBSCRIBE_BATCH = 5000;
 import type { Logger } from 'pino';
@@ -236,36 +239,72 @@ export function signalService(d: SignalServiceDeps) {
       d.metrics.streamsOpen.inc();
       d.streams.open();
       const iterator = requests[Symbol.asyncIterator]();
-      try {
-        while (!d.draining.aborted) {
-          const next = await nextOrDrain(iterator, d.draining);
-          if (next === 'drain' || next.done) break;
-          const batch = next.value as CheckedBatch;
-          const problem = batch[FRAME_PROBLEM];
-          if (problem) {
-            d.ingress.countRejected(problem.reason);
-            d.metrics.streamErrors.inc({ reason: problem.reason });
-            d.logger.warn({ peer: context.peer, reason: problem.reason }, problem.message);
-            throw new ServerError(problem.reason === 'oversize_batch' ? Status.RESOURCE_EXHAUSTED : Status.INVALID_ARGUMENT, problem.message);
+      // Batches are read and ingested while earlier ones are being written: their acks wait, in
+      // order, for their group commit (durable acknowledgement), at most PIPELINE batches deep.
+      const pending: { done: Promise<void>; acks: Ack[] }[] = [];
+      let failure: unknown;
+      let finished = false;
+      let wake: (() => void) | undefined;
+      let room: (() => void) | undefined;
+      const notify = (): void => {
+        const w = wake;
+        wake = undefined;
+        w?.();
+      };
+      const reader = (async () => {
+        try {
+          while (!d.draining.aborted) {
+            while (pending.length >= PIPELINE) await new Promise<void>((r) => (room = r));
+            const next = await nextOrDrain(iterator, d.draining);
+            if (next === 'drain' || next.done) break;
+            const batch = next.value as CheckedBatch;
+            const problem = batch[FRAME_PROBLEM];
+            if (problem) {
+              d.ingress.countRejected(problem.reason);
+              d.metrics.streamErrors.inc({ reason: problem.reason });
+              d.logger.warn({ peer: context.peer, reason: problem.reason }, problem.message);
+              throw new ServerError(problem.reason === 'oversize_batch' ? Status.RESOURCE_EXHAUSTED : Status.INVALID_ARGUMENT, problem.message);
+            }
+            if (batch.signals.length > d.limits.maxBatchSignals) {
+              d.ingress.countRejected('oversize_batch', batch.signals.length);
+              d.metrics.streamErrors.inc({ reason: 'oversize_batch' });
+              const message = `SignalBatch holds ${batch.signals.length} signals, more than the limit of ${d.limits.maxBatchSignals}; send smaller batches`;
+              d.logger.warn({ peer: context.peer }, message);
+              throw new ServerError(Status.RESOURCE_EXHAUSTED, message);
+            }
+            const refusal = d.refusing();
+            if (refusal) {
+              // Not taken, not acknowledged: the agent keeps it and sends it again.
+              d.metrics.streamErrors.inc({ reason: 'unavailable' });
+              throw new ServerError(Status.UNAVAILABLE, `not taking signals: ${refusal}`);
+            }
+            const acks = d.ingress.ingest(batch, batch[RAW]);
+            pending.push({ done: d.ingress.committed(), acks });
+            notify();
           }
-          if (batch.signals.length > d.limits.maxBatchSignals) {
-            d.ingress.countRejected('oversize_batch', batch.signals.length);
-            d.metrics.streamErrors.inc({ reason: 'oversize_batch' });
-            const message = `SignalBatch holds ${batch.signals.length} signals, more than the limit of ${d.limits.maxBatchSignals}; send smaller batches`;
-            d.logger.warn({ peer: context.peer }, message);
-            throw new ServerError(Status.RESOURCE_EXHAUSTED, message);
-          }
-          const refusal = d.refusing();
-          if (refusal) {
-            // Not taken, not acknowledged: the agent keeps it and sends it again.
-            d.metrics.streamErrors.inc({ reason: 'unavailable' });
-            throw new ServerError(Status.UNAVAILABLE, `not taking signals: ${refusal}`);
-          }
-          const acks = d.ingress.ingest(batch, batch[RAW]);
-          // Durable acknowledgement: the ack goes out once the journal has the batch.
-          await d.ingress.committed();
-          yield* acks;
+        } catch (e) {
+          failure = e;
+        } finally {
+          finished = true;
+          notify();
         }
+      })();
+      try {
+        for (;;) {
+          const head = pending[0];
+          if (head) {
+            await head.done;
+            pending.shift();
+            room?.();
+            room = undefined;
+            yield* head.acks;
+            continue;
+          }
+          if (finished) break;
+          await new Promise<void>((r) => (wake = r));
+        }
+        await reader;
+        if (failure) throw failure;
       } finally {
         d.metrics.streamsOpen.dec();
         d.streams.close();

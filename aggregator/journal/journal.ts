@@ -261,6 +261,7 @@ export class Journal {
       const p = this.pending.get(m.id);
       if (!p) return;
       this.pending.delete(m.id);
+      if (this.pending.size === 0) worker.unref();
       this.stats.lastCommitMs = m.ms;
       if (m.error) p.reject(new Error(m.error));
       else p.resolve();
@@ -296,6 +297,7 @@ export class Journal {
         if (!this.worker) return reject(new Error('the journal is closed'));
         const id = this.nextId++;
         this.pending.set(id, { resolve, reject });
+        this.worker.ref(); // a write in progress keeps the process alive
         this.worker.postMessage({ ...r, id } satisfies WriteRequest);
       });
     const p = this.queue.then(run, run);

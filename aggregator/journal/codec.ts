@@ -122,19 +122,6 @@ export function readVarint(b: Uint8Array, pos: number): [number, number] {
   }
 }
 
-function readVarint64(b: Uint8Array, pos: number): [bigint, number] {
-  let result = 0n;
-  let shift = 0n;
-  for (;;) {
-    const byte = b[pos++];
-    if (byte === undefined) throw new RangeError('truncated varint');
-    result |= BigInt(byte & 0x7f) << shift;
-    if (byte < 0x80) return [BigInt.asIntN(64, result), pos];
-    shift += 7n;
-    if (shift > 63n) throw new RangeError('varint too long');
-  }
-}
-
 /** Where the events of a run of framed events start: positions of each frame, and its end. */
 export interface EventIndex {
   /** starts[i] is where event i's frame begins; starts[count] is the end. */
@@ -147,21 +134,80 @@ export interface EventIndex {
 
 const textDecoder = new TextDecoder();
 
+/** Position after the last varint read by `vint` (module state: no tuple per varint on the hot path). */
+let at = 0;
+
+/** Reads a varint at `pos` (values up to 2^53 exact); the position after it is left in `at`. */
+function vint(b: Uint8Array, pos: number): number {
+  let byte = b[pos++]!;
+  if (byte < 0x80) {
+    at = pos;
+    return byte;
+  }
+  let result = byte & 0x7f;
+  let mul = 0x80;
+  for (;;) {
+    byte = b[pos++]!;
+    if (byte === undefined) throw new RangeError('truncated varint');
+    result += (byte & 0x7f) * mul;
+    if (byte < 0x80) {
+      at = pos;
+      return result;
+    }
+    mul *= 0x80;
+    if (mul > 2 ** 63) throw new RangeError('varint too long');
+  }
+}
+
+/** A varint as a 64-bit bigint (times and offsets past 2^53). */
+function vint64(b: Uint8Array, pos: number): bigint {
+  let lo = 0;
+  let shift = 0;
+  let p = pos;
+  // The low 28 bits as a number, the rest as a bigint only when present.
+  for (let i = 0; i < 4; i++) {
+    const byte = b[p++]!;
+    if (byte === undefined) throw new RangeError('truncated varint');
+    lo |= (byte & 0x7f) << shift;
+    if (byte < 0x80) {
+      at = p;
+      return BigInt(lo >>> 0);
+    }
+    shift += 7;
+  }
+  let hi = 0n;
+  let hshift = 0n;
+  for (;;) {
+    const byte = b[p++];
+    if (byte === undefined) throw new RangeError('truncated varint');
+    hi |= BigInt(byte & 0x7f) << hshift;
+    if (byte < 0x80) break;
+    hshift += 7n;
+    if (hshift > 42n) throw new RangeError('varint too long');
+  }
+  at = p;
+  return BigInt.asIntN(64, (hi << 28n) | BigInt(lo >>> 0));
+}
+
+const utf8 = (b: Uint8Array, start: number, end: number): string => (Buffer.isBuffer(b) ? b.toString('utf8', start, end) : textDecoder.decode(b.subarray(start, end)));
+
 /** Field `want` (a string) of the message in b[start, end), or ''. */
 function stringField(b: Uint8Array, start: number, end: number, want: number): string {
   let pos = start;
   while (pos < end) {
-    let tag: number;
-    [tag, pos] = readVarint(b, pos);
-    const field = Math.floor(tag / 8);
+    const tag = vint(b, pos);
+    pos = at;
+    const field = tag >>> 3;
     const wire = tag & 7;
     if (wire === 2) {
-      let len: number;
-      [len, pos] = readVarint(b, pos);
-      if (field === want) return textDecoder.decode(b.subarray(pos, pos + len));
+      const len = vint(b, pos);
+      pos = at;
+      if (field === want) return utf8(b, pos, pos + len);
       pos += len;
-    } else if (wire === 0) [, pos] = readVarint(b, pos);
-    else if (wire === 1) pos += 8;
+    } else if (wire === 0) {
+      vint(b, pos);
+      pos = at;
+    } else if (wire === 1) pos += 8;
     else if (wire === 5) pos += 4;
     else throw new RangeError(`unexpected wire type ${wire}`);
   }
@@ -175,28 +221,33 @@ const SUBJECT_FIELD: Record<number, number> = { 10: 3, 11: 1, 13: 3, 14: 1, 15: 
 export function indexEvents(b: Uint8Array): EventIndex {
   const idx: EventIndex = { starts: [], offsets: [], times: [], kinds: [], subjects: [] };
   let pos = 0;
-  while (pos < b.length) {
+  const n = b.length;
+  while (pos < n) {
     idx.starts.push(pos);
     if (b[pos] !== 0x0a) throw new RangeError(`not a framed event at byte ${pos}`);
-    let len: number;
-    [len, pos] = readVarint(b, pos + 1);
+    const len = vint(b, pos + 1);
+    pos = at;
     const end = pos + len;
-    if (end > b.length) throw new RangeError('truncated event');
+    if (end > n) throw new RangeError('truncated event');
     let offset = 0n;
     let time = 0n;
     let kind = EventKind.EVENT_KIND_UNSPECIFIED;
     let subject = '';
     let p = pos;
     while (p < end) {
-      let tag: number;
-      [tag, p] = readVarint(b, p);
-      const field = Math.floor(tag / 8);
+      const tag = vint(b, p);
+      p = at;
+      const field = tag >>> 3;
       const wire = tag & 7;
-      if (field === 1 && wire === 0) [offset, p] = readVarint64(b, p);
-      else if (field === 2 && wire === 0) [time, p] = readVarint64(b, p);
-      else if (wire === 2) {
-        let l: number;
-        [l, p] = readVarint(b, p);
+      if (field === 1 && wire === 0) {
+        offset = BigInt(vint(b, p));
+        p = at;
+      } else if (field === 2 && wire === 0) {
+        time = vint64(b, p);
+        p = at;
+      } else if (wire === 2) {
+        const l = vint(b, p);
+        p = at;
         const k = kindOfField(field);
         if (k !== EventKind.EVENT_KIND_UNSPECIFIED) {
           kind = k;
@@ -204,8 +255,10 @@ export function indexEvents(b: Uint8Array): EventIndex {
           if (sf !== undefined) subject = stringField(b, p, p + l, sf);
         }
         p += l;
-      } else if (wire === 0) [, p] = readVarint(b, p);
-      else if (wire === 1) p += 8;
+      } else if (wire === 0) {
+        vint(b, p);
+        p = at;
+      } else if (wire === 1) p += 8;
       else if (wire === 5) p += 4;
       else throw new RangeError(`unexpected wire type ${wire}`);
     }

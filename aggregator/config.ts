@@ -35,6 +35,8 @@ export interface AggregatorConfig {
   defaultCluster: string;
   /** When an ack may go out: fsync (the WAL is on disk; the default) or os (the OS has it). */
   journalSync: SyncPolicy;
+  /** Where group commits are written: inline (on the event loop, acks go out in the same turn) or thread (a worker thread: the loop never waits for a slow disk). */
+  journalWriter: 'inline' | 'thread';
   /** The main log (signals and every event): kept this long and at most this many bytes (0 = no limit). */
   retainSignalsMs: number;
   retainSignalsBytes: number;
@@ -70,6 +72,7 @@ export const AGGREGATOR_DEFAULTS: AggregatorConfig = {
   situationHoldMs: 30_000,
   defaultCluster: 'default',
   journalSync: 'fsync',
+  journalWriter: 'inline',
   retainSignalsMs: 7 * 24 * 3600 * 1000,
   retainSignalsBytes: 20 * 1024 ** 3,
   retainNarrativesMs: 365 * 24 * 3600 * 1000,

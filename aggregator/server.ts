@@ -47,8 +47,7 @@ export async function startAggregator(config: AggregatorConfig, logger: Logger):
   const journal = new Journal({
     path: join(config.dataDir, 'journal'),
     sync: config.journalSync,
-    writer: (process.env.KAFKA_OBS_JOURNAL_WRITER as 'inline' | 'thread' | undefined) ?? 'thread',
-    walCompression: process.env.KAFKA_OBS_WAL_COMPRESSION !== '0',
+    writer: config.journalWriter,
     retention: { signalsMs: config.retainSignalsMs, signalsBytes: config.retainSignalsBytes, verdictsMs: config.retainNarrativesMs, verdictsBytes: config.retainNarrativesBytes },
   });
   const state = await journal.open();

@@ -136,6 +136,7 @@ program
   .addOption(new Option('--situation-hold-ms <ms>', 'a situation falls (CRITICAL/WARNING to lower) only after this long at the lower level').env('KAFKA_OBS_SITUATION_HOLD_MS').argParser(int(0)).default(AGGREGATOR_DEFAULTS.situationHoldMs))
   .addOption(new Option('--default-cluster <name>', 'cluster assumed for client signals that do not name theirs (context "cluster")').env('KAFKA_CLUSTER').default(AGGREGATOR_DEFAULTS.defaultCluster))
   .addOption(new Option('--journal-sync <policy>', 'when an ack may go out: fsync (the journal\'s WAL is synced to disk: survives power loss) or os (the OS has it: survives a crash of the process only)').env('KAFKA_OBS_JOURNAL_SYNC').choices(['fsync', 'os']).default(AGGREGATOR_DEFAULTS.journalSync))
+  .addOption(new Option('--journal-writer <where>', 'where group commits are written: inline (on the event loop: acks go out sooner) or thread (a worker thread: for disks whose sync takes many milliseconds)').env('KAFKA_OBS_JOURNAL_WRITER').choices(['inline', 'thread']).default(AGGREGATOR_DEFAULTS.journalWriter))
   .addOption(new Option('--retain-signals <duration>', 'keep signals (and every other event of the log) this long: 7d, 12h, 30m, 0 = forever').env('KAFKA_OBS_RETAIN_SIGNALS').argParser(duration).default(AGGREGATOR_DEFAULTS.retainSignalsMs, '7d'))
   .addOption(new Option('--retain-signals-bytes <size>', 'and at most this much of them: 20GiB, 500MiB, 0 = no limit').env('KAFKA_OBS_RETAIN_SIGNALS_BYTES').argParser(size).default(AGGREGATOR_DEFAULTS.retainSignalsBytes, '20GiB'))
   .addOption(new Option('--retain-narratives <duration>', 'keep narratives, findings, situations and actions this long').env('KAFKA_OBS_RETAIN_NARRATIVES').argParser(duration).default(AGGREGATOR_DEFAULTS.retainNarrativesMs, '365d'))
@@ -162,7 +163,7 @@ program
       drainTimeoutMs: o.drainTimeoutMs,
       tickMs: o.tickMs, decayAfterMs: o.decayAfterMs, staleAfterMs: o.staleAfterMs, causeWaitMs: o.causeWaitMs,
       resolveAfterMs: o.resolveAfterMs, situationHoldMs: o.situationHoldMs, defaultCluster: o.defaultCluster,
-      journalSync: o.journalSync, retainSignalsMs: o.retainSignals, retainSignalsBytes: o.retainSignalsBytes,
+      journalSync: o.journalSync, journalWriter: o.journalWriter, retainSignalsMs: o.retainSignals, retainSignalsBytes: o.retainSignalsBytes,
       retainNarrativesMs: o.retainNarratives, retainNarrativesBytes: o.retainNarrativesBytes, retentionIntervalMs: o.retentionIntervalMs,
       recoveryWindowMs: o.recoveryWindow, recoveryMaxEvents: o.recoveryMaxEvents, journalMinFreeBytes: o.journalMinFree,
       tls: o.tlsCert ? { certFile: o.tlsCert, keyFile: o.tlsKey, clientCaFile: o.tlsClientCa } : undefined,

@@ -44,7 +44,7 @@ export interface JournalOptions {
   mustExist?: boolean;
   /** Where writes run: on the event loop (inline: the ack goes out in the same turn) or a worker thread (the loop never waits for the disk). */
   writer?: 'inline' | 'thread';
-  /** ZSTD-compress the write-ahead log (smaller, more CPU per write). */
+  /** ZSTD-compress the write-ahead log (smaller WAL files, more CPU per write; off by default: the WAL only lives until its memtable is flushed to compressed tables). */
   walCompression?: boolean;
 }
 
@@ -174,7 +174,7 @@ export class Journal {
     }
     const db = new RocksLevel(path, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
     try {
-      await db.open({ createIfMissing: !this.options.mustExist, infoLogLevel: null, walCompression: this.options.walCompression ?? true });
+      await db.open({ createIfMissing: !this.options.mustExist, infoLogLevel: null, walCompression: this.options.walCompression ?? false });
     } catch (e) {
       throw classify((e as { cause?: Error }).cause ?? (e as Error), path);
     }
@@ -556,7 +556,7 @@ export class Journal {
     this.db = undefined;
     if (db) await db.close().catch(() => {});
     const fresh = new RocksLevel(this.path, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
-    await fresh.open({ createIfMissing: false, infoLogLevel: null, walCompression: this.options.walCompression ?? true });
+    await fresh.open({ createIfMissing: false, infoLogLevel: null, walCompression: this.options.walCompression ?? false });
     this.db = fresh;
     this.queue = Promise.resolve();
     this.startWorker();

@@ -206,6 +206,10 @@ export async function* replayEvents(journal: Journal, req: ReplayRequest, signal
 export function signalService(d: SignalServiceDeps) {
   async function* subscription(request: SubscribeRequest, context: CallContext): AsyncIterable<Uint8Array> {
     checkKinds(request.kinds);
+    if (request.fromOffset !== undefined && request.fromOffset > d.log.nextOffset) {
+      // Offsets never restart on one journal: an offset past its end was read from another one.
+      throw new ServerError(Status.OUT_OF_RANGE, `from_offset ${request.fromOffset} is past the end of this aggregator's journal (next offset ${d.log.nextOffset}, journal ${d.journal.id}): it comes from another journal (a new or replaced data directory); resume from 0 or from an offset of this one`);
+    }
     d.metrics.subscribersOpen.inc();
     const stop = AbortSignal.any([context.signal, d.closing]);
     const progress = { cursor: 0n };

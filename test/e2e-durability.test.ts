@@ -192,6 +192,17 @@ test('three SIGKILLs under load: every acknowledged signal journalled exactly on
   console.log(`  kills caught ${unackedAtKills} unacknowledged signals; agents back ${reconnectMs.join(', ')} ms after each restart; subscriber resumed ${resumer.resumes} times`);
   // Agents reconnected within seconds, not at the end of a 30 s backoff; they wrote into no dead stream.
   assert.ok(Math.max(...reconnectMs) < 8000, `agents back within seconds of each restart (${reconnectMs.join(', ')} ms)`);
+  // An offset from another journal (past this one's end) is refused, not silently read from the start.
+  const far = j.offsets.at(-1)! + 1000n;
+  const refused = await (async () => {
+    try {
+      for await (const _ of client.subscribe({ kinds: [], subjectPrefix: '', fromOffset: far })) return 'delivered';
+    } catch (e) {
+      return String((e as Error).message);
+    }
+    return 'ended';
+  })();
+  assert.match(refused, /OUT_OF_RANGE.*past the end of this aggregator's journal/);
   for (const a of agents) {
     const s = await status(a);
     assert.ok(s.sent < 2 * PER_AGENT, `agent ${a.id} counted ${s.sent} signals sent for ${PER_AGENT} (resends only, nothing written into a dead stream)`);

@@ -521,12 +521,20 @@ export class Journal {
         this.blockSizes.splice(0, this.blockHead);
         this.blockHead = 0;
       }
-      // Subject index entries of deleted blocks: swept here (the index is small: one per entity per block).
-      const sdels: Uint8Array[] = [];
-      await this.each(key(P.subject), key(P.subject + 1), (k) => {
-        if (k.readBigUInt64BE(k.length - 8) < newFirst) sdels.push(Buffer.from(k));
-      }, { values: false });
-      for (let i = 0; i < sdels.length; i += 50_000) await this.request({ sync: false, puts: [], dels: sdels.slice(i, i + 50_000), deleteRanges: [] });
+      // Subject index entries of deleted blocks: per entity (keys sort by entity, then offset), a
+      // range delete below the new first offset; entities are visited by seeking past each one.
+      const ranges2: Uint8Array[] = [];
+      let from = key(P.subject);
+      for (;;) {
+        const next = await this.scan(from, key(P.subject + 1), { limit: 1, values: false });
+        if (next.length === 0) break;
+        const k = next[0]![0];
+        const entityEnd = k.length - 9; // <entity> 0x00 <u64>
+        const prefix = k.subarray(0, entityEnd + 1); // S <entity> 0x00
+        ranges2.push(Buffer.from(prefix), Buffer.concat([prefix, u64be(newFirst)]));
+        from = Buffer.concat([k.subarray(0, entityEnd), Buffer.of(1)]);
+      }
+      for (let i = 0; i < ranges2.length; i += 2000) await this.request({ sync: false, puts: [], dels: [], deleteRanges: ranges2.slice(i, i + 2000) });
     }
     this.stats.blocksDeleted += deletedBlocks;
     this.stats.verdictsDeleted += verdicts;

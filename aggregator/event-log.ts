@@ -7,7 +7,7 @@
 // Committed blocks stay in memory, up to `capacity` events, for subscribers that follow live or
 // resume from a recent offset; older offsets are read back from the journal.
 import { EventKind, type Event, type Signal } from '../proto/index.js';
-import { ByteWriter, encodeSignal, varint64, writeEvent, writeSignalEvent } from './journal/codec.js';
+import { ByteWriter, encodeSignal, varint64, writeEvent, writeSignalEvent, writeSignalEventSpan } from './journal/codec.js';
 import { entityOf, type BlockRecord, type CommitGroup, type Journal, type VerdictRecord } from './journal/journal.js';
 
 export type EventPayload = Omit<Event, 'offset' | 'time'>;
@@ -182,6 +182,20 @@ export class EventLog {
     const offset = this.assigned++;
     b.starts.push(this.writer.pos);
     writeSignalEvent(this.writer, Number(offset), this.timeVarint, raw ?? encodeSignal(signal));
+    b.kinds.push(EventKind.SIGNAL);
+    b.subjects.push(signal.subject);
+    if (this.journal) b.entities.add(this.entity(signal.subject));
+    this.group.events++;
+    return offset;
+  }
+
+  /** Appends an accepted signal whose encoding is frame[start, end) (the bytes it arrived in). */
+  appendSignalSpan(signal: Signal, frame: Uint8Array, start: number, end: number, timeNs: bigint): bigint {
+    this.setTime(timeNs);
+    const b = this.openBlock(timeNs);
+    const offset = this.assigned++;
+    b.starts.push(this.writer.pos);
+    writeSignalEventSpan(this.writer, Number(offset), this.timeVarint, frame, start, end);
     b.kinds.push(EventKind.SIGNAL);
     b.subjects.push(signal.subject);
     if (this.journal) b.entities.add(this.entity(signal.subject));

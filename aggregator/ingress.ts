@@ -7,6 +7,12 @@ import type { EventLog, EventPayload } from './event-log.js';
 import type { Pipeline } from './pipeline.js';
 import type { NarrativeIds } from './recovery.js';
 
+/** Where each signal of a batch lies in the frame it arrived in: spans[2i], spans[2i+1]. */
+export interface RawSignals {
+  bytes: Uint8Array;
+  spans: readonly number[];
+}
+
 export interface IngressStats {
   accepted: number;
   duplicates: number;
@@ -45,10 +51,10 @@ export class Ingress {
   }
 
   /**
-   * Handles one batch; returns one Ack per source found in it. `raw[i]`, when given, is the
-   * encoding of `batch.signals[i]` as it arrived (stored as it is).
+   * Handles one batch; returns one Ack per source found in it. `raw`, when given, says where
+   * each signal's encoding lies in the frame it arrived in (stored as it is).
    */
-  ingest(batch: SignalBatch, raw?: readonly Uint8Array[]): Ack[] {
+  ingest(batch: SignalBatch, raw?: RawSignals): Ack[] {
     // An empty batch is a hello: the answer tells the agent its stream works.
     if (batch.signals.length === 0) return [{ sourceId: '', ackedSeq: 0n, rejections: [], accepted: 0, duplicates: 0 }];
     const now = this.nowNs();
@@ -72,7 +78,7 @@ export class Ingress {
       if (problem) {
         this.reject(ack, s, problem, problem.startsWith('hierarchy is full') ? 'hierarchy_full' : 'invalid_signal');
       } else {
-        this.accept(s, raw?.[i], now);
+        this.accept(s, raw, i, now);
         ack.accepted++;
       }
       if (s.seq > 0n && s.sourceId !== '') this.advance(s.sourceId, s.seq, hw);
@@ -87,9 +93,10 @@ export class Ingress {
     this.stats.rejected.set(reason, (this.stats.rejected.get(reason) ?? 0) + n);
   }
 
-  private accept(s: Signal, raw: Uint8Array | undefined, now: bigint): void {
+  private accept(s: Signal, raw: RawSignals | undefined, i: number, now: bigint): void {
     this.stats.accepted++;
-    this.log.appendSignal(s, raw, now);
+    if (raw) this.log.appendSignalSpan(s, raw.bytes, raw.spans[2 * i]!, raw.spans[2 * i + 1]!, now);
+    else this.log.appendSignal(s, undefined, now);
     const derived = this.derived;
     this.pipeline.ingest(s, now, derived);
     for (let i = 0; i < derived.length; i++) this.log.append(this.translated(derived[i]!), now);

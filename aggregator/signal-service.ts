@@ -24,6 +24,8 @@ import type { AggregatorMetrics } from './metrics.js';
 import { followRaw, under, type SubscriptionFilter } from './subscription.js';
 import { innerOf, indexEvents, readVarint } from './journal/codec.js';
 import type { Journal } from './journal/journal.js';
+import type { RawSignals } from './ingress.js';
+import { BinaryReader } from '@bufbuild/protobuf/wire';
 
 /** Batches of one stream ingested and waiting for their group commit, at most. */
 const PIPELINE = 16;
@@ -36,33 +38,25 @@ import type { Logger } from 'pino';
 const FRAME_PROBLEM = Symbol('frameProblem');
 /** Each signal's bytes as they arrived: stored in the journal as they are. */
 const RAW = Symbol('raw');
-type CheckedBatch = SignalBatch & { [FRAME_PROBLEM]?: { reason: 'malformed_frame' | 'oversize_batch'; message: string }; [RAW]?: Uint8Array[] };
+type CheckedBatch = SignalBatch & { [FRAME_PROBLEM]?: { reason: 'malformed_frame' | 'oversize_batch'; message: string }; [RAW]?: RawSignals };
 
-/** Decodes a SignalBatch keeping each signal's own bytes. */
+/** Decodes a SignalBatch keeping where each signal's own bytes are (no copy, no view per signal). */
 function decodeBatch(bytes: Uint8Array): CheckedBatch {
   const signals: Signal[] = [];
-  const raw: Uint8Array[] = [];
-  let pos = 0;
-  while (pos < bytes.length) {
-    let tag: number;
-    [tag, pos] = readVarint(bytes, pos);
-    const wire = tag & 7;
-    if (wire === 2) {
-      let len: number;
-      [len, pos] = readVarint(bytes, pos);
-      if (pos + len > bytes.length) throw new RangeError('premature EOF');
-      if (tag === 0x0a) {
-        const b = bytes.subarray(pos, pos + len);
-        signals.push(Signal.decode(b));
-        raw.push(b);
-      }
-      pos += len;
-    } else if (wire === 0) [, pos] = readVarint(bytes, pos);
-    else if (wire === 1) pos += 8;
-    else if (wire === 5) pos += 4;
-    else throw new RangeError(`invalid wire type ${wire}`);
+  const reader = new BinaryReader(bytes);
+  const n = bytes.length;
+  const spans: number[] = [];
+  while (reader.pos < n) {
+    const tag = reader.uint32();
+    if (tag === 0x0a) {
+      const len = reader.uint32();
+      const start = reader.pos;
+      if (start + len > n) throw new RangeError('premature EOF');
+      signals.push(Signal.decode(reader, len));
+      spans.push(start, start + len);
+    } else reader.skip(tag & 7);
   }
-  return { signals, [RAW]: raw };
+  return { signals, [RAW]: { bytes, spans } };
 }
 
 /** A message already encoded (events served from the bytes they were stored as). */

@@ -98,6 +98,24 @@ export function writeSignalEvent(w: ByteWriter, offset: number, timeVarint: Uint
   w.bytes(signalBytes);
 }
 
+/** writeSignalEvent for a signal whose encoding is frame[start, end) (copied without a view). */
+export function writeSignalEventSpan(w: ByteWriter, offset: number, timeVarint: Uint8Array, frame: Uint8Array, start: number, end: number): void {
+  const len = end - start;
+  const inner = 1 + varintLength(offset) + 1 + timeVarint.length + 1 + varintLength(len) + len;
+  w.byte(0x0a);
+  w.varint(inner);
+  w.byte(0x08);
+  w.varint(offset);
+  w.byte(0x10);
+  w.bytes(timeVarint);
+  w.byte(0x52);
+  w.varint(len);
+  w.ensure(len);
+  if (Buffer.isBuffer(frame)) frame.copy(w.buf, w.pos, start, end);
+  else w.buf.set(frame.subarray(start, end), w.pos);
+  w.pos += len;
+}
+
 /** Appends one framed event of any kind, encoded by ts-proto. */
 export function writeEvent(w: ByteWriter, e: Event): void {
   const inner = Event.encode(e).finish();

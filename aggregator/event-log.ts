@@ -26,6 +26,9 @@ export interface LogBlock {
   narratives: Map<number, Event>;
 }
 
+/** A group commit is written as soon as it holds this many events (else at the end of the turn). */
+const FLUSH_EVENTS = 2000;
+
 /** Group commits handed to the journal's writer at once: the next is written while acks of the last go out. */
 const MAX_WRITES = 4;
 
@@ -242,6 +245,12 @@ export class EventLog {
       const g = this.group;
       this.group = this.newGroup();
       this.commit(g);
+      return;
+    }
+    // A large group goes now, mid-turn: its acks leave while this turn still reads, so agents send
+    // more meanwhile (a turn of the event loop can hold tens of thousands of signals).
+    if (this.group.events >= FLUSH_EVENTS && this.queue.length < MAX_WRITES) {
+      this.flush();
       return;
     }
     if (this.flushScheduled) return;

@@ -81,15 +81,19 @@ async function recentSignals(d: ApiDeps, prefix: string, kind: string | undefine
   }
   // Older than memory: the journal, newest blocks first (bounded so a rare subject cannot scan it all).
   const firsts = prefix !== '' ? await d.journal.blocksForSubject(prefix, 0n, oldest) : undefined;
+  const older = firsts
+    ? (async function* () {
+        for (const f of [...firsts].reverse()) {
+          const bytes = await d.journal.block(f);
+          if (bytes) yield { first: f, bytes };
+        }
+      })()
+    : d.journal.blocksBackward(oldest);
   let blocks = 0;
-  const older = firsts ? [...firsts].reverse() : undefined;
-  if (older) {
-    for (const f of older) {
-      const bytes = await d.journal.block(f);
-      if (!bytes || ++blocks > 2000) break;
-      const idx = indexEvents(bytes);
-      for (let i = idx.offsets.length - 1; i >= 0; i--) if (idx.offsets[i]! < oldest && take(bytes, idx.starts[i]!, idx.subjects[i]!, idx.kinds[i]!)) return out;
-    }
+  for await (const b of older) {
+    if (++blocks > 2000) break;
+    const idx = indexEvents(b.bytes);
+    for (let i = idx.offsets.length - 1; i >= 0; i--) if (idx.offsets[i]! < oldest && take(b.bytes, idx.starts[i]!, idx.subjects[i]!, idx.kinds[i]!)) return out;
   }
   return out;
 }

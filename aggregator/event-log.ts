@@ -227,7 +227,11 @@ export class EventLog {
     b.kinds.push(kind);
     b.subjects.push(subject);
     if (this.journal && subject !== '') b.entities.add(this.entity(subject));
-    if (kind === EventKind.NARRATIVE) b.narratives.set(index, event);
+    if (kind === EventKind.NARRATIVE) {
+      b.narratives.set(index, event);
+      // A narrative is found by every subject of its chain (as subscribers' prefix filters find it).
+      if (this.journal) for (const e of event.narrative!.causalChain) b.entities.add(this.entity(e.subject));
+    }
     if (VERDICT_KINDS.has(kind)) b.verdicts.push([index, event.narrative?.id, event.narrative?.revision ?? 0]);
     this.group.events++;
     return event;

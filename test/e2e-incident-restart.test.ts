@@ -117,6 +117,28 @@ test('the JSON API answers as its OpenAPI description says', async () => {
   await check('/api/clusters/nope/groups', 404, 'Error');
 });
 
+test('Replay streams journalled events by subject prefix (a chain subject too), kinds, time range and limit', async () => {
+  const { client, channel } = aggregatorClient(agg!.url);
+  const all = async (req: Partial<Parameters<typeof client.replay>[0]>) => {
+    const out = [];
+    for await (const e of client.replay({ fromTime: 0n, toTime: 0n, subjectPrefix: '', kinds: [], fromOffset: 0n, toOffset: 0n, limit: 0, ...req })) out.push(e);
+    return out;
+  };
+  const narr = await all({ subjectPrefix: 'cluster/prod/group/billing', kinds: [EventKind.NARRATIVE] });
+  assert.ok(narr.length >= 2);
+  assert.ok(narr.every((e) => e.narrative?.id === narrativeId), 'the narrative, found through a subject of its chain');
+  for (let i = 1; i < narr.length; i++) assert.ok(narr[i]!.offset > narr[i - 1]!.offset, 'oldest first');
+  assert.is(narr.at(-1)!.narrative!.state, Narrative_State.RESOLVED);
+  const three = await all({ subjectPrefix: 'cluster/prod/broker/1', kinds: [EventKind.SIGNAL], limit: 3 });
+  assert.is(three.length, 3);
+  assert.ok(three.every((e) => e.signal!.subject.startsWith('cluster/prod/broker/1')));
+  const later = await all({ fromTime: nowNs() + 3600n * SECOND });
+  assert.is(later.length, 0, 'nothing after an hour from now');
+  const window = await all({ fromTime: narr[0]!.time, toTime: narr[0]!.time + 1n, kinds: [EventKind.NARRATIVE] });
+  assert.ok(window.length >= 1 && window.every((e) => e.time === narr[0]!.time), 'a time range holds what was produced in it');
+  channel.close();
+});
+
 test('kafka-obs replay re-runs the stored incident offline and reaches the same narrative', async () => {
   assert.is(await agg!.kill('SIGTERM'), 0);
   const p = run(['replay', '--data-dir', dataDir, '--compare', '--tick-ms', '100', '--resolve-after-ms', '1000', '--situation-hold-ms', '500', '--settle', '10s'], 'replay');

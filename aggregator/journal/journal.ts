@@ -402,6 +402,22 @@ export class Journal {
     }
   }
 
+  /** Blocks that start before `beforeOffset`, newest first. */
+  async *blocksBackward(beforeOffset: bigint): AsyncGenerator<{ first: bigint; bytes: Buffer }> {
+    const db = this.db;
+    if (!db) return;
+    const it = db.iterator({ gte: key(P.block), lt: blockKey(beforeOffset), reverse: true });
+    try {
+      for (;;) {
+        const rows = await it.nextv(4);
+        if (rows.length === 0) return;
+        for (const [k, v] of rows) yield { first: k.readBigUInt64BE(1), bytes: v };
+      }
+    } finally {
+      await it.close();
+    }
+  }
+
   /** The first offset of the first block whose events may be at or after `timeNs` (the block before it, to be safe). */
   async offsetAtTime(timeNs: bigint): Promise<bigint> {
     const before = await this.scan(key(P.time), key(P.time, u64be(timeNs)), { reverse: true, limit: 1, values: false });

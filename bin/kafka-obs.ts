@@ -192,6 +192,7 @@ program
   .addOption(new Option('--http-host <host>', 'local HTTP address (0.0.0.0 to let Prometheus scrape it)').env('AGENT_HTTP_HOST').default(AGENT_DEFAULTS.httpHost))
   .addOption(new Option('--outbox-capacity <n>', 'signals held until acknowledged').env('OUTBOX_CAPACITY').argParser(int(1)).default(AGENT_DEFAULTS.outboxCapacity))
   .addOption(new Option('--outbox-policy <policy>', 'when the outbox is full').env('OUTBOX_POLICY').choices(['block', 'drop-oldest']).default(AGENT_DEFAULTS.outboxPolicy))
+  .addOption(new Option('--outbox-block-timeout-ms <ms>', 'with block: how long a caller of the intake waits for room before 429 (aggregator connected) or 503 (unreachable)').env('OUTBOX_BLOCK_TIMEOUT_MS').argParser(int(1)).default(5000))
   .addOption(new Option('--max-batch <n>', 'signals per batch').env('AGENT_MAX_BATCH').argParser(int(1, 10_000)).default(AGENT_DEFAULTS.maxBatch))
   .addOption(new Option('--linger-ms <ms>', 'how long a batch waits to fill').env('AGENT_LINGER_MS').argParser(int(0, 10_000)).default(AGENT_DEFAULTS.lingerMs))
   .addOption(new Option('--backoff-max-ms <ms>', 'longest wait between reconnects').argParser(int(1)).default(AGENT_DEFAULTS.backoffMaxMs))
@@ -257,6 +258,7 @@ Examples:
       env: process.env,
     };
     if (config.exitWhenDone && !config.fromFile) fail('--exit-when-done goes with --from-file');
+    process.env.OUTBOX_BLOCK_TIMEOUT_MS = String(o.outboxBlockTimeoutMs); // read by the outbox when it is made
     let sensors;
     try {
       sensors = buildSensors(config, log);

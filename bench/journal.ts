@@ -161,6 +161,8 @@ export async function journalBench(out: (s?: string) => void, aggregatorArgs: st
     const httpPort = await freePort();
     const t0 = performance.now();
     const child = spawn(process.execPath, [CLI, 'aggregator', '--grpc-host', HOST, '--grpc-port', String(grpcPort), '--http-host', HOST, '--http-port', String(httpPort), '--data-dir', dataDir, ...aggregatorArgs], { env: { ...process.env, LOG_LEVEL: 'info' }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const killOnExit = (): void => void child.kill('SIGKILL');
+    process.once('exit', killOnExit); // never left behind, even if the bench dies
     let recovered: Record<string, unknown> | undefined;
     let listeningMs: number | undefined;
     let buf = '';
@@ -198,6 +200,7 @@ export async function journalBench(out: (s?: string) => void, aggregatorArgs: st
     } finally {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));
+      process.removeListener('exit', killOnExit);
     }
   } finally {
     rmSync(dataDir, { recursive: true, force: true });

@@ -198,8 +198,10 @@ export async function journalBench(out: (s?: string) => void, aggregatorArgs: st
       out(`  catch-up over gRPC       ${fmtInt(cps).padStart(10)} events/s   (SubscribeBatches from ${fmtInt(Number(g.events - from + 1n))} events back: ${fmtInt(c.events)} in ${fmt(c.ms / 1000, 2)} s, stored bytes served as they are)`);
       rows.push({ what: 'journal catch-up, SubscribeBatches', value: `${fmtInt(cps)} events/s`, target: '', verdict: '' });
     } finally {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        await new Promise((r) => child.once('exit', r));
+      }
       process.removeListener('exit', killOnExit);
     }
   } finally {

@@ -59,7 +59,7 @@ class Resumer {
   readonly done: Promise<void>;
   private waiters: { test: () => boolean; resolve: () => void }[] = [];
 
-  constructor(private readonly client: Client, from: bigint) {
+  constructor(private readonly client: Client, from: bigint, private readonly prefix = '') {
     this.last = from - 1n;
     this.done = this.run();
   }
@@ -67,7 +67,7 @@ class Resumer {
   private async run(): Promise<void> {
     while (!this.stopped) {
       try {
-        for await (const e of this.client.subscribe({ kinds: [EventKind.SIGNAL, EventKind.GAP], subjectPrefix: '', fromOffset: this.last + 1n })) {
+        for await (const e of this.client.subscribe({ kinds: [EventKind.SIGNAL, EventKind.GAP], subjectPrefix: this.prefix, fromOffset: this.last + 1n })) {
           this.take(e);
           if (this.stopped) return;
         }
@@ -132,6 +132,8 @@ test('three SIGKILLs under load: every acknowledged signal journalled exactly on
 
   let { client, channel } = aggregatorClient(agg.url);
   const resumer = new Resumer(client, 1n);
+  // A second one follows one agent's pod only (its catch-ups read the journal through the subject index).
+  const one = new Resumer(client, 1n, 'service/orders/pod/d3');
   const total = AGENTS * PER_AGENT;
   const feeding = feed(agents, PER_AGENT);
   const ackedAtKills: Map<string, bigint>[] = [];
@@ -160,7 +162,12 @@ test('three SIGKILLs under load: every acknowledged signal journalled exactly on
   await feeding;
   for (const a of agents) await until(async () => (await status(a)).outbox.signals === 0, `agent ${a.id} has everything acknowledged`, 60_000);
   await resumer.until(() => resumer.seen.size >= total, `all ${total} signals at the resuming subscriber`);
+  await one.until(() => one.seen.size >= PER_AGENT, `all of d3's signals at the filtered subscriber`);
   resumer.stop();
+  one.stop();
+  assert.is(one.gaps, 0);
+  assert.equal([...one.seen.values()].filter((n) => n > 1), [], 'the filtered subscriber saw each of d3\'s signals once');
+  assert.ok([...one.seen.keys()].every((id) => id.startsWith('d3-')) && one.seen.size === PER_AGENT, 'and only d3\'s');
 
   // The resuming subscriber: each signal once, offsets strictly increasing across the restarts, no gaps.
   assert.is(resumer.gaps, 0, 'no gap: every offset it asked for was journalled');

@@ -355,6 +355,11 @@ program
   .command('replay')
   .description('Re-run a stored stretch of the journal through the current pipeline (offline) and print the narratives it reaches.')
   .option('--data-dir <dir>', 'the aggregator\'s data directory (stop the aggregator or copy the directory first)', AGGREGATOR_DEFAULTS.dataDir)
+  .option('--aggregator-url <url>', 'or read a running aggregator\'s journal through its Replay call (grpc://host:port, grpcs:// for TLS)')
+  .addOption(new Option('--tls-ca <file>', 'with --aggregator-url: CA to trust (grpcs://)').env('AGGREGATOR_TLS_CA'))
+  .addOption(new Option('--tls-cert <file>', 'client certificate for mutual TLS').env('AGGREGATOR_TLS_CERT'))
+  .addOption(new Option('--tls-key <file>', 'client key for mutual TLS').env('AGGREGATOR_TLS_KEY'))
+  .addOption(new Option('--token-file <file>', 'file holding the bearer token (or set AGGREGATOR_TOKEN)').env('AGGREGATOR_TOKEN_FILE'))
   .option('--from <time>', 'from this time (RFC 3339, unix ns, or -2h for two hours ago); default: the journal\'s start')
   .option('--to <time>', 'up to this time (exclusive); default: the journal\'s end, then --settle of quiet time')
   .option('--prefix <subject>', 'only narratives whose root or chain is under this path', '')
@@ -385,7 +390,17 @@ program
       tickMs: o.tickMs, causeWaitMs: o.causeWaitMs, resolveAfterMs: o.resolveAfterMs, situationHoldMs: o.situationHoldMs,
       decayAfterMs: o.decayAfterMs, staleAfterMs: o.staleAfterMs, defaultCluster: o.defaultCluster,
     };
-    const opts = { dataDir: o.dataDir, fromNs, toNs, prefix: o.prefix, settleMs, json: o.json, compare: o.compare, config };
+    if (o.aggregatorUrl) {
+      try {
+        parseTarget(o.aggregatorUrl);
+      } catch (e) {
+        fail((e as TargetError).message);
+      }
+    }
+    const opts = {
+      dataDir: o.dataDir, fromNs, toNs, prefix: o.prefix, settleMs, json: o.json, compare: o.compare, config,
+      url: o.aggregatorUrl as string | undefined, tls: { caFile: o.tlsCa, certFile: o.tlsCert, keyFile: o.tlsKey }, token: secret(o.tokenFile, 'AGGREGATOR_TOKEN'),
+    };
     try {
       const r = await replay(opts);
       printReplay(r, opts, (t) => process.stdout.write(t));
@@ -394,6 +409,10 @@ program
       if (e instanceof JournalError) {
         process.stderr.write(`kafka-obs replay: ${e.message}\n`);
         process.exit(e.code === 'missing' ? 2 : 3);
+      }
+      if (e instanceof ClientError) {
+        process.stderr.write(`kafka-obs replay: ${Status[e.code]}: ${e.details} (aggregator ${o.aggregatorUrl})\n`);
+        process.exit(3);
       }
       throw e;
     }

@@ -139,7 +139,10 @@ test('Replay streams journalled events by subject prefix (a chain subject too), 
   channel.close();
 });
 
-test('kafka-obs replay re-runs the stored incident offline and reaches the same narrative', async () => {
+test('kafka-obs replay re-runs the stored incident and reaches the same narrative: from a running aggregator, then offline', async () => {
+  const online = run(['replay', '--aggregator-url', agg!.url, '--compare', '--tick-ms', '100', '--resolve-after-ms', '1000', '--situation-hold-ms', '500', '--settle', '10s'], 'replay-online');
+  assert.is(await online.exited, 0, `online replay agrees:\n${online.stdout.join('\n')}\n${online.lines.map((l) => l.msg).join('\n')}`);
+  assert.match(online.stdout.join('\n'), /SAME: the replay reaches the narratives the journal recorded/);
   assert.is(await agg!.kill('SIGTERM'), 0);
   const p = run(['replay', '--data-dir', dataDir, '--compare', '--tick-ms', '100', '--resolve-after-ms', '1000', '--situation-hold-ms', '500', '--settle', '10s'], 'replay');
   const code = await p.exited;

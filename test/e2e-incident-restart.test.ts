@@ -13,6 +13,7 @@ import { aggregator, getJson, run, tempDir, until, type AggregatorProc } from '.
 import { aggregatorClient, Collector, streamSignals } from './support/client.js';
 import { loadScenario, SECOND } from './support/scenarios.js';
 import { OPENAPI } from '../aggregator/api.js';
+import { Validator } from '@seriousme/openapi-schema-validator';
 
 const test = suite('an open incident across a crash; replay; the HTTP API');
 let agg: AggregatorProc | undefined;
@@ -81,6 +82,8 @@ test('the JSON API answers as its OpenAPI description says', async () => {
   const base = `http://127.0.0.1:${agg!.httpPort}`;
   const served = await getJson<typeof OPENAPI>(`${base}/api/openapi.json`);
   assert.equal(served, OPENAPI, 'the served description is the checked-in one');
+  const spec = await new Validator().validate(structuredClone(OPENAPI) as Parameters<Validator["validate"]>[0]);
+  assert.ok(spec.valid, `the description is valid OpenAPI ${OPENAPI.openapi}: ${JSON.stringify(spec.errors)}`);
   const ajv = new Ajv2020({ strict: false, allErrors: true });
   addFormats.default(ajv);
   ajv.addSchema({ $id: 'openapi', components: OPENAPI.components } as object);

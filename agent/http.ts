@@ -2,7 +2,7 @@
 import { createServer, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
 import { SignalJsonError } from '../proto/index.js';
-import { parseSignalBody, type Intake } from './intake.js';
+import { IntakeFullError, parseSignalBody, type Intake } from './intake.js';
 
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
@@ -33,7 +33,13 @@ export function agentHttpServer(intake: Intake, registry: Registry, status: () =
         }
         intake.emit(signals, 'http').then(
           (reply) => send(reply.accepted === 0 && reply.rejections.length > 0 ? 400 : 200, reply),
-          (e: Error) => send(500, { error: e.message }),
+          (e: Error) => {
+            if (!(e instanceof IntakeFullError)) return send(500, { error: e.message });
+            // Full outbox (block policy): 503 while the aggregator is unreachable, 429 while it is just slower than the service.
+            const connected = status().connected === true;
+            res.setHeader('retry-after', connected ? '1' : '5');
+            send(connected ? 429 : 503, { error: connected ? e.message : `the aggregator is unreachable and ${e.message}`, accepted: e.accepted, refused: e.total - e.accepted });
+          },
         );
       });
       return;

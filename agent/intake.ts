@@ -11,7 +11,15 @@ import {
   type Rejection,
   type Signal,
 } from '../proto/index.js';
-import type { Outbox } from './outbox.js';
+import { ServerError, Status } from 'nice-grpc';
+import { OutboxFullError, type Outbox } from './outbox.js';
+
+/** The outbox stayed full (block policy) past its deadline; `accepted` of the request's signals were taken before. */
+export class IntakeFullError extends Error {
+  constructor(readonly full: OutboxFullError, readonly accepted: number, readonly total: number) {
+    super(`${full.message}; ${accepted} of ${total} signals of this request were taken, retry the rest later`);
+  }
+}
 
 export interface IntakeStats {
   received: Map<string, number>;
@@ -50,7 +58,17 @@ export class Intake {
         continue;
       }
       const sig = s as Signal;
-      reply.dropped += await this.outbox.add(sig, now);
+      try {
+        // A service calling in waits for room at most the outbox's deadline; a file waits as long as it takes.
+        reply.dropped += await this.outbox.add(sig, now, channel === 'file' ? Infinity : this.outbox.blockTimeoutMs);
+      } catch (e) {
+        if (!(e instanceof OutboxFullError)) throw e;
+        bump(this.stats.received, channel, reply.accepted);
+        bump(this.stats.rejected, channel, signals.length - i);
+        const full = new IntakeFullError(e, reply.accepted, signals.length);
+        if (channel === 'grpc') throw new ServerError(Status.RESOURCE_EXHAUSTED, full.message);
+        throw full;
+      }
       reply.accepted++;
     }
     bump(this.stats.received, channel, reply.accepted);

@@ -1,7 +1,11 @@
 // The agent's link to the aggregator: one bidirectional stream at a time, batches out, acks in.
-// On any failure it reconnects with exponential backoff and full jitter and sends again, oldest
-// first, everything the aggregator has not acknowledged.
-import { createChannel, createClientFactory, type Channel } from 'nice-grpc';
+// A stream is established when the aggregator answers its hello; only then are batches written
+// (and counted as sent). On any failure it reconnects with exponential backoff and full jitter
+// and sends again, oldest first, everything the aggregator has not acknowledged. While it waits
+// it probes the aggregator's port cheaply (a TCP connect every ~0.5 s), so it is back within
+// about a second of the aggregator returning rather than at the end of a long backoff.
+import { connect } from 'node:net';
+import { createChannel, createClientFactory, ClientError, Status, type Channel } from 'nice-grpc';
 import type { Logger } from 'pino';
 import { SignalAggregatorDefinition, directDefinition, type Ack, type SignalBatch } from '../proto/index.js';
 import { bearerToken, channelCredentials, channelOptions, parseTarget, type ClientTls } from './connection.js';
@@ -34,8 +38,44 @@ export function backoffDelay(attempt: number, baseMs: number, maxMs: number, ran
   return Math.round(cap / 2 + (random() * cap) / 2);
 }
 
+/** Codes by which the aggregator answered and said no (as opposed to not being there). */
+const REFUSALS = new Set([Status.RESOURCE_EXHAUSTED, Status.INVALID_ARGUMENT, Status.UNAUTHENTICATED, Status.PERMISSION_DENIED, Status.FAILED_PRECONDITION, Status.UNIMPLEMENTED]);
+
+/** host and port of "host:port" or "[v6]:port". */
+function hostPort(address: string): { host: string; port: number } {
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(address) ?? /^([^:]+):(\d+)$/.exec(address);
+  return m ? { host: m[1]!, port: Number(m[2]) } : { host: address, port: 50051 };
+}
+
+/** Whether something listens at host:port (a TCP connect that is closed at once). */
+export function probe(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    const done = (ok: boolean): void => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+/** Waits `ms`, or less: until `ready()` probes true (tried every ~0.5 s with jitter), or `signal` aborts. */
+async function waitOrProbe(ms: number, signal: AbortSignal, ready: () => Promise<boolean>, everyMs = 500): Promise<void> {
+  const until = Date.now() + ms;
+  while (!signal.aborted) {
+    const left = until - Date.now();
+    if (left <= 0) return;
+    await sleep(Math.min(left, Math.round(everyMs / 2 + Math.random() * everyMs)), signal);
+    if (signal.aborted || Date.now() >= until) return;
+    if (await ready()) return;
+  }
+}
+
 export class AggregatorLink {
   readonly stats: LinkStats = { connected: false, connects: 0, failures: 0, batchesSent: 0, signalsSent: 0, rejectedByAggregator: 0, lastError: '' };
+  private readonly target: { host: string; port: number };
   private readonly channel: Channel;
   private readonly client;
   private readonly stop = new AbortController();
@@ -47,6 +87,7 @@ export class AggregatorLink {
     private readonly logger: Logger,
   ) {
     const target = parseTarget(options.url);
+    this.target = hostPort(target.address);
     this.channel = createChannel(target.address, channelCredentials(target, options.tls), channelOptions(options.tls));
     const factory = options.token ? createClientFactory().use(bearerToken(options.token)) : createClientFactory();
     this.client = factory.create(directDefinition(SignalAggregatorDefinition), this.channel);
@@ -65,21 +106,25 @@ export class AggregatorLink {
 
   private async run(): Promise<void> {
     let attempt = 0;
+    const reachable = (): Promise<boolean> => probe(this.target.host, this.target.port);
     while (!this.stop.signal.aborted) {
       const streamStop = new AbortController();
       const onStop = (): void => streamStop.abort();
       this.stop.signal.addEventListener('abort', onStop, { once: true });
       let acked = false;
+      let established!: () => void;
+      const isEstablished = new Promise<void>((r) => (established = r));
       try {
         this.outbox.rewind();
-        const acks = this.client.streamSignals(this.batches(streamStop.signal), { signal: streamStop.signal });
+        const acks = this.client.streamSignals(this.batches(streamStop.signal, isEstablished), { signal: streamStop.signal });
         for await (const ack of acks) {
-          if (!this.stats.connected) {
+          if (!acked) {
+            acked = true;
             this.stats.connected = true;
             this.stats.connects++;
             this.logger.info({ url: this.options.url }, 'connected to aggregator');
+            established();
           }
-          acked = true;
           attempt = 0;
           this.onAck(ack);
         }
@@ -88,23 +133,32 @@ export class AggregatorLink {
         if (this.stop.signal.aborted) break;
         this.stats.failures++;
         this.stats.lastError = (e as Error).message;
-        const delay = backoffDelay(attempt++, this.options.backoffBaseMs, this.options.backoffMaxMs);
-        this.logger.warn({ err: this.stats.lastError, retryInMs: delay, unacked: this.outbox.size, wasConnected: this.stats.connected || acked }, 'aggregator stream failed');
+        // The aggregator answered and refused (e.g. its disk is full): back off, up to 5 s, without
+        // probing (it is reachable). It could not be reached: back off, probing its port meanwhile.
+        const refused = /not taking signals/.test(this.stats.lastError) || (e instanceof ClientError && REFUSALS.has(e.code));
+        const delay = backoffDelay(attempt++, this.options.backoffBaseMs, refused ? Math.min(5000, this.options.backoffMaxMs) : this.options.backoffMaxMs);
+        this.logger.warn({ err: this.stats.lastError, retryInMs: delay, unacked: this.outbox.size, wasConnected: acked, probing: !refused }, 'aggregator stream failed');
         this.stats.connected = false;
-        await sleep(delay, this.stop.signal);
+        this.outbox.streamFailed();
+        if (refused) await sleep(delay, this.stop.signal);
+        else await waitOrProbe(delay, this.stop.signal, reachable);
         continue;
       } finally {
         streamStop.abort();
         this.stop.signal.removeEventListener('abort', onStop);
       }
       this.stats.connected = false;
-      await sleep(backoffDelay(0, this.options.backoffBaseMs, this.options.backoffMaxMs), this.stop.signal);
+      this.outbox.streamFailed();
+      // Ended by the aggregator (it drains): another instance may take over at once.
+      await waitOrProbe(backoffDelay(0, this.options.backoffBaseMs, this.options.backoffMaxMs), this.stop.signal, reachable, 100);
     }
     this.stats.connected = false;
   }
 
-  private async *batches(signal: AbortSignal): AsyncIterable<SignalBatch> {
+  private async *batches(signal: AbortSignal, established: Promise<void>): AsyncIterable<SignalBatch> {
     yield { signals: [] }; // hello: its ack confirms the stream even when there is nothing to send
+    // Nothing is written into a stream the aggregator has not answered.
+    await Promise.race([established, new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true }))]);
     while (!signal.aborted) {
       const signals = await this.outbox.nextBatch(this.options.maxBatch, this.options.lingerMs, signal);
       if (!signals) return;

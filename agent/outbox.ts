@@ -1,19 +1,45 @@
 // The agent's outbox: every signal taken from the service waits here, numbered, until the
-// aggregator acknowledges it. Bounded; when full it either makes the producer wait ("block")
-// or drops the oldest signal ("drop-oldest"), and every drop is counted.
+// aggregator acknowledges it. Bounded; when full it either makes the producer wait ("block", up
+// to a deadline, then OutboxFullError) or drops the oldest signal ("drop-oldest"). Drops are
+// counted exactly: a signal dropped before it was ever written is lost; one dropped while in
+// flight (written, not yet acknowledged) is lost only if its stream fails before the ack
+// covers it — an ack that does cover it means it was delivered after all.
 import { boundClock, mergeClock, type Signal, type VectorClock } from '../proto/index.js';
 
 export type FullPolicy = 'block' | 'drop-oldest';
 
 export interface OutboxStats {
   added: number;
+  /** Signals dropped and not delivered: never written, or written on a stream that failed before acknowledging them. */
   dropped: number;
+  /** Of those, dropped before they were ever written. */
+  droppedUnsent: number;
+  /** Signals evicted while in flight that the aggregator then acknowledged (delivered: not lost). */
+  evictedDelivered: number;
   acked: number;
   /** Times a producer had to wait for room (block policy). */
   blocked: number;
+  /** Times a producer gave up waiting for room (block policy, past the deadline). */
+  blockTimeouts: number;
+}
+
+/** The outbox stayed full past the block deadline: the caller should retry later (HTTP 429/503). */
+export class OutboxFullError extends Error {
+  constructor(readonly waitedMs: number, readonly capacity: number) {
+    super(`the outbox is full (${capacity} signals waiting for the aggregator's acknowledgement) and no room came within ${waitedMs} ms`);
+  }
 }
 
 const MAX_CLOCK_ENTRIES = 64;
+
+/**
+ * OUTBOX_BLOCK_TIMEOUT_MS (set by `kafka-obs agent --outbox-block-timeout-ms`), read when an
+ * outbox is made; 5000 when absent. (Until AgentConfig carries it, the environment does.)
+ */
+function blockTimeoutFromEnv(): number {
+  const n = Number(process.env.OUTBOX_BLOCK_TIMEOUT_MS);
+  return Number.isFinite(n) && n > 0 ? n : 5000;
+}
 
 export class Outbox {
   private items: Signal[] = [];
@@ -26,7 +52,9 @@ export class Outbox {
   private readonly waitingForWork: (() => void)[] = [];
   private readonly waitingForRoom: (() => void)[] = [];
   private waitingForAck: (() => void)[] = [];
-  readonly stats: OutboxStats = { added: 0, dropped: 0, acked: 0, blocked: 0 };
+  /** Seqs of signals evicted while in flight, ascending: delivered if an ack covers them, lost if their stream fails first. */
+  private evictedInFlight: bigint[] = [];
+  readonly stats: OutboxStats = { added: 0, dropped: 0, droppedUnsent: 0, evictedDelivered: 0, acked: 0, blocked: 0, blockTimeouts: 0 };
 
   constructor(
     readonly sourceId: string,
@@ -34,6 +62,8 @@ export class Outbox {
     readonly policy: FullPolicy,
     /** First seq: the wall clock in microseconds, so a restarted agent keeps increasing. */
     firstSeq: bigint = BigInt(Date.now()) * 1000n,
+    /** Under "block", how long a caller of the intake (HTTP, gRPC) waits for room before a 429/503. */
+    readonly blockTimeoutMs = blockTimeoutFromEnv(),
   ) {
     this.nextSeq = firstSeq;
     this.lastAcked = firstSeq - 1n;
@@ -56,25 +86,59 @@ export class Outbox {
   }
 
   /**
-   * Numbers, stamps and queues one signal. Under "block" it waits while the outbox is full;
-   * under "drop-oldest" it never waits. Returns how many old signals were dropped for it.
+   * Numbers, stamps and queues one signal. Under "block" it waits while the outbox is full, at
+   * most `deadlineMs` (then OutboxFullError); under "drop-oldest" it never waits. Returns how
+   * many old signals were dropped for it that had never been sent.
    */
-  async add(signal: Signal, nowNs: bigint): Promise<number> {
+  async add(signal: Signal, nowNs: bigint, deadlineMs = Infinity): Promise<number> {
     if (this.policy === 'block') {
-      if (this.size >= this.capacity) this.stats.blocked++;
-      while (this.size >= this.capacity) await new Promise<void>((r) => this.waitingForRoom.push(r));
+      if (this.size >= this.capacity) {
+        this.stats.blocked++;
+        const started = Date.now();
+        while (this.size >= this.capacity) {
+          const left = deadlineMs - (Date.now() - started);
+          if (left <= 0) {
+            this.stats.blockTimeouts++;
+            throw new OutboxFullError(deadlineMs, this.capacity);
+          }
+          await new Promise<void>((r) => {
+            const done = (): void => {
+              clearTimeout(t);
+              const i = this.waitingForRoom.indexOf(done);
+              if (i >= 0) this.waitingForRoom.splice(i, 1);
+              r();
+            };
+            const t = Number.isFinite(left) ? setTimeout(done, left) : undefined;
+            this.waitingForRoom.push(done);
+          });
+        }
+      }
       this.push(signal, nowNs);
       return 0;
     }
     let dropped = 0;
     while (this.size >= this.capacity) {
+      const old = this.items[this.head]!;
       this.items[this.head++] = undefined as unknown as Signal;
-      if (this.unsent > 0) this.unsent--;
-      dropped++;
+      if (this.unsent > 0) {
+        // Written on the current stream: its fate is decided by the next ack or the stream's failure.
+        this.unsent--;
+        this.evictedInFlight.push(old.seq);
+      } else {
+        dropped++;
+      }
     }
     this.stats.dropped += dropped;
+    this.stats.droppedUnsent += dropped;
     this.push(signal, nowNs);
     return dropped;
+  }
+
+  /** The stream failed or ended: what was evicted in flight and not acknowledged is lost. */
+  streamFailed(): void {
+    if (this.evictedInFlight.length === 0) return;
+    this.stats.dropped += this.evictedInFlight.length;
+    this.evictedInFlight = [];
   }
 
   private push(signal: Signal, nowNs: bigint): void {
@@ -120,6 +184,14 @@ export class Outbox {
   ack(seq: bigint): void {
     if (seq <= this.lastAcked) return;
     this.lastAcked = seq;
+    if (this.evictedInFlight.length > 0) {
+      let n = 0;
+      while (n < this.evictedInFlight.length && this.evictedInFlight[n]! <= seq) n++;
+      if (n > 0) {
+        this.stats.evictedDelivered += n;
+        this.evictedInFlight.splice(0, n);
+      }
+    }
     let freed = 0;
     while (this.head < this.items.length && this.items[this.head]!.seq <= seq) {
       this.items[this.head++] = undefined as unknown as Signal;

@@ -1,5 +1,6 @@
 // Aggregator settings: embedded defaults, overridden by environment, overridden by flags.
 import type { ActorsSettings } from '../actors/config.js';
+import type { SyncPolicy } from './journal/journal.js';
 
 export interface AggregatorConfig {
   grpcHost: string;
@@ -34,6 +35,24 @@ export interface AggregatorConfig {
   defaultCluster: string;
   /** The observers' windows multiplied by this (demos and scenario tests). */
   timeScale: number;
+  /** When an ack may go out: fsync (the WAL is on disk; the default) or os (the OS has it). */
+  journalSync: SyncPolicy;
+  /** Where group commits are written: inline (on the event loop, acks go out in the same turn) or thread (a worker thread: the loop never waits for a slow disk). */
+  journalWriter: 'inline' | 'thread';
+  /** The main log (signals and every event): kept this long and at most this many bytes (0 = no limit). */
+  retainSignalsMs: number;
+  retainSignalsBytes: number;
+  /** Verdicts (narratives, findings, situations, actions): kept much longer. */
+  retainNarrativesMs: number;
+  retainNarrativesBytes: number;
+  /** How often retention runs. */
+  retentionIntervalMs: number;
+  /** Recovery feeds the pipeline the journal's last this-much of signals... */
+  recoveryWindowMs: number;
+  /** ... but at most this many events. */
+  recoveryMaxEvents: number;
+  /** With the disk full, writing is tried again once this much is free. */
+  journalMinFreeBytes: number;
 }
 
 export const AGGREGATOR_DEFAULTS: AggregatorConfig = {
@@ -55,4 +74,14 @@ export const AGGREGATOR_DEFAULTS: AggregatorConfig = {
   situationHoldMs: 30_000,
   defaultCluster: 'default',
   timeScale: 1,
+  journalSync: 'fsync',
+  journalWriter: 'inline',
+  retainSignalsMs: 7 * 24 * 3600 * 1000,
+  retainSignalsBytes: 20 * 1024 ** 3,
+  retainNarrativesMs: 365 * 24 * 3600 * 1000,
+  retainNarrativesBytes: 2 * 1024 ** 3,
+  retentionIntervalMs: 60_000,
+  recoveryWindowMs: 15 * 60 * 1000,
+  recoveryMaxEvents: 2_000_000,
+  journalMinFreeBytes: 64 * 1024 * 1024,
 };

@@ -1,18 +1,16 @@
-// The aggregator's HTTP side: Prometheus /metrics, /healthz (alive), /readyz (taking signals),
-// GET /v1/cell and GET /v1/narratives for a look without a gRPC client.
+// The aggregator's HTTP side: Prometheus /metrics, /healthz (alive), /readyz (taking signals,
+// or why not), the JSON API under /api/ (api.ts), and GET /v1/cell and GET /v1/narratives.
 import { createServer, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
-import { Cell, ListNarrativesResponse, type ListNarrativesRequest } from '../proto/index.js';
-import type { HierarchyManager } from '../hierarchy/manager.js';
+import { Cell, ListNarrativesResponse } from '../proto/index.js';
+import { handleApi, type ApiDeps } from './api.js';
 
-export function aggregatorHttpServer(
-  registry: Registry,
-  hierarchy: HierarchyManager,
-  listNarratives: (req: ListNarrativesRequest) => ListNarrativesResponse,
-  ready: () => boolean,
-): Server {
+/** `notReady` says why signals are not taken (undefined when they are). */
+export function aggregatorHttpServer(registry: Registry, api: ApiDeps, notReady: () => string | undefined): Server {
+  const { hierarchy, listNarratives } = api;
   return createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
+    if (handleApi(api, req, res, url)) return;
     const send = (code: number, body: string, type = 'text/plain; charset=utf-8'): void => {
       res.writeHead(code, { 'content-type': type });
       res.end(body);
@@ -25,7 +23,10 @@ export function aggregatorHttpServer(
       case '/healthz':
         return send(200, 'ok\n');
       case '/readyz':
-        return ready() ? send(200, 'ready\n') : send(503, 'not ready: starting or draining\n');
+      {
+        const why = notReady();
+        return why === undefined ? send(200, 'ready\n') : send(503, `not ready: ${why}\n`);
+      }
       case '/v1/cell': {
         const path = url.searchParams.get('path') ?? '';
         const depth = Number(url.searchParams.get('depth') ?? '1');
@@ -42,7 +43,7 @@ export function aggregatorHttpServer(
         return send(200, JSON.stringify(ListNarrativesResponse.toJSON(list)), 'application/json');
       }
       default:
-        return send(404, 'not found: try /metrics, /healthz, /readyz, /v1/cell?path=&depth=, /v1/narratives?resolved=1&prefix=&limit=\n');
+        return send(404, 'not found: try /api/openapi.json, /metrics, /healthz, /readyz, /v1/cell?path=&depth=, /v1/narratives?resolved=1&prefix=&limit=\n');
     }
   });
 }

@@ -1,9 +1,17 @@
 // Ingress: validate, drop duplicates by (source, seq), run the pipeline (hierarchy, observers,
 // reporters), append the signal and what followed from it to the event log.
-// Synchronous and free of I/O so it runs the same live, in replay and under a fake clock.
+// Synchronous and free of I/O so it runs the same live, in replay and under a fake clock. The
+// event log makes it durable: the caller acknowledges a batch once the log has committed it.
 import { signalProblem, type Ack, type Rejection, type Signal, type SignalBatch } from '../proto/index.js';
 import type { EventLog, EventPayload } from './event-log.js';
 import type { Pipeline } from './pipeline.js';
+import type { NarrativeIds } from './recovery.js';
+
+/** Where each signal of a batch lies in the frame it arrived in: spans[2i], spans[2i+1]. */
+export interface RawSignals {
+  bytes: Uint8Array;
+  spans: readonly number[];
+}
 
 export interface IngressStats {
   accepted: number;
@@ -22,19 +30,38 @@ export class Ingress {
   /** What the pipeline made of one signal, before it goes to the log (reused). */
   private readonly derived: EventPayload[] = [];
 
+  /** After recovery: narratives the journal already knows keep their ids. */
+  narrativeIds: NarrativeIds | undefined;
+
   constructor(
     private readonly pipeline: Pipeline,
     private readonly log: EventLog,
     private readonly nowNs: () => bigint,
   ) {}
 
-  /** Handles one batch; returns one Ack per source found in it. */
-  ingest(batch: SignalBatch): Ack[] {
+  /** Resolves once everything ingested so far is durable (committed by the event log). */
+  committed(): Promise<void> {
+    return this.log.committedAll();
+  }
+
+  /** Dedupe state from the journal: per source, the highest seq handled. */
+  restore(highWater: ReadonlyMap<string, bigint>): void {
+    for (const [source, seq] of highWater) this.highWater.set(source, seq);
+    this.stats.sources = this.highWater.size;
+  }
+
+  /**
+   * Handles one batch; returns one Ack per source found in it. `raw`, when given, says where
+   * each signal's encoding lies in the frame it arrived in (stored as it is).
+   */
+  ingest(batch: SignalBatch, raw?: RawSignals): Ack[] {
     // An empty batch is a hello: the answer tells the agent its stream works.
     if (batch.signals.length === 0) return [{ sourceId: '', ackedSeq: 0n, rejections: [], accepted: 0, duplicates: 0 }];
     const now = this.nowNs();
     const acks = new Map<string, Ack>();
-    for (const s of batch.signals) {
+    const signals = batch.signals;
+    for (let i = 0; i < signals.length; i++) {
+      const s = signals[i]!;
       let ack = acks.get(s.sourceId);
       if (!ack) {
         ack = { sourceId: s.sourceId, ackedSeq: this.highWater.get(s.sourceId) ?? 0n, rejections: [], accepted: 0, duplicates: 0 };
@@ -51,7 +78,7 @@ export class Ingress {
       if (problem) {
         this.reject(ack, s, problem, problem.startsWith('hierarchy is full') ? 'hierarchy_full' : 'invalid_signal');
       } else {
-        this.accept(s, now);
+        this.accept(s, raw, i, now);
         ack.accepted++;
       }
       if (s.seq > 0n && s.sourceId !== '') this.advance(s.sourceId, s.seq, hw);
@@ -66,12 +93,13 @@ export class Ingress {
     this.stats.rejected.set(reason, (this.stats.rejected.get(reason) ?? 0) + n);
   }
 
-  private accept(s: Signal, now: bigint): void {
+  private accept(s: Signal, raw: RawSignals | undefined, i: number, now: bigint): void {
     this.stats.accepted++;
-    this.log.append({ signal: s }, now);
+    if (raw) this.log.appendSignalSpan(s, raw.bytes, raw.spans[2 * i]!, raw.spans[2 * i + 1]!, now);
+    else this.log.appendSignal(s, undefined, now);
     const derived = this.derived;
     this.pipeline.ingest(s, now, derived);
-    for (let i = 0; i < derived.length; i++) this.log.append(derived[i]!, now);
+    for (let i = 0; i < derived.length; i++) this.log.append(this.translated(derived[i]!), now);
     derived.length = 0;
   }
 
@@ -80,9 +108,14 @@ export class Ingress {
     const now = this.nowNs();
     const derived = this.derived;
     this.pipeline.tick(now, derived);
-    for (let i = 0; i < derived.length; i++) this.log.append(derived[i]!, now);
+    for (let i = 0; i < derived.length; i++) this.log.append(this.translated(derived[i]!), now);
     derived.length = 0;
     this.log.publish();
+  }
+
+  private translated(e: EventPayload): EventPayload {
+    if (e.narrative && this.narrativeIds) return { narrative: this.narrativeIds.translate(e.narrative) };
+    return e;
   }
 
   private reject(ack: Ack, s: Signal, reason: string, klass: string): void {
@@ -95,5 +128,6 @@ export class Ingress {
     if (hw === undefined) this.stats.sources++;
     else if (seq > hw + 1n) this.stats.seqJumps++;
     this.highWater.set(source, seq);
+    this.log.noteHighWater(source, seq);
   }
 }

@@ -4,6 +4,7 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { IngressStats } from './ingress.js';
 import type { EventLog } from './event-log.js';
 import type { Pipeline } from './pipeline.js';
+import type { Journal } from './journal/journal.js';
 
 export interface AggregatorMetrics {
   registry: Registry;
@@ -15,7 +16,7 @@ export interface AggregatorMetrics {
   authFailures: Counter<'reason'>;
 }
 
-export function createAggregatorMetrics(stats: IngressStats, pipeline: Pipeline, log: EventLog): AggregatorMetrics {
+export function createAggregatorMetrics(stats: IngressStats, pipeline: Pipeline, log: EventLog, journal?: Journal, refusing: () => string | undefined = () => undefined): AggregatorMetrics {
   const hierarchy = pipeline.hierarchy;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'kafkaobs_aggregator_process_' });
@@ -86,7 +87,31 @@ export function createAggregatorMetrics(stats: IngressStats, pipeline: Pipeline,
     },
   });
   gaugeFrom('kafkaobs_hierarchy_stale_cells', 'Cells that stopped hearing (their parents no longer count them).', () => hierarchy.staleCount);
-  gaugeFrom('kafkaobs_event_log_retained', 'Events retained for resume and slow subscribers.', () => Number(log.nextOffset - log.firstOffset));
+  gaugeFrom('kafkaobs_event_log_retained', 'Events held in memory for subscribers (older ones are read from the journal).', () => Number(log.nextOffset - log.firstOffset));
+  gaugeFrom('kafkaobs_event_log_uncommitted', 'Events appended but not yet written to the journal (their batches are not acknowledged yet).', () => log.uncommitted);
+  if (journal) {
+    const j = journal.stats;
+    new Counter({ name: 'kafkaobs_journal_commits_total', help: 'Group commits written to the journal (each one atomic RocksDB write).', registers: [registry], collect() { this.reset(); this.inc(j.commits); } });
+    new Counter({ name: 'kafkaobs_journal_bytes_written_total', help: 'Bytes of events written to the journal (before compression).', registers: [registry], collect() { this.reset(); this.inc(j.bytesWritten); } });
+    new Counter({ name: 'kafkaobs_journal_write_errors_total', help: 'Journal writes that failed (e.g. disk full); their events stay pending and are written again.', registers: [registry], collect() { this.reset(); this.inc(j.writeErrors); } });
+    new Counter({ name: 'kafkaobs_journal_deleted_total', help: 'Journal entries deleted by retention, by store (log blocks, verdicts).', labelNames: ['store'], registers: [registry], collect() { this.reset(); this.inc({ store: 'log_blocks' }, j.blocksDeleted); this.inc({ store: 'verdicts' }, j.verdictsDeleted); } });
+    gaugeFrom('kafkaobs_journal_commit_seconds', 'Duration of the last group commit (write and sync).', () => j.lastCommitMs / 1000);
+    gaugeFrom('kafkaobs_journal_log_bytes', 'Bytes of event blocks kept in the journal (before compression).', () => j.logBytes);
+    gaugeFrom('kafkaobs_journal_verdict_bytes', 'Bytes of verdicts (narratives, findings, situations, actions) kept in the journal.', () => j.verdictBytes);
+    gaugeFrom('kafkaobs_journal_first_offset', 'Oldest offset the journal still holds.', () => Number(journal.firstOffset));
+  }
+  new Gauge({
+    name: 'kafkaobs_journal_writable',
+    help: '1 while the journal writes and signals are taken; 0 while it cannot (reason label: disk_full or error).',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const r = refusing();
+      if (r === undefined) this.set({ reason: '' }, 1);
+      else this.set({ reason: r.includes('disk is full') ? 'disk_full' : 'error' }, 0);
+    },
+  });
   return {
     registry,
     streamsOpen: new Gauge({ name: 'kafkaobs_streams_open', help: 'Agent signal streams open.', registers: [registry] }),

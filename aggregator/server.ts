@@ -1,7 +1,9 @@
-// Wires the aggregator: gRPC (signals, subscriptions, cells, narratives, health, reflection) and
-// HTTP (metrics, probes, cells, narratives), around the pure pipeline (ingress -> hierarchy ->
-// observers -> reporters -> event log), which a timer lets time pass in.
-import { mkdirSync, readFileSync } from 'node:fs';
+// Wires the aggregator: gRPC (signals, subscriptions, replay, cells, narratives, health,
+// reflection) and HTTP (metrics, probes, the JSON API), around the pure pipeline (ingress ->
+// hierarchy -> observers -> reporters -> event log -> journal), which a timer lets time pass in.
+// On start the journal is opened and the pipeline rebuilt from its tail (recovery.ts).
+import { mkdirSync, readFileSync, statfsSync } from 'node:fs';
+import { join } from 'node:path';
 import { once, setMaxListeners } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { ServerCredentials } from '@grpc/grpc-js';
@@ -23,6 +25,9 @@ import { healthService } from './health-service.js';
 import { aggregatorHttpServer } from './http.js';
 import type { AggregatorConfig } from './config.js';
 import { startActing } from './acting.js';
+import { Journal, isDiskFull } from './journal/journal.js';
+import { NarrativeIds, recover, type RecoveryReport } from './recovery.js';
+import { ApiDeps } from './api.js';
 
 export interface RunningAggregator {
   grpcPort: number;
@@ -31,22 +36,90 @@ export interface RunningAggregator {
   hierarchy: HierarchyManager;
   log: EventLog;
   pipeline: Pipeline;
-  /** Stops taking signals, lets open streams finish their batch, closes everything. */
+  journal: Journal;
+  recovery: RecoveryReport;
+  /** Stops taking signals, lets open streams finish their batch, flushes subscribers, closes everything. */
   stop(): Promise<void>;
 }
 
 export async function startAggregator(config: AggregatorConfig, logger: Logger): Promise<RunningAggregator> {
   mkdirSync(config.dataDir, { recursive: true });
-  const pipeline = new Pipeline(pipelineSettings(config, `n-${Date.now().toString(36)}-`), (n) => logNarrative(logger, n));
+  const journal = new Journal({
+    path: join(config.dataDir, 'journal'),
+    sync: config.journalSync,
+    writer: config.journalWriter,
+    retention: { signalsMs: config.retainSignalsMs, signalsBytes: config.retainSignalsBytes, verdictsMs: config.retainNarrativesMs, verdictsBytes: config.retainNarrativesBytes },
+  });
+  const state = await journal.open();
+  let recovering = true;
+  const pipeline = new Pipeline(pipelineSettings(config, `n-${Date.now().toString(36)}-`), (n) => {
+    if (!recovering) logNarrative(logger, ingress.narrativeIds ? ingress.narrativeIds.translate(n) : n);
+  });
   const hierarchy = pipeline.hierarchy;
-  const log = new EventLog(config.retainEvents);
+  // Why signals are refused (the journal cannot write), if they are.
+  let refusal: string | undefined;
+  let retryTimer: NodeJS.Timeout | undefined;
+  const log: EventLog = new EventLog(config.retainEvents, {
+    journal,
+    nextOffset: state.nextOffset,
+    onWriteError: (e) => {
+      const full = isDiskFull(e.message);
+      refusal = full ? `the journal's disk is full (${e.message}); acknowledgements stop until space is freed (agents keep their signals)` : `the journal cannot write (${e.message})`;
+      logger.error({ err: e.message, path: journal.path, diskFull: full }, `journal write failed: not acknowledging or taking signals until it works again${full ? ' (free space on the data directory\'s filesystem)' : ''}`);
+      retryTimer ??= setInterval(() => void retryWrite(), 1000);
+    },
+    onWriteRecovered: () => {
+      logger.warn({ path: journal.path }, 'journal writes again: taking and acknowledging signals');
+      refusal = undefined;
+      clearInterval(retryTimer);
+      retryTimer = undefined;
+    },
+  });
+  let retrying = false;
+  const retryWrite = async (): Promise<void> => {
+    if (retrying || !log.blocked) return;
+    retrying = true;
+    try {
+      const fs = statfsSync(journal.path);
+      const free = fs.bavail * fs.bsize;
+      if (free < config.journalMinFreeBytes) return;
+      await journal.reopen(); // RocksDB takes no writes after a failed one until reopened
+      log.retry();
+    } catch (e) {
+      logger.warn({ err: (e as Error).message }, 'journal still cannot write');
+    } finally {
+      retrying = false;
+    }
+  };
   const ingress = new Ingress(pipeline, log, nowNs);
-  const metrics = createAggregatorMetrics(ingress.stats, pipeline, log);
+  ingress.restore(state.highWater);
+  const ids = new NarrativeIds();
+  const recovery = await recover(journal, pipeline, ids, { windowMs: config.recoveryWindowMs, maxEvents: config.recoveryMaxEvents, tickMs: config.tickMs, nowNs: nowNs() });
+  recovering = false;
+  ingress.narrativeIds = ids;
+  for (const n of recovery.closed) {
+    logger.warn({ narrative: n.id, root: n.rootSubject }, 'narrative open in the journal has no evidence in the recovery window: resolved at recovery');
+    log.append({ narrative: n }, nowNs());
+  }
+  if (recovery.closed.length > 0) log.publish();
+  logger.info(
+    { journal: journal.path, id: journal.id, nextOffset: String(state.nextOffset), firstOffset: String(state.firstOffset), sources: state.highWater.size, tailFromOffset: String(recovery.tailFromOffset), tailSignals: recovery.tailSignals, cells: recovery.cells, openNarratives: recovery.openNarratives, matchedNarratives: recovery.matched, closedNarratives: recovery.closed.length, capped: recovery.capped, ms: Math.round(recovery.ms) },
+    'journal opened and pipeline recovered',
+  );
+  const listNarratives = (req: Parameters<Pipeline['listNarratives']>[0]) => {
+    const r = pipeline.listNarratives(req);
+    return ids.size > 0 ? { narratives: r.narratives.map((n) => ids.translate(n)) } : r;
+  };
+  const metrics = createAggregatorMetrics(ingress.stats, pipeline, log, journal, () => refusal);
   const acting = startActing(config.actors, log, metrics.registry, logger);
   const draining = new AbortController();
+  const closing = new AbortController();
   // Every open stream and subscriber listens for the drain: as many listeners as clients.
   setMaxListeners(0, draining.signal);
+  setMaxListeners(0, closing.signal);
   let ready = false;
+  const subscribers = new Set<{ cursor: bigint }>();
+  let signalStreams = 0;
 
   const server = config.token
     ? createServer({ 'grpc.max_receive_message_length': config.maxBatchBytes + 1024 * 1024 }).use(
@@ -58,16 +131,22 @@ export async function startAggregator(config: AggregatorConfig, logger: Logger):
     : createServer({ 'grpc.max_receive_message_length': config.maxBatchBytes + 1024 * 1024 });
   server.add(
     signalAggregatorDefinition(config),
-    signalService({ ingress, hierarchy, listNarratives: (req) => pipeline.listNarratives(req), log, metrics, logger, limits: config, draining: draining.signal }),
+    signalService({
+      ingress, hierarchy, listNarratives, log, metrics, logger, limits: config, draining: draining.signal, closing: closing.signal, journal,
+      refusing: () => refusal,
+      subscribers,
+      streams: { open: () => signalStreams++, close: () => signalStreams-- },
+    }),
   );
-  server.add(directDefinition(HealthDefinition), healthService([SERVICE_NAMES.aggregator], () => ready, draining.signal));
+  server.add(directDefinition(HealthDefinition), healthService([SERVICE_NAMES.aggregator], () => ready && refusal === undefined, draining.signal));
   server.add(
     ServerReflectionService,
     ServerReflection(descriptorSet(), [SERVICE_NAMES.aggregator, SERVICE_NAMES.health, SERVICE_NAMES.reflection]),
   );
 
   const grpcPort = await server.listen(`${config.grpcHost}:${config.grpcPort}`, serverCredentials(config));
-  const http = aggregatorHttpServer(metrics.registry, hierarchy, (req) => pipeline.listNarratives(req), () => ready);
+  const api: ApiDeps = { hierarchy, listNarratives, log, journal, nowNs };
+  const http = aggregatorHttpServer(metrics.registry, api, () => (!ready ? 'starting or draining' : refusal));
   http.listen(config.httpPort, config.httpHost);
   await once(http, 'listening');
   const httpPort = (http.address() as AddressInfo).port;
@@ -75,7 +154,7 @@ export async function startAggregator(config: AggregatorConfig, logger: Logger):
   let observerErrorsLogged = 0;
   let lastErrorLog = 0;
   const ticker = setInterval(() => {
-    ingress.tick();
+    if (refusal === undefined) ingress.tick(); // nothing new is written while the journal cannot write
     const errors = [...pipeline.stats.observerErrors.values()].reduce((a, b) => a + b, 0);
     if (errors > observerErrorsLogged && Date.now() - lastErrorLog > 10_000) {
       logger.error({ errors: errors - observerErrorsLogged, last: pipeline.stats.lastObserverError }, 'observers failed on some signals (counted in kafkaobs_observer_errors_total); those signals still count');
@@ -84,9 +163,21 @@ export async function startAggregator(config: AggregatorConfig, logger: Logger):
     }
   }, config.tickMs);
   ticker.unref();
+  let retaining = false;
+  const retention = setInterval(() => {
+    if (retaining || refusal !== undefined) return;
+    retaining = true;
+    journal.retain(nowNs()).then(
+      (r) => {
+        if (r.blocks > 0 || r.verdicts > 0) logger.info({ blocks: r.blocks, verdicts: r.verdicts, firstOffset: String(journal.firstOffset) }, 'retention deleted old journal entries');
+      },
+      (e: Error) => logger.warn({ err: e.message }, 'journal retention failed; will try again'),
+    ).finally(() => (retaining = false));
+  }, config.retentionIntervalMs);
+  retention.unref();
   ready = true;
   logger.info(
-    { grpc: `${config.grpcHost}:${grpcPort}`, http: `${config.httpHost}:${httpPort}`, tls: config.tls ? (config.tls.clientCaFile ? 'mutual' : 'server') : 'off', auth: config.token ? 'bearer' : 'off', dataDir: config.dataDir },
+    { grpc: `${config.grpcHost}:${grpcPort}`, http: `${config.httpHost}:${httpPort}`, tls: config.tls ? (config.tls.clientCaFile ? 'mutual' : 'server') : 'off', auth: config.token ? 'bearer' : 'off', dataDir: config.dataDir, sync: config.journalSync, nextOffset: String(log.nextOffset) },
     'aggregator listening',
   );
 
@@ -95,25 +186,47 @@ export async function startAggregator(config: AggregatorConfig, logger: Logger):
     (stopping ??= (async () => {
       ready = false;
       clearInterval(ticker);
+      clearInterval(retention);
       logger.info('draining: no new batches taken; open streams finish and end');
-      draining.abort(); // also wakes subscribers waiting for events
+      draining.abort();
+      const deadline = Date.now() + config.drainTimeoutMs;
+      const waitUntil = async (done: () => boolean): Promise<boolean> => {
+        while (!done()) {
+          if (Date.now() > deadline) return false;
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        return true;
+      };
+      // 1. Signal streams finish the batch in hand (committed and acknowledged) and end.
+      await waitUntil(() => signalStreams === 0);
+      // 2. What time made due is appended, and everything is committed.
+      if (refusal === undefined) ingress.tick();
+      const committed = await Promise.race([log.committedAll().then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), Math.max(0, deadline - Date.now())))]);
+      // 3. Subscribers get every committed event before their streams end.
+      const end = log.nextOffset;
+      const flushed = committed && (await waitUntil(() => [...subscribers].every((s) => s.cursor >= end)));
+      if (!committed || !flushed) logger.warn({ committed, flushed, timeoutMs: config.drainTimeoutMs }, 'drain timed out before subscribers had everything');
+      closing.abort();
       let timer: NodeJS.Timeout | undefined;
       const timedOut = new Promise<void>((resolve) => {
         timer = setTimeout(() => {
           logger.warn({ timeoutMs: config.drainTimeoutMs }, 'drain timed out: closing remaining calls');
           server.forceShutdown();
           resolve();
-        }, config.drainTimeoutMs);
+        }, Math.max(1000, deadline - Date.now()));
       });
       await Promise.race([server.shutdown(), timedOut]);
       clearTimeout(timer);
       await acting.stop();
+      await log.committedAll().catch(() => {});
+      clearInterval(retryTimer);
+      await journal.close();
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));
-      logger.info({ accepted: ingress.stats.accepted, duplicates: ingress.stats.duplicates }, 'aggregator stopped');
+      logger.info({ accepted: ingress.stats.accepted, duplicates: ingress.stats.duplicates, nextOffset: String(log.nextOffset) }, 'aggregator stopped');
     })());
 
-  return { grpcPort, httpPort, ingress, hierarchy, log, pipeline, stop };
+  return { grpcPort, httpPort, ingress, hierarchy, log, pipeline, journal, recovery, stop };
 }
 
 const ms = (n: number): bigint => BigInt(n) * 1_000_000n;

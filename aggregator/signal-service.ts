@@ -1,15 +1,17 @@
 // The SignalAggregator gRPC service: StreamSignals (agents in), Subscribe (events out), GetCell, ListNarratives.
-import { ServerError, Status, type CallContext } from 'nice-grpc';
+import { ServerError, Status, type CallContext, type MethodDefinition } from 'nice-grpc';
 import {
+  Event,
+  EventBatch,
   EventKind,
+  ReplayRequest,
+  Signal,
   SignalAggregatorDefinition,
   SignalBatch,
   directDefinition,
   nowNs,
   type Ack,
   type Cell,
-  type Event,
-  type EventBatch,
   type GetCellRequest,
   type ListNarrativesRequest,
   type ListNarrativesResponse,
@@ -19,7 +21,14 @@ import type { HierarchyManager } from '../hierarchy/manager.js';
 import type { EventLog } from './event-log.js';
 import type { Ingress } from './ingress.js';
 import type { AggregatorMetrics } from './metrics.js';
-import { followBatches } from './subscription.js';
+import { followRaw, under, type SubscriptionFilter } from './subscription.js';
+import { innerOf, indexEvents, readVarint } from './journal/codec.js';
+import type { Journal } from './journal/journal.js';
+import type { RawSignals } from './ingress.js';
+import { BinaryReader } from '@bufbuild/protobuf/wire';
+
+/** Batches of one stream ingested and waiting for their group commit, at most. */
+const PIPELINE = 16;
 
 /** Most events in one SubscribeBatches message (~1 MB: under the 4 MiB default receive limit of gRPC clients). */
 const SUBSCRIBE_BATCH = 5000;
@@ -27,7 +36,31 @@ import type { Logger } from 'pino';
 
 /** A frame that could not be read as a SignalBatch: carried as data so the stream can say why. */
 const FRAME_PROBLEM = Symbol('frameProblem');
-type CheckedBatch = SignalBatch & { [FRAME_PROBLEM]?: { reason: 'malformed_frame' | 'oversize_batch'; message: string } };
+/** Each signal's bytes as they arrived: stored in the journal as they are. */
+const RAW = Symbol('raw');
+type CheckedBatch = SignalBatch & { [FRAME_PROBLEM]?: { reason: 'malformed_frame' | 'oversize_batch'; message: string }; [RAW]?: RawSignals };
+
+/** Decodes a SignalBatch keeping where each signal's own bytes are (no copy, no view per signal). */
+function decodeBatch(bytes: Uint8Array): CheckedBatch {
+  const signals: Signal[] = [];
+  const reader = new BinaryReader(bytes);
+  const n = bytes.length;
+  const spans: number[] = [];
+  while (reader.pos < n) {
+    const tag = reader.uint32();
+    if (tag === 0x0a) {
+      const len = reader.uint32();
+      const start = reader.pos;
+      if (start + len > n) throw new RangeError('premature EOF');
+      signals.push(Signal.decode(reader, len));
+      spans.push(start, start + len);
+    } else reader.skip(tag & 7);
+  }
+  return { signals, [RAW]: { bytes, spans } };
+}
+
+/** A message already encoded (events served from the bytes they were stored as). */
+const encodedOr = <T>(encode: (v: T) => Uint8Array) => (v: T | Uint8Array): Uint8Array => (v instanceof Uint8Array ? v : encode(v));
 
 export interface SignalServiceLimits {
   maxBatchSignals: number;
@@ -36,18 +69,26 @@ export interface SignalServiceLimits {
 
 /** The service definition with a decoder that turns unreadable or oversize frames into data. */
 export function signalAggregatorDefinition(limits: SignalServiceLimits) {
-  return directDefinition(SignalAggregatorDefinition, {
+  const base = directDefinition(SignalAggregatorDefinition, {
     streamSignals: (bytes: Uint8Array): CheckedBatch => {
       if (bytes.length > limits.maxBatchBytes) {
         return { signals: [], [FRAME_PROBLEM]: { reason: 'oversize_batch', message: `SignalBatch of ${bytes.length} bytes exceeds the limit of ${limits.maxBatchBytes} bytes; send smaller batches` } };
       }
       try {
-        return SignalBatch.decode(bytes);
+        return decodeBatch(bytes);
       } catch (e) {
         return { signals: [], [FRAME_PROBLEM]: { reason: 'malformed_frame', message: `malformed SignalBatch frame (${bytes.length} bytes): ${(e as Error).message}` } };
       }
     },
   });
+  const encodeEvent = encodedOr<Event>((v) => Event.encode(v).finish());
+  const subscribe: MethodDefinition<SubscribeRequest, SubscribeRequest, Event | Uint8Array, Event, false, true> = { ...base.subscribe, responseSerialize: encodeEvent };
+  const replay: MethodDefinition<ReplayRequest, ReplayRequest, Event | Uint8Array, Event, false, true> = { ...base.replay, responseSerialize: encodeEvent };
+  const subscribeBatches: MethodDefinition<SubscribeRequest, SubscribeRequest, EventBatch | Uint8Array, EventBatch, false, true> = {
+    ...base.subscribeBatches,
+    responseSerialize: encodedOr<EventBatch>((v) => EventBatch.encode(v).finish()),
+  };
+  return { ...base, subscribe, subscribeBatches, replay };
 }
 
 /**
@@ -73,19 +114,102 @@ export interface SignalServiceDeps {
   limits: SignalServiceLimits;
   /** Aborts when the aggregator drains: open streams finish their current batch and end. */
   draining: AbortSignal;
+  /** Aborts when subscribers must end (after the drain has flushed what they are owed). */
+  closing: AbortSignal;
+  journal: Journal;
+  /** Why signals are not being taken, if they are not (e.g. the disk is full). */
+  refusing(): string | undefined;
+  /** Open subscriptions and how far each has been delivered (the drain waits for them). */
+  subscribers: Set<{ cursor: bigint }>;
+  /** Open signal streams (the drain waits for them to finish their batch). */
+  streams: { open(): void; close(): void };
+}
+
+const VERDICT_KINDS = new Set([EventKind.FINDING, EventKind.SITUATION, EventKind.NARRATIVE, EventKind.ACTION]);
+
+function checkKinds(kinds: readonly EventKind[]): void {
+  for (const k of kinds) {
+    if (!EventKind[k] || k === EventKind.EVENT_KIND_UNSPECIFIED) {
+      throw new ServerError(Status.INVALID_ARGUMENT, `unknown event kind ${k} (expected SIGNAL, CELL_CHANGE, GAP, FINDING, SITUATION, NARRATIVE or ACTION)`);
+    }
+  }
+}
+
+/**
+ * Journalled events for a Replay request, as encoded events (oldest first). Verdicts older than
+ * the main log's retention come from the verdict store.
+ */
+export async function* replayEvents(journal: Journal, req: ReplayRequest, signal: AbortSignal): AsyncGenerator<Uint8Array> {
+  const filter: SubscriptionFilter = { kinds: new Set(req.kinds), subjectPrefix: req.subjectPrefix };
+  const limit = req.limit > 0 ? req.limit : Infinity;
+  let n = 0;
+  const inTime = (t: bigint): boolean => (req.fromTime === 0n || t >= req.fromTime) && (req.toTime === 0n || t < req.toTime);
+  const inOffsets = (o: bigint): boolean => (req.fromOffset === 0n || o >= req.fromOffset) && (req.toOffset === 0n || o < req.toOffset);
+  let from = req.fromOffset;
+  if (req.fromTime !== 0n) {
+    const byTime = await journal.offsetAtTime(req.fromTime);
+    if (byTime > from) from = byTime;
+  }
+  // Verdicts older than the main log.
+  const onlyVerdicts = filter.kinds.size > 0 && [...filter.kinds].every((k) => VERDICT_KINDS.has(k));
+  if ((filter.kinds.size === 0 || onlyVerdicts) && from < journal.firstOffset) {
+    for await (const v of journal.verdicts({ fromOffset: req.fromOffset, toOffset: journal.firstOffset })) {
+      if (signal.aborted) return;
+      const idx = indexEvents(v.framed);
+      if (!inTime(idx.times[0]!) || !inOffsets(v.offset)) continue;
+      if (filter.kinds.size > 0 && !filter.kinds.has(idx.kinds[0]!)) continue;
+      const inner = innerOf(v.framed, 0);
+      if (filter.subjectPrefix !== '' && !under(idx.subjects[0]!, filter.subjectPrefix)) {
+        const e = Event.decode(inner);
+        if (!e.narrative?.causalChain.some((x) => under(x.subject, filter.subjectPrefix))) continue;
+      }
+      yield inner;
+      if (++n >= limit) return;
+    }
+  }
+  const firsts = filter.subjectPrefix !== '' ? await journal.blocksForSubject(filter.subjectPrefix, from, req.toOffset) : undefined;
+  const blocks = firsts
+    ? (async function* () {
+        for (const f of firsts) {
+          const bytes = await journal.block(f);
+          if (bytes) yield { first: f, bytes };
+        }
+      })()
+    : journal.blocksFrom(from, req.toOffset, signal);
+  for await (const b of blocks) {
+    if (signal.aborted) return;
+    const idx = indexEvents(b.bytes);
+    for (let i = 0; i < idx.offsets.length; i++) {
+      const t = idx.times[i]!;
+      if (req.toTime !== 0n && t >= req.toTime && !firsts) return;
+      if (!inTime(t) || !inOffsets(idx.offsets[i]!)) continue;
+      const kind = idx.kinds[i]!;
+      if (filter.kinds.size > 0 && !filter.kinds.has(kind)) continue;
+      const inner = innerOf(b.bytes, idx.starts[i]!);
+      if (filter.subjectPrefix !== '' && !under(idx.subjects[i]!, filter.subjectPrefix)) {
+        if (kind !== EventKind.NARRATIVE) continue;
+        const e = Event.decode(inner);
+        if (!e.narrative?.causalChain.some((x) => under(x.subject, filter.subjectPrefix))) continue;
+      }
+      yield inner;
+      if (++n >= limit) return;
+    }
+  }
 }
 
 export function signalService(d: SignalServiceDeps) {
-  async function* subscription(request: SubscribeRequest, context: CallContext): AsyncIterable<Event[]> {
-    for (const k of request.kinds) {
-      if (!EventKind[k] || k === EventKind.EVENT_KIND_UNSPECIFIED) {
-        throw new ServerError(Status.INVALID_ARGUMENT, `unknown event kind ${k} (expected SIGNAL, CELL_CHANGE, GAP, FINDING, SITUATION, NARRATIVE or ACTION)`);
-      }
+  async function* subscription(request: SubscribeRequest, context: CallContext): AsyncIterable<Uint8Array> {
+    checkKinds(request.kinds);
+    if (request.fromOffset !== undefined && request.fromOffset > d.log.nextOffset) {
+      // Offsets never restart on one journal: an offset past its end was read from another one.
+      throw new ServerError(Status.OUT_OF_RANGE, `from_offset ${request.fromOffset} is past the end of this aggregator's journal (next offset ${d.log.nextOffset}, journal ${d.journal.id}): it comes from another journal (a new or replaced data directory); resume from 0 or from an offset of this one`);
     }
     d.metrics.subscribersOpen.inc();
-    const stop = AbortSignal.any([context.signal, d.draining]);
+    const stop = AbortSignal.any([context.signal, d.closing]);
+    const progress = { cursor: 0n };
+    d.subscribers.add(progress);
     try {
-      yield* followBatches(
+      for await (const chunk of followRaw(
         d.log,
         { kinds: new Set(request.kinds), subjectPrefix: request.subjectPrefix },
         request.fromOffset,
@@ -95,11 +219,15 @@ export function signalService(d: SignalServiceDeps) {
             d.metrics.subscriberGaps.inc();
             d.metrics.subscriberMissed.inc(Number(missed));
           },
+          onProgress: (cursor) => {
+            progress.cursor = cursor;
+          },
         },
         nowNs,
         SUBSCRIBE_BATCH,
-      );
+      )) yield chunk.bytes;
     } finally {
+      d.subscribers.delete(progress);
       d.metrics.subscribersOpen.dec();
     }
   }
@@ -107,40 +235,96 @@ export function signalService(d: SignalServiceDeps) {
   return {
     async *streamSignals(requests: AsyncIterable<SignalBatch>, context: CallContext): AsyncIterable<Ack> {
       d.metrics.streamsOpen.inc();
+      d.streams.open();
       const iterator = requests[Symbol.asyncIterator]();
-      try {
-        while (!d.draining.aborted) {
-          const next = await nextOrDrain(iterator, d.draining);
-          if (next === 'drain' || next.done) break;
-          const batch = next.value as CheckedBatch;
-          const problem = batch[FRAME_PROBLEM];
-          if (problem) {
-            d.ingress.countRejected(problem.reason);
-            d.metrics.streamErrors.inc({ reason: problem.reason });
-            d.logger.warn({ peer: context.peer, reason: problem.reason }, problem.message);
-            throw new ServerError(problem.reason === 'oversize_batch' ? Status.RESOURCE_EXHAUSTED : Status.INVALID_ARGUMENT, problem.message);
+      // Batches are read and ingested while earlier ones are being written: their acks wait, in
+      // order, for their group commit (durable acknowledgement), at most PIPELINE batches deep.
+      const pending: { done: Promise<void>; acks: Ack[] }[] = [];
+      let failure: unknown;
+      let finished = false;
+      let wake: (() => void) | undefined;
+      let room: (() => void) | undefined;
+      const notify = (): void => {
+        const w = wake;
+        wake = undefined;
+        w?.();
+      };
+      const reader = (async () => {
+        try {
+          while (!d.draining.aborted) {
+            while (pending.length >= PIPELINE) await new Promise<void>((r) => (room = r));
+            const next = await nextOrDrain(iterator, d.draining);
+            if (next === 'drain' || next.done) break;
+            const batch = next.value as CheckedBatch;
+            const problem = batch[FRAME_PROBLEM];
+            if (problem) {
+              d.ingress.countRejected(problem.reason);
+              d.metrics.streamErrors.inc({ reason: problem.reason });
+              d.logger.warn({ peer: context.peer, reason: problem.reason }, problem.message);
+              throw new ServerError(problem.reason === 'oversize_batch' ? Status.RESOURCE_EXHAUSTED : Status.INVALID_ARGUMENT, problem.message);
+            }
+            if (batch.signals.length > d.limits.maxBatchSignals) {
+              d.ingress.countRejected('oversize_batch', batch.signals.length);
+              d.metrics.streamErrors.inc({ reason: 'oversize_batch' });
+              const message = `SignalBatch holds ${batch.signals.length} signals, more than the limit of ${d.limits.maxBatchSignals}; send smaller batches`;
+              d.logger.warn({ peer: context.peer }, message);
+              throw new ServerError(Status.RESOURCE_EXHAUSTED, message);
+            }
+            const refusal = d.refusing();
+            if (refusal) {
+              // Not taken, not acknowledged: the agent keeps it and sends it again.
+              d.metrics.streamErrors.inc({ reason: 'unavailable' });
+              throw new ServerError(Status.UNAVAILABLE, `not taking signals: ${refusal}`);
+            }
+            const acks = d.ingress.ingest(batch, batch[RAW]);
+            pending.push({ done: d.ingress.committed(), acks });
+            notify();
           }
-          if (batch.signals.length > d.limits.maxBatchSignals) {
-            d.ingress.countRejected('oversize_batch', batch.signals.length);
-            d.metrics.streamErrors.inc({ reason: 'oversize_batch' });
-            const message = `SignalBatch holds ${batch.signals.length} signals, more than the limit of ${d.limits.maxBatchSignals}; send smaller batches`;
-            d.logger.warn({ peer: context.peer }, message);
-            throw new ServerError(Status.RESOURCE_EXHAUSTED, message);
-          }
-          yield* d.ingress.ingest(batch);
+        } catch (e) {
+          failure = e;
+        } finally {
+          finished = true;
+          notify();
         }
+      })();
+      try {
+        for (;;) {
+          const head = pending[0];
+          if (head) {
+            await head.done;
+            pending.shift();
+            room?.();
+            room = undefined;
+            yield* head.acks;
+            continue;
+          }
+          if (finished) break;
+          await new Promise<void>((r) => (wake = r));
+        }
+        await reader;
+        if (failure) throw failure;
       } finally {
         d.metrics.streamsOpen.dec();
+        d.streams.close();
         void iterator.return?.();
       }
     },
 
-    async *subscribe(request: SubscribeRequest, context: CallContext): AsyncIterable<Event> {
-      for await (const batch of subscription(request, context)) yield* batch;
+    async *subscribe(request: SubscribeRequest, context: CallContext): AsyncIterable<Event | Uint8Array> {
+      for await (const chunk of subscription(request, context)) {
+        const idx = frameStarts(chunk);
+        for (let i = 0; i < idx.length; i++) yield innerOf(chunk, idx[i]!);
+      }
     },
 
-    async *subscribeBatches(request: SubscribeRequest, context: CallContext): AsyncIterable<EventBatch> {
-      for await (const events of subscription(request, context)) yield { events };
+    async *subscribeBatches(request: SubscribeRequest, context: CallContext): AsyncIterable<EventBatch | Uint8Array> {
+      yield* subscription(request, context);
+    },
+
+    async *replay(request: ReplayRequest, context: CallContext): AsyncIterable<Event | Uint8Array> {
+      checkKinds(request.kinds);
+      if (request.toTime !== 0n && request.fromTime > request.toTime) throw new ServerError(Status.INVALID_ARGUMENT, `from_time ${request.fromTime} is after to_time ${request.toTime}`);
+      yield* replayEvents(d.journal, request, AbortSignal.any([context.signal, d.closing]));
     },
 
     async getCell(request: GetCellRequest): Promise<Cell> {
@@ -153,4 +337,16 @@ export function signalService(d: SignalServiceDeps) {
       return d.listNarratives(request);
     },
   };
+}
+
+/** Where each framed event of a run begins. */
+function frameStarts(b: Uint8Array): number[] {
+  const out: number[] = [];
+  let pos = 0;
+  while (pos < b.length) {
+    out.push(pos);
+    const [len, p] = readVarint(b, pos + 1);
+    pos = p + len;
+  }
+  return out;
 }

@@ -128,6 +128,8 @@ function runLoad() {
     streamErrors: 0, firstError: '', streamsEnded: 0, bytesPerSignal: 0,
   };
   let stopping = false;
+  // Ack latency: per batch, from its write to its ack (one ack per batch: one source per batch).
+  let latencies: number[] = [];
   const channels: Channel[] = [];
   const running: Promise<void>[] = [];
   const wakers = new Set<() => void>();
@@ -142,6 +144,7 @@ function runLoad() {
     channels.push(channel);
     const client = createClient(rawStreamSignals, channel);
     let inFlight = 0;
+    const sentAt: number[] = [];
     let wake: (() => void) | undefined;
     let nextSeq = SEQ_BASE + 1;
     let n = 0;
@@ -169,6 +172,7 @@ function runLoad() {
         }
         nextSeq += a.batchSize;
         inFlight++;
+        sentAt.push(performance.now());
         snap.batchesSent++;
         snap.signalsSent += a.batchSize;
         yield buf;
@@ -178,6 +182,8 @@ function runLoad() {
     try {
       for await (const ack of client.streamSignals(batches(), { signal: abort.signal })) {
         inFlight--;
+        const t = sentAt.shift();
+        if (t !== undefined && latencies.length < 2_000_000) latencies.push(performance.now() - t);
         snap.acks++;
         snap.accepted += ack.accepted;
         snap.duplicates += ack.duplicates;
@@ -208,6 +214,15 @@ function runLoad() {
     },
     snap(): LoadSnap {
       return { ...snap, t: nowMs() };
+    },
+    resetLatency() {
+      latencies = [];
+      return {};
+    },
+    latency(): { n: number; p50: number; p99: number; max: number } {
+      const l = Float64Array.from(latencies).sort();
+      const at = (p: number): number => (l.length ? l[Math.min(l.length - 1, Math.ceil((p / 100) * l.length) - 1)]! : NaN);
+      return { n: l.length, p50: at(50), p99: at(99), max: l.length ? l[l.length - 1]! : NaN };
     },
     async stop(): Promise<LoadSnap> {
       stopping = true;

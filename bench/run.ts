@@ -9,7 +9,10 @@
 //   4. Agent RSS: idle, and while it handles 5 000 signals/s.
 //   5. Actors: decision cost per narrative revision, webhook delivery rate and latency (bench/actors.ts).
 //
-// `npm run bench -- actors latency` runs only the phases named (ingest, nosub, ceiling, latency, rss, actors, jmx, lag, instrument, pipeline, narrative-latency).
+//  2b. durable: the ingest with its journal (durable acks) beside the ceiling of the same run, ack p99.
+//  2c. journal: bytes per signal, replay speed, recovery time for 10M signals (bench/journal.ts;
+//      BENCH_JOURNAL_SIGNALS, BENCH_JOURNAL_SPAN_MS, BENCH_JOURNAL_SOURCES).
+// `npm run bench -- actors latency` runs only the phases named (ingest, nosub, ceiling, durable, journal, latency, rss, actors, jmx, lag, instrument, pipeline, narrative-latency).
 // Tunables (environment): BENCH_AGENTS (50), BENCH_LOAD_PROCS (1), BENCH_INFLIGHT (8),
 // BENCH_BATCH (100), BENCH_WARMUP_MS (2000), BENCH_MEASURE_MS (10000), BENCH_LATENCY_RATE (20000),
 // BENCH_LATENCY_MS (8000), BENCH_RSS_RATE (5000), BENCH_SKIP (comma list of: ingest, nosub, ceiling,
@@ -40,6 +43,7 @@ import { lagBench } from './lag.js';
 import { instrumentBench } from './instrument.js';
 import { pipelineBench } from './pipeline.js';
 import { narrativeLatencyBench } from './narrative-latency.js';
+import { journalBench } from './journal.js';
 
 const env = (name: string, dflt: number): number => {
   const v = process.env[name];
@@ -47,7 +51,7 @@ const env = (name: string, dflt: number): number => {
   return Number.isFinite(n) && n > 0 ? n : dflt;
 };
 
-const PHASES = ['ingest', 'nosub', 'ceiling', 'latency', 'rss', 'actors', 'jmx', 'lag', 'instrument', 'pipeline', 'narrative-latency'];
+const PHASES = ['ingest', 'nosub', 'ceiling', 'durable', 'journal', 'latency', 'rss', 'actors', 'jmx', 'lag', 'instrument', 'pipeline', 'narrative-latency'];
 /** BENCH_SKIP, or every phase but those named as arguments. */
 function skipped(): Set<string> {
   const only = process.argv.slice(2).filter((a) => PHASES.includes(a));
@@ -74,7 +78,7 @@ const TARGET = { ingestPerSec: 250_000, p99Ms: 20, agentRssMb: 60 };
 /** The ingest subscriber reads SubscribeBatches unless BENCH_SUBSCRIBE=single (one event per message). */
 const SUBSCRIBE_BATCHES = process.env.BENCH_SUBSCRIBE !== 'single';
 /** The whole run must stay well inside ~4 minutes (~6 with phases 7 and 8); past this, give up and clean up. */
-const BUDGET_MS = 230_000 + (CFG.skip.has('pipeline') ? 0 : 90_000) + (CFG.skip.has('narrative-latency') ? 0 : 120_000);
+const BUDGET_MS = 230_000 + (CFG.skip.has('pipeline') ? 0 : 90_000) + (CFG.skip.has('narrative-latency') ? 0 : 120_000) + (CFG.skip.has('journal') ? 0 : 240_000) + (CFG.skip.has('durable') ? 0 : 60_000);
 
 const out = (s = ''): void => void process.stdout.write(`${s}\n`);
 const failures: string[] = [];
@@ -89,6 +93,8 @@ interface Window {
   sentPerSec: number;
   events?: number;
   sub?: { events: number; signals: number; cellChanges: number };
+  /** Ack latency per batch (write to ack, at the load generator) over the window. */
+  ack?: { n: number; p50: number; p99: number; max: number };
   cpuTargetPct?: number;
   cpuLoadPct?: number;
   cpuSubPct?: number;
@@ -206,10 +212,12 @@ async function throughput(kind: 'aggregator' | 'ceiling', withSubscriber: boolea
 
     await sleep(CFG.warmupMs);
     alive();
+    await Promise.all(loads.map((w) => w.call('resetLatency')));
     const a = await snapshot();
     await sleep(CFG.measureMs);
     alive();
     const b = await snapshot();
+    const lats = await Promise.all(loads.map((w) => w.call<{ n: number; p50: number; p99: number; max: number }>('latency')));
     const rss = readRss(targetPid);
     const connections = establishedTo(grpcPort);
 
@@ -222,6 +230,7 @@ async function throughput(kind: 'aggregator' | 'ceiling', withSubscriber: boolea
       cpuTargetPct: ((b.cpuTarget - a.cpuTarget) / (b.t - a.t)) * 100,
       cpuLoadPct: ((b.cpuLoad - a.cpuLoad) / (b.t - a.t)) * 100,
       cpuSubPct: ((b.cpuSub - a.cpuSub) / (b.t - a.t)) * 100,
+      ack: lats.sort((x, y) => y.n - x.n)[0],
     };
     if (agg) {
       window.events = (b.m!.nextOffset - a.m!.nextOffset) / ((b.m!.t - a.m!.t) / 1000);
@@ -279,6 +288,7 @@ function printThroughput(r: ThroughputResult): void {
   const w = r.window;
   out(`  ${r.label}  (${fmt(w.seconds, 1)} s window after ${CFG.warmupMs / 1000} s warm-up)`);
   out(`    accepted               ${fmtInt(w.accepted).padStart(10)} signals/s   (from acks: ${fmtInt(w.fromAcks)}/s, sent: ${fmtInt(w.sentPerSec)}/s)`);
+  if (w.ack && w.ack.n > 0) out(`    ack latency            p50 ${fmt(w.ack.p50, 1)} ms, p99 ${fmt(w.ack.p99, 1)} ms, max ${fmt(w.ack.max, 1)} ms  (per batch, write to ack at the load generator; n=${fmtInt(w.ack.n)})`);
   if (w.events !== undefined) out(`    events produced        ${fmtInt(w.events).padStart(10)} events/s    (event log offsets; signals + cell changes)`);
   if (w.sub) {
     out(`    subscriber received    ${fmtInt(w.sub.events).padStart(10)} events/s    (${fmtInt(w.sub.signals)} signal + ${fmtInt(w.sub.cellChanges)} cell-change /s; kinds: all; ${SUBSCRIBE_BATCHES ? 'SubscribeBatches' : 'Subscribe, one event per message'})`);
@@ -457,6 +467,35 @@ async function main(): Promise<void> {
       if (ingest) out(`    aggregator / ceiling   ${fmt((ingest.window.accepted / ceilingR.window.accepted) * 100, 1)} % with subscriber${noSub ? `, ${fmt((noSub.window.accepted / ceilingR.window.accepted) * 100, 1)} % without` : ''}`);
     });
   }
+  let durableRows: Row[] = [];
+  if (!CFG.skip.has('durable')) {
+    out('[2b] durable acknowledgement: 50 agent streams (own connections) + 1 subscriber (SubscribeBatches) against the aggregator with its journal (acks after the group commit is synced), beside the bare grpc-js ceiling of this run');
+    await phase('durable', async () => {
+      if (!ceilingR) {
+        ceilingR = await throughput('ceiling', false);
+        printThroughput(ceilingR);
+      }
+      if (!ingest) {
+        ingest = await throughput('aggregator', true);
+        printThroughput(ingest);
+      }
+      const sync = CFG.aggregatorArgs.includes('os') ? 'os' : 'fsync';
+      const ratio = ingest.window.accepted / ceilingR.window.accepted;
+      out(`    durable ingest         ${fmtInt(ingest.window.accepted)} signals/s with --journal-sync ${sync}, ack p99 ${fmt(ingest.window.ack?.p99 ?? NaN, 1)} ms; ceiling ${fmtInt(ceilingR.window.accepted)} signals/s; ratio ${fmt(ratio, 2)}`);
+      durableRows = [
+        { what: `durable ingest (${sync}) + subscriber`, value: `${fmtInt(ingest.window.accepted)} signals/s`, target: '≥ 250,000/s', verdict: verdict(ingest.window.accepted >= 250_000) },
+        { what: 'durable ingest / ceiling (same run)', value: `${fmt(ratio, 2)} × ${fmtInt(ceilingR.window.accepted)}/s`, target: '≥ 0.35 ×', verdict: verdict(ratio >= 0.35) },
+        { what: 'durable ack latency p99', value: `${fmt(ingest.window.ack?.p99 ?? NaN, 1)} ms`, target: '', verdict: `p50 ${fmt(ingest.window.ack?.p50 ?? NaN, 1)} ms` },
+      ];
+    });
+  }
+  let journalRows: Row[] = [];
+  if (!CFG.skip.has('journal')) {
+    out('[2c] journal: bytes per signal, replay speed, recovery of a 10-million-signal journal, catch-up over gRPC');
+    await phase('journal', async () => {
+      journalRows = await journalBench(out, CFG.aggregatorArgs);
+    });
+  }
   let lat: LatencyResult | undefined;
   if (!CFG.skip.has('latency')) {
     out(`[3] latency: driver -> agent Emit (paced ${fmtInt(CFG.latencyRate)}/s, batches of 20) -> aggregator -> subscriber, ${CFG.latencyMs / 1000} s after 2 s warm-up`);
@@ -534,6 +573,8 @@ async function main(): Promise<void> {
   if (ingest) rows.push({ what: 'ingest, aggregator + subscriber', value: `${fmtInt(ingest.window.accepted)} signals/s`, target: `≥ ${fmtInt(TARGET.ingestPerSec)}/s`, verdict: verdict(ingest.window.accepted >= TARGET.ingestPerSec) });
   if (ingest?.window.sub) rows.push({ what: 'subscriber received', value: `${fmtInt(ingest.window.sub.events)} events/s`, target: '', verdict: `${ingest.sub?.end.gaps ?? 0} gaps, ${fmtInt(ingest.sub?.end.gapMissed ?? 0)} missed` });
   if (noSub) rows.push({ what: 'ingest, aggregator alone', value: `${fmtInt(noSub.window.accepted)} signals/s`, target: `≥ ${fmtInt(TARGET.ingestPerSec)}/s`, verdict: verdict(noSub.window.accepted >= TARGET.ingestPerSec) });
+  rows.push(...durableRows);
+  rows.push(...journalRows);
   if (ceilingR) rows.push({ what: 'ceiling, bare grpc-js', value: `${fmtInt(ceilingR.window.accepted)} signals/s`, target: '', verdict: '' });
   if (ingest && ceilingR) rows.push({ what: 'aggregator / ceiling', value: `${fmt((ingest.window.accepted / ceilingR.window.accepted) * 100, 1)} %`, target: '', verdict: noSub ? `${fmt((noSub.window.accepted / ceilingR.window.accepted) * 100, 1)} % alone` : '' });
   if (ingest?.rss) rows.push({ what: 'aggregator rss, end of ingest', value: `${fmt(ingest.rss.rssMb, 1)} MB`, target: '', verdict: `peak ${fmt(ingest.rss.hwmMb, 1)} MB` });

@@ -6,6 +6,7 @@ import { pino, type Logger } from 'pino';
 import { createChannel, createClientFactory, ClientError, Status } from 'nice-grpc';
 import { AGGREGATOR_DEFAULTS, type AggregatorConfig } from '../aggregator/config.js';
 import { startAggregator } from '../aggregator/server.js';
+import { JournalError } from '../aggregator/journal/journal.js';
 import { AGENT_DEFAULTS, type AgentConfig } from '../agent/config.js';
 import { startAgent } from '../agent/agent.js';
 import { ConfigFileError, readAgentFile, type AgentFile } from '../agent/config-file.js';
@@ -16,6 +17,7 @@ import { bearerToken, channelCredentials, channelOptions, parseTarget, TargetErr
 import { eventJson, formatEvent } from '../tail/format.js';
 import { DEMO_HELP, demoCommand } from '../demo/command.js';
 import { INCIDENTS } from '../demo/incidents.js';
+import { printReplay, replay } from '../replay/replay.js';
 import { EventKind, SignalAggregatorDefinition, directDefinition } from '../proto/index.js';
 
 const VERSION = '0.1.0';
@@ -50,6 +52,22 @@ function secret(file: string | undefined, envName: string): string | undefined {
   }
   const v = process.env[envName]?.trim();
   return v ? v : undefined;
+}
+
+/** 90s, 15m, 12h, 7d, 1500ms or plain milliseconds; 0 = unlimited. */
+function duration(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(v.trim());
+  if (!m) throw new InvalidArgumentError(`expected a duration such as 90s, 15m, 12h, 7d (or milliseconds), got "${v}"`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? 'ms') as 'ms'];
+  return Math.round(Number(m[1]) * unit);
+}
+
+/** 20GiB, 500MiB, 64MB, 1024 (bytes); 0 = unlimited. */
+function size(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(B|KB|KiB|MB|MiB|GB|GiB|TB|TiB)?$/i.exec(v.trim());
+  if (!m) throw new InvalidArgumentError(`expected a size such as 500MiB, 20GiB (or bytes), got "${v}"`);
+  const units: Record<string, number> = { b: 1, kb: 1e3, kib: 1024, mb: 1e6, mib: 1024 ** 2, gb: 1e9, gib: 1024 ** 3, tb: 1e12, tib: 1024 ** 4 };
+  return Math.round(Number(m[1]) * units[(m[2] ?? 'b').toLowerCase()]!);
 }
 
 function fail(message: string): never {
@@ -106,7 +124,7 @@ program
   .addOption(new Option('--http-port <port>', 'HTTP port (/metrics, /healthz, /readyz, /v1/cell)').env('KAFKA_OBS_HTTP_PORT').argParser(int(0, 65535)).default(AGGREGATOR_DEFAULTS.httpPort))
   .addOption(new Option('--http-host <host>', 'HTTP listen address').env('KAFKA_OBS_HTTP_HOST').default(AGGREGATOR_DEFAULTS.httpHost))
   .addOption(new Option('--data-dir <dir>', 'where state is kept').env('KAFKA_OBS_DATA_DIR').default(AGGREGATOR_DEFAULTS.dataDir))
-  .addOption(new Option('--retain-events <n>', 'events kept in memory for resume and slow subscribers').env('KAFKA_OBS_RETAIN_EVENTS').argParser(int(1000)).default(AGGREGATOR_DEFAULTS.retainEvents))
+  .addOption(new Option('--retain-events <n>', 'events kept in memory for subscribers (older ones are read back from the journal)').env('KAFKA_OBS_RETAIN_EVENTS').argParser(int(1000)).default(AGGREGATOR_DEFAULTS.retainEvents))
   .addOption(new Option('--max-batch-signals <n>', 'largest batch accepted, in signals').env('KAFKA_OBS_MAX_BATCH_SIGNALS').argParser(int(1)).default(AGGREGATOR_DEFAULTS.maxBatchSignals))
   .addOption(new Option('--max-batch-bytes <n>', 'largest batch accepted, in bytes').env('KAFKA_OBS_MAX_BATCH_BYTES').argParser(int(1024)).default(AGGREGATOR_DEFAULTS.maxBatchBytes))
   .addOption(new Option('--max-cells <n>', 'most hierarchy cells kept; signals for new subjects beyond it are rejected').env('KAFKA_OBS_MAX_CELLS').argParser(int(1)).default(AGGREGATOR_DEFAULTS.maxCells))
@@ -126,6 +144,16 @@ program
   .addOption(new Option('--situation-hold-ms <ms>', 'a situation falls (CRITICAL/WARNING to lower) only after this long at the lower level').env('KAFKA_OBS_SITUATION_HOLD_MS').argParser(int(0)).default(AGGREGATOR_DEFAULTS.situationHoldMs))
   .addOption(new Option('--time-scale <factor>', 'multiply the observers\' windows (evidence spans, calm periods, time-to-live) by this: for demos and tests that play incidents faster than life').env('KAFKA_OBS_TIME_SCALE').argParser(factor).default(AGGREGATOR_DEFAULTS.timeScale))
   .addOption(new Option('--default-cluster <name>', 'cluster assumed for client signals that do not name theirs (context "cluster")').env('KAFKA_CLUSTER').default(AGGREGATOR_DEFAULTS.defaultCluster))
+  .addOption(new Option('--journal-sync <policy>', 'when an ack may go out: fsync (the journal\'s WAL is synced to disk: survives power loss) or os (the OS has it: survives a crash of the process only)').env('KAFKA_OBS_JOURNAL_SYNC').choices(['fsync', 'os']).default(AGGREGATOR_DEFAULTS.journalSync))
+  .addOption(new Option('--journal-writer <where>', 'where group commits are written: inline (on the event loop: acks go out sooner) or thread (a worker thread: for disks whose sync takes many milliseconds)').env('KAFKA_OBS_JOURNAL_WRITER').choices(['inline', 'thread']).default(AGGREGATOR_DEFAULTS.journalWriter))
+  .addOption(new Option('--retain-signals <duration>', 'keep signals (and every other event of the log) this long: 7d, 12h, 30m, 0 = forever').env('KAFKA_OBS_RETAIN_SIGNALS').argParser(duration).default(AGGREGATOR_DEFAULTS.retainSignalsMs, '7d'))
+  .addOption(new Option('--retain-signals-bytes <size>', 'and at most this much of them: 20GiB, 500MiB, 0 = no limit').env('KAFKA_OBS_RETAIN_SIGNALS_BYTES').argParser(size).default(AGGREGATOR_DEFAULTS.retainSignalsBytes, '20GiB'))
+  .addOption(new Option('--retain-narratives <duration>', 'keep narratives, findings, situations and actions this long').env('KAFKA_OBS_RETAIN_NARRATIVES').argParser(duration).default(AGGREGATOR_DEFAULTS.retainNarrativesMs, '365d'))
+  .addOption(new Option('--retain-narratives-bytes <size>', 'and at most this much of them').env('KAFKA_OBS_RETAIN_NARRATIVES_BYTES').argParser(size).default(AGGREGATOR_DEFAULTS.retainNarrativesBytes, '2GiB'))
+  .addOption(new Option('--retention-interval-ms <ms>', 'how often retention runs').argParser(int(100)).default(AGGREGATOR_DEFAULTS.retentionIntervalMs))
+  .addOption(new Option('--recovery-window <duration>', 'on start, rebuild the pipeline from the journal\'s signals of this last stretch of time').env('KAFKA_OBS_RECOVERY_WINDOW').argParser(duration).default(AGGREGATOR_DEFAULTS.recoveryWindowMs, '15m'))
+  .addOption(new Option('--recovery-max-events <n>', 'but from at most this many events').argParser(int(0)).default(AGGREGATOR_DEFAULTS.recoveryMaxEvents))
+  .addOption(new Option('--journal-min-free <size>', 'with the disk full, writing is tried again once this much is free').argParser(size).default(AGGREGATOR_DEFAULTS.journalMinFreeBytes, '64MiB'))
   .action(async (o) => {
     const log = logger('aggregator');
     let actors;
@@ -144,11 +172,21 @@ program
       drainTimeoutMs: o.drainTimeoutMs,
       tickMs: o.tickMs, decayAfterMs: o.decayAfterMs, staleAfterMs: o.staleAfterMs, causeWaitMs: o.causeWaitMs,
       resolveAfterMs: o.resolveAfterMs, situationHoldMs: o.situationHoldMs, defaultCluster: o.defaultCluster, timeScale: o.timeScale,
+      journalSync: o.journalSync, journalWriter: o.journalWriter, retainSignalsMs: o.retainSignals, retainSignalsBytes: o.retainSignalsBytes,
+      retainNarrativesMs: o.retainNarratives, retainNarrativesBytes: o.retainNarrativesBytes, retentionIntervalMs: o.retentionIntervalMs,
+      recoveryWindowMs: o.recoveryWindow, recoveryMaxEvents: o.recoveryMaxEvents, journalMinFreeBytes: o.journalMinFree,
       tls: o.tlsCert ? { certFile: o.tlsCert, keyFile: o.tlsKey, clientCaFile: o.tlsClientCa } : undefined,
       token: secret(o.tokenFile, 'KAFKA_OBS_TOKEN'),
       actors,
     };
-    const running = await startAggregator(config, log).catch((e) => startupFailure(log, 'aggregator', e));
+    const running = await startAggregator(config, log).catch((e) => {
+      if (e instanceof JournalError) {
+        log.fatal({ err: e.message, code: e.code }, 'aggregator could not start: journal problem');
+        process.stderr.write(`kafka-obs: ${e.message}\n`);
+        process.exit(3);
+      }
+      return startupFailure(log, 'aggregator', e);
+    });
     onShutdown(log, running.stop);
   });
 
@@ -163,6 +201,7 @@ program
   .addOption(new Option('--http-host <host>', 'local HTTP address (0.0.0.0 to let Prometheus scrape it)').env('AGENT_HTTP_HOST').default(AGENT_DEFAULTS.httpHost))
   .addOption(new Option('--outbox-capacity <n>', 'signals held until acknowledged').env('OUTBOX_CAPACITY').argParser(int(1)).default(AGENT_DEFAULTS.outboxCapacity))
   .addOption(new Option('--outbox-policy <policy>', 'when the outbox is full').env('OUTBOX_POLICY').choices(['block', 'drop-oldest']).default(AGENT_DEFAULTS.outboxPolicy))
+  .addOption(new Option('--outbox-block-timeout-ms <ms>', 'with block: how long a caller of the intake waits for room before 429 (aggregator connected) or 503 (unreachable)').env('OUTBOX_BLOCK_TIMEOUT_MS').argParser(int(1)).default(5000))
   .addOption(new Option('--max-batch <n>', 'signals per batch').env('AGENT_MAX_BATCH').argParser(int(1, 10_000)).default(AGENT_DEFAULTS.maxBatch))
   .addOption(new Option('--linger-ms <ms>', 'how long a batch waits to fill').env('AGENT_LINGER_MS').argParser(int(0, 10_000)).default(AGENT_DEFAULTS.lingerMs))
   .addOption(new Option('--backoff-max-ms <ms>', 'longest wait between reconnects').argParser(int(1)).default(AGENT_DEFAULTS.backoffMaxMs))
@@ -230,6 +269,7 @@ Examples:
       env: process.env,
     };
     if (config.exitWhenDone && !config.fromFile) fail('--exit-when-done goes with --from-file');
+    process.env.OUTBOX_BLOCK_TIMEOUT_MS = String(o.outboxBlockTimeoutMs); // read by the outbox when it is made
     let sensors;
     try {
       sensors = buildSensors(config, log);
@@ -258,7 +298,7 @@ program
   .addOption(new Option('--aggregator-url <url>', 'grpc://host:port or grpcs://host:port').env('AGGREGATOR_URL').default('grpc://localhost:50051'))
   .option('--kinds <list>', 'event kinds to show: signal,cell,gap,finding,situation,narrative,action (default all)')
   .option('--prefix <subject>', 'only subjects under this path, e.g. cluster/prod', '')
-  .option('--from <offset>', 'replay retained events from this offset first (0 = all retained)')
+  .option('--from <offset>', 'first every journalled event from this offset (0 = from the oldest kept), then live')
   .option('--json', 'one canonical JSON event per line', false)
   .option('--no-color', 'plain text even on a terminal')
   .option('--limit <n>', 'exit after this many events')
@@ -307,6 +347,85 @@ program
       }
     } finally {
       channel.close();
+    }
+  });
+
+/** A point in time: RFC 3339 / ISO 8601, unix nanoseconds, or a duration ago ("-15m", "-2h"). */
+function instant(v: string): bigint {
+  const t = v.trim();
+  if (/^\d{16,}$/.test(t)) return BigInt(t);
+  const ago = /^-(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(t);
+  if (ago) return BigInt(Date.now()) * 1_000_000n - BigInt(duration(t.slice(1))) * 1_000_000n;
+  const ms = Date.parse(t);
+  if (Number.isNaN(ms)) throw new InvalidArgumentError(`expected a time: RFC 3339 (2026-12-06T17:00:00Z), unix nanoseconds, or "-15m" for 15 minutes ago; got "${v}"`);
+  const frac = /\.(\d+)/.exec(t)?.[1] ?? '';
+  return BigInt(ms) * 1_000_000n + BigInt((frac.slice(3, 9) || '0').padEnd(6, '0'));
+}
+
+program
+  .command('replay')
+  .description('Re-run a stored stretch of the journal through the current pipeline (offline) and print the narratives it reaches.')
+  .option('--data-dir <dir>', 'the aggregator\'s data directory (stop the aggregator or copy the directory first)', AGGREGATOR_DEFAULTS.dataDir)
+  .option('--aggregator-url <url>', 'or read a running aggregator\'s journal through its Replay call (grpc://host:port, grpcs:// for TLS)')
+  .addOption(new Option('--tls-ca <file>', 'with --aggregator-url: CA to trust (grpcs://)').env('AGGREGATOR_TLS_CA'))
+  .addOption(new Option('--tls-cert <file>', 'client certificate for mutual TLS').env('AGGREGATOR_TLS_CERT'))
+  .addOption(new Option('--tls-key <file>', 'client key for mutual TLS').env('AGGREGATOR_TLS_KEY'))
+  .addOption(new Option('--token-file <file>', 'file holding the bearer token (or set AGGREGATOR_TOKEN)').env('AGGREGATOR_TOKEN_FILE'))
+  .option('--from <time>', 'from this time (RFC 3339, unix ns, or -2h for two hours ago); default: the journal\'s start')
+  .option('--to <time>', 'up to this time (exclusive); default: the journal\'s end, then --settle of quiet time')
+  .option('--prefix <subject>', 'only narratives whose root or chain is under this path', '')
+  .option('--settle <duration>', 'without --to: time to let pass after the last signal (causes waited for, narratives resolved)', '60s')
+  .option('--compare', 'also print what the journal recorded for the same stretch, and whether the replay agrees (exit 1 if not)', false)
+  .option('--json', 'one JSON object per narrative', false)
+  .addOption(new Option('--tick-ms <ms>', 'the pipeline\'s tick, as the aggregator\'s').argParser(int(10, 60_000)).default(AGGREGATOR_DEFAULTS.tickMs))
+  .addOption(new Option('--cause-wait-ms <ms>', 'as the aggregator\'s').argParser(int(0)).default(AGGREGATOR_DEFAULTS.causeWaitMs))
+  .addOption(new Option('--resolve-after-ms <ms>', 'as the aggregator\'s').argParser(int(0)).default(AGGREGATOR_DEFAULTS.resolveAfterMs))
+  .addOption(new Option('--situation-hold-ms <ms>', 'as the aggregator\'s').argParser(int(0)).default(AGGREGATOR_DEFAULTS.situationHoldMs))
+  .addOption(new Option('--decay-after-ms <ms>', 'as the aggregator\'s').argParser(int(0)).default(AGGREGATOR_DEFAULTS.decayAfterMs))
+  .addOption(new Option('--stale-after-ms <ms>', 'as the aggregator\'s').argParser(int(0)).default(AGGREGATOR_DEFAULTS.staleAfterMs))
+  .addOption(new Option('--default-cluster <name>', 'as the aggregator\'s').env('KAFKA_CLUSTER').default(AGGREGATOR_DEFAULTS.defaultCluster))
+  .action(async (o) => {
+    let fromNs = 0n;
+    let toNs = 0n;
+    let settleMs = 0;
+    try {
+      if (o.from) fromNs = instant(o.from);
+      if (o.to) toNs = instant(o.to);
+      settleMs = duration(o.settle);
+    } catch (e) {
+      fail((e as Error).message);
+    }
+    if (toNs > 0n && fromNs > toNs) fail('--from is after --to');
+    const config: AggregatorConfig = {
+      ...AGGREGATOR_DEFAULTS,
+      tickMs: o.tickMs, causeWaitMs: o.causeWaitMs, resolveAfterMs: o.resolveAfterMs, situationHoldMs: o.situationHoldMs,
+      decayAfterMs: o.decayAfterMs, staleAfterMs: o.staleAfterMs, defaultCluster: o.defaultCluster,
+    };
+    if (o.aggregatorUrl) {
+      try {
+        parseTarget(o.aggregatorUrl);
+      } catch (e) {
+        fail((e as TargetError).message);
+      }
+    }
+    const opts = {
+      dataDir: o.dataDir, fromNs, toNs, prefix: o.prefix, settleMs, json: o.json, compare: o.compare, config,
+      url: o.aggregatorUrl as string | undefined, tls: { caFile: o.tlsCa, certFile: o.tlsCert, keyFile: o.tlsKey }, token: secret(o.tokenFile, 'AGGREGATOR_TOKEN'),
+    };
+    try {
+      const r = await replay(opts);
+      printReplay(r, opts, (t) => process.stdout.write(t));
+      process.exitCode = o.compare && !r.same ? 1 : 0;
+    } catch (e) {
+      if (e instanceof JournalError) {
+        process.stderr.write(`kafka-obs replay: ${e.message}\n`);
+        process.exit(e.code === 'missing' ? 2 : 3);
+      }
+      if (e instanceof ClientError) {
+        process.stderr.write(`kafka-obs replay: ${Status[e.code]}: ${e.details} (aggregator ${o.aggregatorUrl})\n`);
+        process.exit(3);
+      }
+      throw e;
     }
   });
 

@@ -30,6 +30,7 @@ export {
   ListNarrativesResponse,
   SignalAggregatorDefinition,
   SubscribeRequest,
+  ReplayRequest,
   type SignalAggregatorClient,
   type SignalAggregatorServiceImplementation,
 } from './gen/kafkaobs/v1/aggregator.js';

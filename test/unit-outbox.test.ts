@@ -1,8 +1,14 @@
 // The agent's outbox and reconnect backoff: bounded, counted drops, block policy, resend after rewind.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Outbox } from '../agent/outbox.js';
-import { backoffDelay } from '../agent/link.js';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { Registry } from 'prom-client';
+import { Outbox, OutboxFullError } from '../agent/outbox.js';
+import { backoffDelay, probe } from '../agent/link.js';
+import { Intake } from '../agent/intake.js';
+import { agentHttpServer } from '../agent/http.js';
+import { closedPort } from './support/procs.js';
 import { signal } from './support/client.js';
 
 const test = suite('outbox');
@@ -44,6 +50,66 @@ test('block makes the producer wait until an ack frees room', async () => {
   o.ack(1n);
   await p;
   assert.ok(third);
+});
+
+test('drop-oldest counts exactly: never sent is lost at once; evicted in flight is lost only if no ack covers it', async () => {
+  const o = new Outbox('pod-1', 4, 'drop-oldest', 1n);
+  for (let i = 0; i < 4; i++) await o.add(fresh(), 1n);
+  assert.equal((await o.nextBatch(2, 0, never))!.map((s) => s.seq), [1n, 2n], 'two in flight');
+  assert.is(await o.add(fresh(), 1n), 0, 'seq 1 evicted while in flight: not (yet) a drop');
+  assert.is(await o.add(fresh(), 1n), 0, 'seq 2 too');
+  assert.is(await o.add(fresh(), 1n), 1, 'seq 3 was never sent: dropped');
+  assert.is(o.stats.dropped, 1);
+  o.ack(1n);
+  assert.is(o.stats.evictedDelivered, 1, 'the ack covered seq 1: it was delivered after all');
+  o.streamFailed();
+  assert.is(o.stats.dropped, 2, 'seq 2 never acknowledged and its stream failed: lost');
+  assert.is(o.stats.droppedUnsent, 1);
+});
+
+test('block waits at most its deadline, then says the outbox is full', async () => {
+  const o = new Outbox('pod-1', 1, 'block', 1n, 50);
+  await o.add(fresh(), 1n);
+  const t0 = Date.now();
+  const err = await o.add(fresh(), 1n, 50).then(() => undefined, (e: unknown) => e);
+  assert.ok(err instanceof OutboxFullError && /no room came within 50 ms/.test(err.message), 'OutboxFullError past the deadline');
+  assert.ok(Date.now() - t0 >= 45);
+  assert.is(o.stats.blockTimeouts, 1);
+  assert.is(o.size, 1, 'nothing was added');
+});
+
+test('the intake answers a full outbox with 503 while the aggregator is unreachable, 429 while it is connected', async () => {
+  const o = new Outbox('pod-1', 2, 'block', 1n, 50);
+  const intake = new Intake(o, () => 1n);
+  let connected = false;
+  const http = agentHttpServer(intake, new Registry(), () => ({ connected }));
+  http.listen(0, '127.0.0.1');
+  await once(http, 'listening');
+  const url = `http://127.0.0.1:${(http.address() as AddressInfo).port}/v1/signals`;
+  const body = JSON.stringify([1, 2, 3].map((i) => ({ subject: 'cluster/prod/broker/1#under-replicated', status: { condition: 'DEGRADED', confidence: 'MEASURED' }, context: { i: String(i) } })));
+  try {
+    const r1 = await fetch(url, { method: 'POST', body });
+    assert.is(r1.status, 503);
+    assert.is(r1.headers.get('retry-after'), '5');
+    const j1 = (await r1.json()) as { error: string; accepted: number; refused: number };
+    assert.match(j1.error, /aggregator is unreachable and the outbox is full/);
+    assert.equal([j1.accepted, j1.refused], [2, 1]);
+    connected = true;
+    const r2 = await fetch(url, { method: 'POST', body });
+    assert.is(r2.status, 429);
+    assert.is(((await r2.json()) as { accepted: number }).accepted, 0);
+  } finally {
+    http.close();
+  }
+});
+
+test('the reconnect probe tells a listening port from a closed one', async () => {
+  assert.is(await probe('127.0.0.1', await closedPort()), false);
+  const server = agentHttpServer(new Intake(new Outbox('p', 1, 'block'), () => 1n), new Registry(), () => ({}));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  assert.is(await probe('127.0.0.1', (server.address() as AddressInfo).port), true);
+  server.close();
 });
 
 test('a batch lingers to fill, up to its time bound', async () => {

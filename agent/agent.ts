@@ -25,7 +25,7 @@ export interface RunningAgent {
 }
 
 export async function startAgent(config: AgentConfig, logger: Logger, sensors: readonly Sensor[] = []): Promise<RunningAgent> {
-  const outbox = new Outbox(config.agentId, config.outboxCapacity, config.outboxPolicy);
+  const outbox = new Outbox(config.agentId, config.outboxCapacity, config.outboxPolicy, undefined, config.outboxBlockTimeoutMs);
   const link = new AggregatorLink(outbox, { ...config, url: config.aggregatorUrl }, logger);
   const intake = new Intake(outbox, nowNs);
   const registry = createAgentMetrics(outbox, link, intake);

@@ -18,6 +18,8 @@ export interface AgentConfig {
   httpPort: number;
   outboxCapacity: number;
   outboxPolicy: FullPolicy;
+  /** With the block policy: how long a caller of the intake waits for room before a 429/503. */
+  outboxBlockTimeoutMs: number;
   maxBatch: number;
   lingerMs: number;
   backoffBaseMs: number;
@@ -47,6 +49,7 @@ export const AGENT_DEFAULTS: AgentConfig = {
   httpPort: 8081,
   outboxCapacity: 100_000,
   outboxPolicy: 'drop-oldest',
+  outboxBlockTimeoutMs: 5000,
   maxBatch: 500,
   lingerMs: 5,
   backoffBaseMs: 250,

@@ -21,7 +21,10 @@ export function createAgentMetrics(outbox: Outbox, link: AggregatorLink, intake:
   };
   byChannel('kafkaobs_agent_signals_received_total', 'Signals taken from the service, by channel (grpc, http, file).', intake.stats.received);
   byChannel('kafkaobs_agent_signals_refused_total', 'Signals refused at intake (invalid), by channel.', intake.stats.rejected);
-  counter('kafkaobs_agent_outbox_dropped_total', 'Signals dropped from a full outbox (drop-oldest policy).', () => outbox.stats.dropped);
+  counter('kafkaobs_agent_outbox_dropped_total', 'Signals lost from a full outbox (drop-oldest policy): never sent, or evicted in flight and then not acknowledged.', () => outbox.stats.dropped);
+  counter('kafkaobs_agent_outbox_dropped_unsent_total', 'Of the dropped: signals evicted before they were ever sent.', () => outbox.stats.droppedUnsent);
+  counter('kafkaobs_agent_outbox_evicted_delivered_total', 'Signals evicted from a full outbox while in flight that the aggregator then acknowledged (delivered, not lost).', () => outbox.stats.evictedDelivered);
+  counter('kafkaobs_agent_outbox_block_timeouts_total', 'Callers of the intake that waited their deadline for room (block policy) and were answered 429/503.', () => outbox.stats.blockTimeouts);
   counter('kafkaobs_agent_outbox_blocked_total', 'Times a producer waited for room in a full outbox (block policy).', () => outbox.stats.blocked);
   counter('kafkaobs_agent_signals_acked_total', 'Signals the aggregator acknowledged.', () => outbox.stats.acked);
   counter('kafkaobs_agent_signals_sent_total', 'Signals written to the aggregator stream (resends included).', () => link.stats.signalsSent);

@@ -32,15 +32,6 @@ export class OutboxFullError extends Error {
 
 const MAX_CLOCK_ENTRIES = 64;
 
-/**
- * OUTBOX_BLOCK_TIMEOUT_MS (set by `kafka-obs agent --outbox-block-timeout-ms`), read when an
- * outbox is made; 5000 when absent. (Until AgentConfig carries it, the environment does.)
- */
-function blockTimeoutFromEnv(): number {
-  const n = Number(process.env.OUTBOX_BLOCK_TIMEOUT_MS);
-  return Number.isFinite(n) && n > 0 ? n : 5000;
-}
-
 export class Outbox {
   private items: Signal[] = [];
   private head = 0;
@@ -63,7 +54,7 @@ export class Outbox {
     /** First seq: the wall clock in microseconds, so a restarted agent keeps increasing. */
     firstSeq: bigint = BigInt(Date.now()) * 1000n,
     /** Under "block", how long a caller of the intake (HTTP, gRPC) waits for room before a 429/503. */
-    readonly blockTimeoutMs = blockTimeoutFromEnv(),
+    readonly blockTimeoutMs = 5000,
   ) {
     this.nextSeq = firstSeq;
     this.lastAcked = firstSeq - 1n;

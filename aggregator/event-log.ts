@@ -8,7 +8,7 @@
 // resume from a recent offset; older offsets are read back from the journal.
 import { EventKind, type Event, type Signal } from '../proto/index.js';
 import { ByteWriter, encodeSignal, varint64, writeEvent, writeSignalEvent, writeSignalEventSpan } from './journal/codec.js';
-import { entityOf, type BlockRecord, type CommitGroup, type Journal, type VerdictRecord } from './journal/journal.js';
+import { indexBucketOf, type BlockRecord, type CommitGroup, type Journal, type VerdictRecord } from './journal/journal.js';
 
 export type EventPayload = Omit<Event, 'offset' | 'time'>;
 
@@ -172,7 +172,7 @@ export class EventLog {
     let e = this.entityCache.get(subject);
     if (e === undefined) {
       if (this.entityCache.size > 100_000) this.entityCache.clear();
-      e = entityOf(subject);
+      e = indexBucketOf(subject);
       this.entityCache.set(subject, e);
     }
     return e;

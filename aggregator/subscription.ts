@@ -2,7 +2,7 @@
 // for — from the journal while that is older than what memory holds, then from memory — and then
 // follows live. Events travel as the bytes they were stored as: a chunk is a run of framed events
 // (an EventBatch). Only an offset that retention has deleted becomes a gap event.
-import { Event, EventKind } from '../proto/index.js';
+import { Event, EventKind, isUnder } from '../proto/index.js';
 import type { EventLog, LogBlock } from './event-log.js';
 import { ByteWriter, decodeFramed, indexEvents, writeEvent } from './journal/codec.js';
 
@@ -28,23 +28,18 @@ export function kindOf(e: Event): EventKind {
   return EventKind.GAP;
 }
 
-export function subjectOf(e: Event): string {
+/** The subject an event is about, for prefix filters. */
+export function eventSubject(e: Event): string {
   return e.signal?.subject ?? e.cellChange?.path ?? e.finding?.subject ?? e.situation?.subject ?? e.narrative?.rootSubject ?? e.action?.target ?? '';
 }
 
-/** A prefix matches whole segments: "cluster/prod" matches "cluster/prod/broker/1" and "cluster/prod#lag", not "cluster/production". */
-export function under(subject: string, prefix: string): boolean {
-  if (prefix === '') return true;
-  if (subject === prefix) return true;
-  if (!subject.startsWith(prefix)) return false;
-  const next = subject[prefix.length];
-  return prefix.endsWith('/') || next === '/' || next === '#';
-}
+/** A prefix matches whole names (proto's isUnder): "cluster/prod" covers "cluster/prod/broker/1" and "cluster/prod#lag", not "cluster/production". */
+export const under = isUnder;
 
 export function matches(e: Event, f: SubscriptionFilter): boolean {
   if (f.kinds.size > 0 && !f.kinds.has(kindOf(e))) return false;
   if (f.subjectPrefix === '') return true;
-  if (under(subjectOf(e), f.subjectPrefix)) return true;
+  if (under(eventSubject(e), f.subjectPrefix)) return true;
   // A narrative concerns every subject of its chain: a service's owner sees the broker's story too.
   return e.narrative !== undefined && e.narrative.causalChain.some((x) => under(x.subject, f.subjectPrefix));
 }

@@ -253,7 +253,7 @@ Examples:
       ...AGENT_DEFAULTS,
       aggregatorUrl: o.aggregatorUrl, agentId: o.agentId,
       grpcHost: o.grpcHost, grpcPort: o.grpcPort, httpHost: o.httpHost, httpPort: o.httpPort,
-      outboxCapacity: o.outboxCapacity, outboxPolicy: o.outboxPolicy, maxBatch: o.maxBatch, lingerMs: o.lingerMs,
+      outboxCapacity: o.outboxCapacity, outboxPolicy: o.outboxPolicy, outboxBlockTimeoutMs: o.outboxBlockTimeoutMs, maxBatch: o.maxBatch, lingerMs: o.lingerMs,
       backoffMaxMs: o.backoffMaxMs,
       tls: { caFile: o.tlsCa, certFile: o.tlsCert, keyFile: o.tlsKey, serverName: o.tlsServerName },
       token: secret(o.tokenFile, 'AGGREGATOR_TOKEN'),
@@ -269,7 +269,6 @@ Examples:
       env: process.env,
     };
     if (config.exitWhenDone && !config.fromFile) fail('--exit-when-done goes with --from-file');
-    process.env.OUTBOX_BLOCK_TIMEOUT_MS = String(o.outboxBlockTimeoutMs); // read by the outbox when it is made
     let sensors;
     try {
       sensors = buildSensors(config, log);
@@ -384,6 +383,7 @@ program
   .addOption(new Option('--decay-after-ms <ms>', 'as the aggregator\'s').argParser(int(0)).default(AGGREGATOR_DEFAULTS.decayAfterMs))
   .addOption(new Option('--stale-after-ms <ms>', 'as the aggregator\'s').argParser(int(0)).default(AGGREGATOR_DEFAULTS.staleAfterMs))
   .addOption(new Option('--default-cluster <name>', 'as the aggregator\'s').env('KAFKA_CLUSTER').default(AGGREGATOR_DEFAULTS.defaultCluster))
+  .addOption(new Option('--time-scale <factor>', 'as the aggregator\'s').env('KAFKA_OBS_TIME_SCALE').argParser(factor).default(AGGREGATOR_DEFAULTS.timeScale))
   .action(async (o) => {
     let fromNs = 0n;
     let toNs = 0n;
@@ -399,7 +399,7 @@ program
     const config: AggregatorConfig = {
       ...AGGREGATOR_DEFAULTS,
       tickMs: o.tickMs, causeWaitMs: o.causeWaitMs, resolveAfterMs: o.resolveAfterMs, situationHoldMs: o.situationHoldMs,
-      decayAfterMs: o.decayAfterMs, staleAfterMs: o.staleAfterMs, defaultCluster: o.defaultCluster,
+      decayAfterMs: o.decayAfterMs, staleAfterMs: o.staleAfterMs, defaultCluster: o.defaultCluster, timeScale: o.timeScale,
     };
     if (o.aggregatorUrl) {
       try {

@@ -71,6 +71,8 @@ interface ConsumerState {
   cluster: string | undefined;
   /** A group judged by the Kafka source (rather than a client's raw lag). */
   group: boolean;
+  /** The story at its worst (the highest lag so far): what the finding tells while it holds. */
+  worst: { detail: string; consume: number | undefined; produce: number | undefined } | undefined;
 }
 
 /** Samples kept at most; and at most what spans three times the evidence window (fast sensors). */
@@ -103,7 +105,7 @@ export class SlowConsumer implements Observer {
       const cluster = info.cluster ?? ctx[CTX.cluster];
       c = {
         samples: [], peak: 0, first: undefined, latest: undefined, falling: 0, lastAsserted: now, id: '', gist: '', open: false, topic: '', partitions: '', members: '', status: '',
-        verdict: 'falling-behind', history: [], cluster, group: info.kind === 'group',
+        verdict: 'falling-behind', history: [], cluster, group: info.kind === 'group', worst: undefined,
         scope: info.kind === 'group' ? key : group !== undefined && cluster !== undefined ? entity.group(cluster, group) : entity.service(info.service!),
         name: info.kind === 'group' ? `group ${info.group}` : `consumer ${info.clientId} (${info.service}, pod ${info.pod})${group !== undefined ? ` in group ${group}` : ''}`,
       };
@@ -147,6 +149,11 @@ export class SlowConsumer implements Observer {
     if (verdict !== undefined && verdict !== c.verdict) c.verdict = verdict;
     if (c.history.at(-1) !== c.verdict) c.history.push(c.verdict);
     c.latest = signal;
+    // Told at its worst: a recovery under way does not rewrite how far it fell behind.
+    if (lag >= c.peak || c.worst === undefined) {
+      const last = c.samples.at(-1)!;
+      c.worst = { detail: this.detail(c), consume: last.consume, produce: last.produce };
+    }
     // Over when the sensor says OK again (groups), or lag falls reading after reading, or is small again.
     const recovered = info.kind === 'group' ? status === 'OK' || (fact.health === Health.Healthy && status === '') : c.falling >= 2 || lag < this.settings.minLag / 2;
     if (recovered) {
@@ -225,7 +232,7 @@ export class SlowConsumer implements Observer {
   }
 
   private condition(c: ConsumerState): Status_Condition {
-    return c.verdict !== 'falling-behind' || c.samples.at(-1)!.lag >= this.settings.degradedLag ? Status_Condition.DEGRADED : Status_Condition.DIVERGING;
+    return c.verdict !== 'falling-behind' || Math.max(c.peak, c.samples.at(-1)!.lag) >= this.settings.degradedLag ? Status_Condition.DEGRADED : Status_Condition.DIVERGING;
   }
 
   private confidence(c: ConsumerState): Status_Confidence {
@@ -248,7 +255,7 @@ export class SlowConsumer implements Observer {
 
   private findingOf(key: string, c: ConsumerState, resolved: boolean): Finding {
     const on = c.topic ? ` on ${c.topic}` : '';
-    const detail = this.detail(c);
+    const detail = c.worst?.detail ?? this.detail(c);
     const members = c.members !== '' ? ` (${c.members} member${c.members === '1' ? '' : 's'})` : '';
     const what: Record<LagVerdict, string> = {
       'falling-behind': `is falling behind: ${detail}`,
@@ -272,11 +279,12 @@ export class SlowConsumer implements Observer {
       resolved,
       context: {
         lag: String(last.lag),
+        'peak-lag': String(c.peak),
         verdict: c.verdict,
         verdicts: c.history.join(','),
         ...(c.status ? { 'lag-status': c.status } : {}),
-        ...(last.consume !== undefined ? { 'consume-rate': String(last.consume) } : {}),
-        ...(last.produce !== undefined ? { 'produce-rate': String(last.produce) } : {}),
+        ...(c.worst?.consume !== undefined ? { 'consume-rate': String(c.worst.consume) } : {}),
+        ...(c.worst?.produce !== undefined ? { 'produce-rate': String(c.worst.produce) } : {}),
         ...(c.topic ? { topic: c.topic } : {}),
         ...(c.partitions ? { partitions: c.partitions } : {}),
         ...(c.members ? { members: c.members } : {}),

@@ -1,5 +1,7 @@
-// An incident survives the aggregator: the cascading-failure timeline is streamed into a real
-// aggregator with a journal; while its narrative is open the aggregator is killed (SIGKILL) and
+// An incident survives the aggregator: the cascade's timeline as real agents sent it (recorded,
+// test/fixtures/scenarios; broker 1's agent 9 s late), with the Kafka source's judgement of group
+// billing beside it (its real lag evaluator and planner), is streamed into a real aggregator with
+// a journal, run at the recording's time scale; while its narrative is open the aggregator is killed (SIGKILL) and
 // restarted on the same data directory. The restarted one knows the estate and the open
 // narrative (same id) before any new signal, and resolves it when the recovery signals come.
 // Then `kafka-obs replay` re-runs the stored stretch offline and reaches the same narrative, and
@@ -8,17 +10,19 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
-import { EventKind, Narrative_State, nowNs, type Narrative, type Signal } from '../proto/index.js';
+import { EventKind, Narrative_State, entityOf, nowNs, type Narrative, type Signal } from '../proto/index.js';
 import { aggregator, getJson, run, tempDir, until, type AggregatorProc } from './support/procs.js';
 import { aggregatorClient, Collector, streamSignals } from './support/client.js';
-import { loadScenario, SECOND } from './support/scenarios.js';
+import { arrivingLate, loadScenario, SECOND } from './support/scenarios.js';
+import { kafkaSource } from './support/kafka-source.js';
 import { OPENAPI } from '../aggregator/api.js';
 import { Validator } from '@seriousme/openapi-schema-validator';
 
 const test = suite('an open incident across a crash; replay; the HTTP API');
 let agg: AggregatorProc | undefined;
 const dataDir = tempDir('incident-');
-const ARGS = ['--data-dir', dataDir, '--tick-ms', '100', '--resolve-after-ms', '1000', '--situation-hold-ms', '500'];
+const ARGS = ['--data-dir', dataDir, '--tick-ms', '100', '--resolve-after-ms', '1000', '--situation-hold-ms', '500', '--cause-wait-ms', '3000', '--time-scale', '0.2', '--default-cluster', 'prod'];
+const BILLING = 'service/billing-service/pod/billing-1/consumer/billing-consumer';
 let narrativeId = '';
 
 test.after(async () => {
@@ -37,12 +41,15 @@ test('a narrative open at a SIGKILL is open after the restart, with its id, and 
   let { client, channel } = aggregatorClient(agg.url);
   const sub = new Collector(client, { kinds: [EventKind.NARRATIVE] });
   await until(async () => /kafkaobs_subscribers_open 1\b/.test(await (await fetch(`http://127.0.0.1:${agg!.httpPort}/metrics`)).text()), 'subscribed');
-  const sc = loadScenario('cascade-late-broker', { rebaseEndTo: nowNs() - SECOND });
-  const recovery = sc.startNs + BigInt(sc.meta.recoveryAtSeconds!) * SECOND;
-  const incident = sc.signals.filter((s) => s.timestamp < recovery);
-  const after = sc.signals.filter((s) => s.timestamp >= recovery);
+  const sc = loadScenario('cascade', { rebaseEndTo: nowNs() - SECOND });
+  const recovery = sc.startNs + BigInt(Math.round(sc.meta.recoveryAtSeconds! * 1000)) * 1_000_000n;
+  // Group billing as the Kafka source judges it over the same stretch: caught up, then falling behind.
+  const lag = kafkaSource(new Map([['billing', { members: () => ({ state: 'Stable', members: 1, assigned: [{ topic: 'orders', partitions: [0] }] }), partitions: [{ topic: 'orders', committed: (t: number) => (t < 15 ? 100 * t : 1500 + 30 * (t - 15)), logEnd: (t: number) => 100 * t }] }]]), Math.floor(Number(recovery - sc.startNs) / 1e9), 1, { startMs: Number(sc.startNs / 1_000_000n) });
+  const all = [...arrivingLate(sc.signals, 'kafka-1', 9n * SECOND), ...lag].sort((a, b) => (a.timestamp < b.timestamp ? -1 : a.timestamp > b.timestamp ? 1 : 0));
+  const incident = all.filter((s) => s.timestamp < recovery);
+  const after = all.filter((s) => s.timestamp >= recovery);
   await streamSignals(client, batches(incident));
-  await sub.until((ev) => narratives(ev).some((n) => n.causalChain.some((e) => e.subject === 'cluster/prod/group/billing')), 'the narrative to reach the consumers');
+  await sub.until((ev) => narratives(ev).some((n) => n.causalChain.some((e) => entityOf(e.subject) === BILLING)), 'the narrative to reach the consumers');
   const before = narratives(sub.events);
   narrativeId = before[0]!.id;
   const lastRevision = before.at(-1)!.revision;
@@ -127,7 +134,7 @@ test('Replay streams journalled events by subject prefix (a chain subject too), 
     for await (const e of client.replay({ fromTime: 0n, toTime: 0n, subjectPrefix: '', kinds: [], fromOffset: 0n, toOffset: 0n, limit: 0, ...req })) out.push(e);
     return out;
   };
-  const narr = await all({ subjectPrefix: 'cluster/prod/group/billing', kinds: [EventKind.NARRATIVE] });
+  const narr = await all({ subjectPrefix: BILLING, kinds: [EventKind.NARRATIVE] });
   assert.ok(narr.length >= 2);
   assert.ok(narr.every((e) => e.narrative?.id === narrativeId), 'the narrative, found through a subject of its chain');
   for (let i = 1; i < narr.length; i++) assert.ok(narr[i]!.offset > narr[i - 1]!.offset, 'oldest first');
@@ -143,11 +150,11 @@ test('Replay streams journalled events by subject prefix (a chain subject too), 
 });
 
 test('kafka-obs replay re-runs the stored incident and reaches the same narrative: from a running aggregator, then offline', async () => {
-  const online = run(['replay', '--aggregator-url', agg!.url, '--compare', '--tick-ms', '100', '--resolve-after-ms', '1000', '--situation-hold-ms', '500', '--settle', '10s'], 'replay-online');
+  const online = run(['replay', '--aggregator-url', agg!.url, '--compare', '--tick-ms', '100', '--resolve-after-ms', '1000', '--situation-hold-ms', '500', '--cause-wait-ms', '3000', '--time-scale', '0.2', '--default-cluster', 'prod', '--settle', '60s'], 'replay-online');
   assert.is(await online.exited, 0, `online replay agrees:\n${online.stdout.join('\n')}\n${online.lines.map((l) => l.msg).join('\n')}`);
   assert.match(online.stdout.join('\n'), /SAME: the replay reaches the narratives the journal recorded/);
   assert.is(await agg!.kill('SIGTERM'), 0);
-  const p = run(['replay', '--data-dir', dataDir, '--compare', '--tick-ms', '100', '--resolve-after-ms', '1000', '--situation-hold-ms', '500', '--settle', '10s'], 'replay');
+  const p = run(['replay', '--data-dir', dataDir, '--compare', '--tick-ms', '100', '--resolve-after-ms', '1000', '--situation-hold-ms', '500', '--cause-wait-ms', '3000', '--time-scale', '0.2', '--default-cluster', 'prod', '--settle', '60s'], 'replay');
   const code = await p.exited;
   const out = p.stdout.join('\n');
   assert.is(code, 0, `replay agrees with the journal:\n${out}\n${p.lines.map((l) => l.msg).join('\n')}`);

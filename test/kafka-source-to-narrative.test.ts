@@ -8,51 +8,11 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Narrative_State, Status_Condition, type Narrative, type Signal } from '../proto/index.js';
 import { Pipeline } from '../aggregator/pipeline.js';
-import { LagEvaluator, type GroupMembers } from '../agent/kafka/lag/index.js';
-import { SignalPlanner } from '../agent/kafka/signals.js';
+import type { GroupMembers } from '../agent/kafka/lag/index.js';
+import { kafkaSource as source, T0 } from './support/kafka-source.js';
 import { findingsOf, narrativesOf, replay, SECOND } from './support/scenarios.js';
 
 const test = suite('the Kafka source, through the pipeline');
-const T0 = 1_740_819_600_000; // ms
-const NAMES = { service: 'lag-monitor', pod: 'lag-monitor-1', cluster: 'prod' };
-
-/** Stamps the planner's signals as the agent does: its source id, a sequence, its clock. */
-class Stamper {
-  private seq = 0n;
-  stamp(signals: Signal[]): Signal[] {
-    return signals.map((s) => {
-      this.seq++;
-      return { ...s, sourceId: 'lag-monitor-1', seq: this.seq, clock: { 'lag-monitor-1': this.seq } };
-    });
-  }
-}
-
-interface Partition {
-  topic: string;
-  /** Committed offset at round t (s); undefined before the first commit. */
-  committed: (t: number) => number | undefined;
-  logEnd: (t: number) => number;
-}
-
-/** Rounds every `poll` s up to `until` s, each as agent/kafka/sensor.ts reads: membership, committed offsets, then log ends. */
-function source(groups: Map<string, { partitions: Partition[]; members: (t: number) => GroupMembers | undefined }>, until: number, poll: number): Signal[] {
-  const ev = new LagEvaluator();
-  const planner = new SignalPlanner(NAMES, 60_000);
-  const stamper = new Stamper();
-  const out: Signal[] = [];
-  for (let t = 0; t <= until; t += poll) {
-    const now = T0 + t * 1000;
-    const round: Signal[] = [];
-    for (const [group, g] of groups) {
-      ev.members(group, g.members(t));
-      for (const p of g.partitions) ev.committed(group, p.topic, 0, p.committed(t), now);
-    }
-    for (const g of groups.values()) for (const p of g.partitions) ev.logEnd(p.topic, 0, p.logEnd(t), now + 15);
-    for (const group of groups.keys()) planner.group(ev.evaluate(group, now + 20), now + 20, round);
-    out.push(...stamper.stamp(round));
-  }
-  return out;
-}
 
 /** Replays the source's signals, then `quietNs` of nothing (findings expire, narratives resolve). */
 function run(signals: Signal[], quietNs = 120n * SECOND): { narratives: Narrative[]; findings: ReturnType<typeof findingsOf>; pipeline: Pipeline } {

@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { join } from 'node:path';
 import { Event, EventKind, Narrative_State, Signal, Status_Condition, Status_Confidence, type Narrative } from '../proto/index.js';
 import { EventLog } from '../aggregator/event-log.js';
-import { Journal, entityOf } from '../aggregator/journal/journal.js';
+import { Journal, indexBucketOf } from '../aggregator/journal/journal.js';
 import { ByteWriter, decodeFramed, indexEvents, varint64, writeEvent, writeSignalEvent, encodeSignal } from '../aggregator/journal/codec.js';
 import { decodeChunk, under } from '../aggregator/subscription.js';
 import { tempDir } from './support/procs.js';
@@ -49,9 +49,9 @@ test('framed events: indexed without decoding, decoded as written', () => {
 });
 
 test('subjects: entities for the index, prefixes by whole segments', () => {
-  assert.is(entityOf(brokerAspect('prod', 1, 'under-replicated')), 'cluster/prod/broker/1');
-  assert.is(entityOf(producerAspect('orders', 'o-1', 'p', 'buffer')), 'service/orders/pod/o-1');
-  assert.is(entityOf('cluster/prod'), 'cluster/prod');
+  assert.is(indexBucketOf(brokerAspect('prod', 1, 'under-replicated')), 'cluster/prod/broker/1');
+  assert.is(indexBucketOf(producerAspect('orders', 'o-1', 'p', 'buffer')), 'service/orders/pod/o-1');
+  assert.is(indexBucketOf('cluster/prod'), 'cluster/prod');
   assert.ok(under('cluster/prod/broker/1#lag', 'cluster/prod'));
   assert.ok(under('cluster/prod#x', 'cluster/prod'));
   assert.not.ok(under('cluster/production/broker/1', 'cluster/prod'));

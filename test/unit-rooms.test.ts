@@ -1,6 +1,6 @@
 // The shape of the house (ARCHITECTURE.md §2): each room imports only the rooms it may, so arrows
 // point inward toward proto/, the OODA middle stays pure, and the tools that are not the server
-// (demo/, tail/) are imported by bin/ alone. Read from the sources, not from a list kept by hand.
+// (demo/, tail/, replay/) are imported by bin/ alone. Read from the sources, not from a list kept by hand.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -19,7 +19,8 @@ const MAY: Record<string, readonly string[]> = {
   // Tools that are not the server: rooms of their own, which only bin/ imports.
   demo: ['proto', 'agent'],
   tail: ['proto'],
-  bin: ['proto', 'agent', 'aggregator', 'actors', 'demo', 'tail'],
+  replay: ['proto', 'agent', 'aggregator'],
+  bin: ['proto', 'agent', 'aggregator', 'actors', 'demo', 'tail', 'replay'],
 };
 /** The pure middle: no I/O, no clock of its own. */
 const PURE = ['hierarchy', 'observers', 'reporters'];

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { randomUUID } from 'node:crypto';
 import { RocksLevel } from '@nxtedition/rocksdb';
-import { Event, EventKind } from '../../proto/index.js';
+import { Event, EventKind, entityOf } from '../../proto/index.js';
 import { indexEvents, u64be } from './codec.js';
 import type { WriteReply, WriteRequest } from './writer.js';
 
@@ -111,10 +111,13 @@ const u32be = (n: number): Buffer => {
 const blockKey = (first: bigint): Buffer => key(P.block, u64be(first));
 const META_KEY = key(P.meta, 'format');
 
-/** The entity a subject is about, for the subject index: the path before any '#aspect', at most 4 segments. */
-export function entityOf(subject: string): string {
-  const hash = subject.indexOf('#');
-  const path = hash >= 0 ? subject.slice(0, hash) : subject;
+/**
+ * The subject index's bucket for a subject: its entity (proto's grammar: the path before any
+ * '#aspect') cut to at most 4 segments (a broker, a topic, a group, a pod), so one bucket serves
+ * every partition, client and JVM below it and a prefix query reads few buckets.
+ */
+export function indexBucketOf(subject: string): string {
+  const path = entityOf(subject);
   let i = -1;
   for (let n = 0; n < 4; n++) {
     i = path.indexOf('/', i + 1);
@@ -421,7 +424,7 @@ export class Journal {
   /** First offsets of the blocks that hold events about subjects under `prefix` (ascending). */
   async blocksForSubject(prefix: string, fromOffset = 0n, toOffset = 0n): Promise<bigint[]> {
     prefix = prefix.replace(/\/+$/, '');
-    const entity = entityOf(prefix);
+    const entity = indexBucketOf(prefix);
     const exact = prefix.includes('#') || prefix.split('/').length >= 4;
     const firsts = new Set<bigint>();
     const lo = exact ? key(P.subject, entity, ZERO) : key(P.subject, prefix);

@@ -101,7 +101,18 @@ export const CTX = {
   // Lag, wherever it is read (Admin API group evaluation, JMX records-lag-max, kafkajs offsetLag).
   lag: 'lag',
   totalLag: 'total-lag',
+  /** How old the next record to consume is, seconds (see lag-seconds-from). */
   lagSeconds: 'lag-seconds',
+  /** How lag-seconds was found: "record-timestamp" (the broker's timestamp of the record at the committed offset) or "interpolated" (the log-end history). */
+  lagSecondsFrom: 'lag-seconds-from',
+  /** At the current rates, seconds until the lag is consumed (absent when it is not shrinking). */
+  catchUpSeconds: 'catch-up-seconds',
+  /** The partition's earliest offset still held (retention deletes below it). */
+  logStartOffset: 'log-start-offset',
+  /** Records between the committed offset and the log start: how far unconsumed data is from deletion. */
+  retentionHeadroom: 'retention-headroom',
+  /** At the rate the log start advances, seconds until unconsumed records are deleted (absent when not at risk). */
+  retentionSecondsLeft: 'retention-seconds-left',
   /** Records consumed and produced per second, where the sensor knows them. */
   consumeRate: 'consume-rate',
   produceRate: 'produce-rate',

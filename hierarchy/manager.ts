@@ -81,7 +81,8 @@ export function streamOf(s: Signal): string {
 interface Node extends CellState {
   readonly name: string;
   readonly parent: Node | undefined;
-  readonly children: Map<string, Node>;
+  /** Made with the first child (most cells, aspects and partitions, never have one). */
+  children: Map<string, Node> | undefined;
   readonly population: boolean;
   condition: Status_Condition;
   confidence: Status_Confidence;
@@ -100,8 +101,8 @@ interface Node extends CellState {
   affected: number;
   known: number;
   staleChildren: number;
-  /** childCounts[slotOf(severity, confidence)] = non-stale children rolled up to that. */
-  readonly childCounts: Uint32Array;
+  /** childCounts[slotOf(severity, confidence)] = non-stale children rolled up to that (made with the first child). */
+  childCounts: Uint32Array | undefined;
   /** Where the parent counts this cell: a slot of its childCounts, or STALE_SLOT. */
   slot: number;
   list: number;
@@ -262,7 +263,7 @@ export class HierarchyManager implements HierarchyView {
   }
 
   children(path: string): Iterable<CellState> {
-    return this.byPath.get(path)?.children.values() ?? [];
+    return this.byPath.get(path)?.children?.values() ?? [];
   }
 
   /** Records a stream's latest; the own condition becomes the worst of the streams still current. */
@@ -327,9 +328,9 @@ export class HierarchyManager implements HierarchyView {
         const slot = n.stale ? STALE_SLOT : slotOf(SEVERITY[n.condition] ?? 0, n.confidence);
         if (slot !== n.slot) {
           if (n.slot === STALE_SLOT) n.parent.staleChildren--;
-          else n.parent.childCounts[n.slot]!--;
+          else n.parent.childCounts![n.slot]!--;
           if (slot === STALE_SLOT) n.parent.staleChildren++;
-          else n.parent.childCounts[slot]!++;
+          else n.parent.childCounts![slot]!++;
           staleMoved = (slot === STALE_SLOT) !== (n.slot === STALE_SLOT);
           n.slot = slot;
         }
@@ -359,7 +360,7 @@ export class HierarchyManager implements HierarchyView {
       ownSev = SEVERITY[n.inferred] ?? 0;
       ownConf = n.inferredConfidence;
     }
-    const r = rollUp(ownSev, ownConf, n.childCounts, n.population, this.options.rollup, this.r);
+    const r = rollUp(ownSev, ownConf, n.childCounts ?? NO_CHILDREN, n.population, this.options.rollup, this.r);
     n.affected = r.affected;
     n.known = r.known;
     if (r.severity === 0 && (n.ownStale || n.staleChildren > 0)) {
@@ -394,8 +395,8 @@ export class HierarchyManager implements HierarchyView {
     const cut = hash >= 0 ? hash : path.lastIndexOf('/');
     const parent = cut < 0 ? this.root : this.ensure(path.slice(0, cut));
     const node = newNode(path, hash >= 0 ? path.slice(hash) : path.slice(cut + 1), parent);
-    parent.children.set(node.name, node);
-    parent.childCounts[node.slot]!++;
+    (parent.children ??= new Map()).set(node.name, node);
+    (parent.childCounts ??= new Uint32Array(LEVELS * CONFIDENCES))[node.slot]!++;
     this.byPath.set(path, node);
     return node;
   }
@@ -415,7 +416,7 @@ function newNode(path: string, name: string, parent: Node | undefined): Node {
     name,
     parent,
     info,
-    children: new Map(),
+    children: undefined,
     // A container's children are a population of peers (the brokers, the pods, the partitions);
     // an entity's are aspects of one thing and the containers below it: the worst counts.
     population: info.kind === 'container',
@@ -436,7 +437,7 @@ function newNode(path: string, name: string, parent: Node | undefined): Node {
     affected: 0,
     known: 0,
     staleChildren: 0,
-    childCounts: new Uint32Array(LEVELS * CONFIDENCES),
+    childCounts: undefined,
     slot: 0,
     list: NONE,
     prev: undefined,
@@ -446,13 +447,16 @@ function newNode(path: string, name: string, parent: Node | undefined): Node {
 
 const children = (n: number): string => (n === 1 ? '1 child' : `${n} children`);
 
+/** The counts of a cell with no children. */
+const NO_CHILDREN = new Uint32Array(LEVELS * CONFIDENCES);
+
 function secondsOf(ns: bigint): number {
   return Number(ns / 1_000_000_000n);
 }
 
 function toCell(n: Node, depth: number): Cell {
   const children: Cell[] = [];
-  if (depth > 0) for (const c of n.children.values()) children.push(toCell(c, depth - 1));
+  if (depth > 0 && n.children) for (const c of n.children.values()) children.push(toCell(c, depth - 1));
   return {
     path: n.path,
     name: n.name,
@@ -462,7 +466,7 @@ function toCell(n: Node, depth: number): Cell {
     lastHeard: n.lastHeard,
     signals: BigInt(n.signals),
     children,
-    omittedChildren: depth > 0 ? 0 : n.children.size,
+    omittedChildren: depth > 0 ? 0 : (n.children?.size ?? 0),
     affectedChildren: n.affected,
     knownChildren: n.known,
     staleChildren: n.staleChildren,

@@ -46,10 +46,20 @@ function totals(text) {
   return { total: total ? Number(total[1]) : 0, passed: passed ? Number(passed[1]) : 0 };
 }
 
+function killGroup(child) {
+  try {
+    process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    // the group is already gone
+  }
+}
+
 function runOne(file) {
   return new Promise((resolve) => {
     const t0 = Date.now();
-    const child = spawn(process.execPath, [join(dir, file)], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: process.stdout.isTTY ? '1' : '0' } });
+    // Each file leads its own process group, so whatever it spawned (aggregators, agents, JVMs) goes with it,
+    // even when the file itself is killed or dies before its cleanup runs.
+    const child = spawn(process.execPath, [join(dir, file)], { cwd: root, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: process.stdout.isTTY ? '1' : '0' } });
     children.add(child);
     let out = '';
     child.stdout.on('data', (d) => (out += d));
@@ -57,10 +67,11 @@ function runOne(file) {
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
-      child.kill('SIGKILL');
+      killGroup(child);
     }, timeoutMs);
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
+      killGroup(child); // leftovers of a file that ended without reaping its children
       children.delete(child);
       const seconds = (Date.now() - t0) / 1000;
       const { total, passed } = totals(out);
@@ -83,7 +94,7 @@ async function worker() {
 
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.on(sig, () => {
-    for (const c of children) c.kill('SIGKILL');
+    for (const c of children) killGroup(c);
     process.exit(130);
   });
 }

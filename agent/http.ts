@@ -1,12 +1,15 @@
-// The agent's HTTP side: POST /v1/signals (intake), GET /metrics, /healthz, /v1/status.
-import { createServer, type Server } from 'node:http';
+// The agent's HTTP side: POST /v1/signals (intake), GET /metrics, /healthz, /readyz, /v1/status.
+// The probe server is the same minus intake and status: it may listen beyond the pod (kubelet
+// probes and Prometheus come from outside), where the intake must not.
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import { SignalJsonError } from '../proto/index.js';
 import { IntakeFullError, parseSignalBody, type Intake } from './intake.js';
+import type { Readiness } from './readiness.js';
 
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
-export function agentHttpServer(intake: Intake, registry: Registry, status: () => Record<string, unknown>): Server {
+export function agentHttpServer(intake: Intake, registry: Registry, status: () => Record<string, unknown>, ready: () => Readiness): Server {
   return createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const send = (code: number, body: unknown): void => {
@@ -44,20 +47,45 @@ export function agentHttpServer(intake: Intake, registry: Registry, status: () =
       });
       return;
     }
-    if (req.method !== 'GET') return send(405, 'use POST /v1/signals, or GET /metrics, /healthz, /v1/status\n');
-    switch (url.pathname) {
-      case '/metrics':
-        registry.metrics().then((m) => {
-          res.writeHead(200, { 'content-type': registry.contentType });
-          res.end(m);
-        }, (e: Error) => send(500, `${e.message}\n`));
-        return;
-      case '/healthz':
-        return send(200, 'ok\n');
-      case '/v1/status':
-        return send(200, status());
-      default:
-        return send(404, 'not found: try POST /v1/signals, GET /metrics, /healthz, /v1/status\n');
-    }
+    if (req.method !== 'GET') return send(405, 'use POST /v1/signals, or GET /metrics, /healthz, /readyz, /v1/status\n');
+    if (url.pathname === '/v1/status') return send(200, status());
+    if (!probe(url.pathname, res, registry, ready)) send(404, 'not found: try POST /v1/signals, GET /metrics, /healthz, /readyz, /v1/status\n');
   });
+}
+
+/** GET /healthz, /readyz and /metrics only: what kubelet and Prometheus reach from outside the pod. */
+export function agentProbeServer(registry: Registry, ready: () => Readiness): Server {
+  return createServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    if (req.method === 'GET' && probe(path, res, registry, ready)) return;
+    res.writeHead(req.method === 'GET' ? 404 : 405, { 'content-type': 'text/plain; charset=utf-8' });
+    res.end('this port serves GET /healthz, /readyz and /metrics only\n');
+  });
+}
+
+/** Answers the probes and /metrics; false when the path is none of them. */
+function probe(path: string, res: ServerResponse, registry: Registry, ready: () => Readiness): boolean {
+  switch (path) {
+    case '/metrics':
+      registry.metrics().then((m) => {
+        res.writeHead(200, { 'content-type': registry.contentType });
+        res.end(m);
+      }, (e: Error) => {
+        res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
+        res.end(`${e.message}\n`);
+      });
+      return true;
+    case '/healthz':
+      res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
+      res.end('ok\n');
+      return true;
+    case '/readyz': {
+      const r = ready();
+      res.writeHead(r.ready ? 200 : 503, { 'content-type': 'application/json' });
+      res.end(`${JSON.stringify(r)}\n`);
+      return true;
+    }
+    default:
+      return false;
+  }
 }

@@ -38,6 +38,8 @@ export interface Sensor {
   check(): Promise<CheckResult>;
   /** For /v1/status: last poll, counts, last error. */
   status(): Record<string, unknown>;
+  /** For /readyz: whether the source answered its last poll, and why not. */
+  answering(): { answering: boolean; why?: string };
   stop(): Promise<void>;
 }
 

@@ -1,6 +1,7 @@
 // Aggregator settings: embedded defaults, overridden by environment, overridden by flags.
 import type { ActorsSettings } from '../actors/config.js';
 import type { SyncPolicy } from './journal/journal.js';
+import type { WebhookSettings } from './webhook.js';
 
 export interface AggregatorConfig {
   grpcHost: string;
@@ -53,6 +54,8 @@ export interface AggregatorConfig {
   recoveryMaxEvents: number;
   /** With the disk full, writing is tried again once this much is free. */
   journalMinFreeBytes: number;
+  /** The sidecar injector (a mutating admission webhook over HTTPS); off when absent. */
+  webhook?: WebhookSettings;
 }
 
 export const AGGREGATOR_DEFAULTS: AggregatorConfig = {

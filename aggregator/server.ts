@@ -28,6 +28,7 @@ import { startActing } from './acting.js';
 import { Journal, isDiskFull } from './journal/journal.js';
 import { NarrativeIds, recover, type RecoveryReport } from './recovery.js';
 import { ApiDeps } from './api.js';
+import { startWebhook } from './webhook.js';
 
 export interface RunningAggregator {
   grpcPort: number;
@@ -150,6 +151,7 @@ export async function startAggregator(config: AggregatorConfig, logger: Logger):
   http.listen(config.httpPort, config.httpHost);
   await once(http, 'listening');
   const httpPort = (http.address() as AddressInfo).port;
+  const webhook = config.webhook ? await startWebhook(config.webhook, metrics.registry, logger) : undefined;
   // Time passes in the pipeline on its own too: silent cells go stale, windows close, narratives resolve.
   let observerErrorsLogged = 0;
   let lastErrorLog = 0;
@@ -221,6 +223,7 @@ export async function startAggregator(config: AggregatorConfig, logger: Logger):
       await log.committedAll().catch(() => {});
       clearInterval(retryTimer);
       await journal.close();
+      await webhook?.stop();
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));
       logger.info({ accepted: ingress.stats.accepted, duplicates: ingress.stats.duplicates, nextOffset: String(log.nextOffset) }, 'aggregator stopped');

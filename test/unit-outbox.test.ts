@@ -3,6 +3,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
+import { readiness } from '../agent/readiness.js';
 import { Registry } from 'prom-client';
 import { Outbox, OutboxFullError } from '../agent/outbox.js';
 import { backoffDelay, probe } from '../agent/link.js';
@@ -82,7 +83,7 @@ test('the intake answers a full outbox with 503 while the aggregator is unreacha
   const o = new Outbox('pod-1', 2, 'block', 1n, 50);
   const intake = new Intake(o, () => 1n);
   let connected = false;
-  const http = agentHttpServer(intake, new Registry(), () => ({ connected }));
+  const http = agentHttpServer(intake, new Registry(), () => ({ connected }), () => readiness(connected, 'grpc://127.0.0.1:1', '', []));
   http.listen(0, '127.0.0.1');
   await once(http, 'listening');
   const url = `http://127.0.0.1:${(http.address() as AddressInfo).port}/v1/signals`;
@@ -105,7 +106,7 @@ test('the intake answers a full outbox with 503 while the aggregator is unreacha
 
 test('the reconnect probe tells a listening port from a closed one', async () => {
   assert.is(await probe('127.0.0.1', await closedPort()), false);
-  const server = agentHttpServer(new Intake(new Outbox('p', 1, 'block'), () => 1n), new Registry(), () => ({}));
+  const server = agentHttpServer(new Intake(new Outbox('p', 1, 'block'), () => 1n), new Registry(), () => ({}), () => readiness(false, 'grpc://127.0.0.1:1', '', []));
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   assert.is(await probe('127.0.0.1', (server.address() as AddressInfo).port), true);

@@ -147,6 +147,12 @@ export abstract class PollingSensor implements Sensor {
     await this.close();
   }
 
+  answering(): { answering: boolean; why?: string } {
+    if (!this.self) return { answering: false, why: 'not polled yet' };
+    if (this.self.condition !== Status_Condition.DOWN) return { answering: true };
+    return { answering: false, why: `DOWN (${this.self.reason}): ${this.self.message}` };
+  }
+
   status(): Record<string, unknown> {
     return {
       source: this.options.description,

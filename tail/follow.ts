@@ -71,6 +71,13 @@ export async function follow(clients: FollowClients, o: FollowOptions): Promise<
     } catch (e) {
       if (o.signal.aborted) return;
       if (e instanceof ClientError && FINAL.has(e.code)) throw new FollowError(`${Status[e.code]}: ${e.details}`);
+      if (e instanceof ClientError && e.code === Status.OUT_OF_RANGE && last !== undefined) {
+        // The aggregator came back with another journal (a new or replaced data directory): our
+        // offsets mean nothing there. Follow its journal from the start, so nothing since is missed.
+        o.say(`the aggregator at ${o.url} has another journal (${e.details}); following it from its start`);
+        last = -1n;
+        continue;
+      }
       const why = e instanceof ClientError ? `${Status[e.code]}: ${e.details}` : (e as Error).message;
       o.say(`lost the aggregator at ${o.url} (${why}); reconnecting`);
     }

@@ -48,6 +48,8 @@ FROM runtime AS aggregator
 COPY --from=build --chown=65532:65532 /data-dir /var/lib/kafka-obs
 EXPOSE 50051 8080
 VOLUME ["/var/lib/kafka-obs"]
+# In a container the published ports are the exposure decision: listen on all its interfaces.
+ENV KAFKA_OBS_GRPC_HOST=0.0.0.0 KAFKA_OBS_HTTP_HOST=0.0.0.0
 CMD ["aggregator", "--data-dir", "/var/lib/kafka-obs"]
 
 FROM runtime AS agent

@@ -48,6 +48,7 @@ export async function startAgent(config: AgentConfig, logger: Logger, sensors: r
     ackedSeq: outbox.ackedSeq,
     sent: link.stats.signalsSent,
     rejectedByAggregator: link.stats.rejectedByAggregator,
+    acksBeyondSent: link.stats.acksBeyondSent,
     lastError: link.stats.lastError,
     sensors: Object.fromEntries(sensors.map((s) => [s.name, s.status()])),
   });

@@ -27,6 +27,8 @@ export interface AgentConfig {
   lingerMs: number;
   backoffBaseMs: number;
   backoffMaxMs: number;
+  /** With nothing to send this long, an empty batch keeps the stream alive (the aggregator ends streams silent for --stream-idle-timeout, 2 min by default). */
+  keepaliveMs: number;
   fromFile?: string;
   /** With fromFile: exit once the file is read and every signal acknowledged. */
   exitWhenDone: boolean;
@@ -58,6 +60,7 @@ export const AGENT_DEFAULTS: AgentConfig = {
   lingerMs: 5,
   backoffBaseMs: 250,
   backoffMaxMs: 30_000,
+  keepaliveMs: 30_000,
   exitWhenDone: false,
   names: { service: process.env.SERVICE_NAME ?? 'unknown-service', pod: process.env.POD_NAME ?? hostname(), cluster: 'default' },
   pollIntervalMs: 10_000,

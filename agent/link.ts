@@ -19,6 +19,8 @@ export interface LinkOptions {
   lingerMs: number;
   backoffBaseMs: number;
   backoffMaxMs: number;
+  /** With nothing to send this long, an empty batch keeps the stream alive (the aggregator ends silent streams). */
+  keepaliveMs: number;
 }
 
 export interface LinkStats {
@@ -29,6 +31,8 @@ export interface LinkStats {
   signalsSent: number;
   /** Signals the aggregator refused (invalid); they are acknowledged and not sent again. */
   rejectedByAggregator: number;
+  /** Acks beyond anything this agent sent: someone else spoke as this source. */
+  acksBeyondSent: number;
   lastError: string;
 }
 
@@ -74,7 +78,7 @@ async function waitOrProbe(ms: number, signal: AbortSignal, ready: () => Promise
 }
 
 export class AggregatorLink {
-  readonly stats: LinkStats = { connected: false, connects: 0, failures: 0, batchesSent: 0, signalsSent: 0, rejectedByAggregator: 0, lastError: '' };
+  readonly stats: LinkStats = { connected: false, connects: 0, failures: 0, batchesSent: 0, signalsSent: 0, rejectedByAggregator: 0, acksBeyondSent: 0, lastError: '' };
   private readonly target: { host: string; port: number };
   private readonly channel: Channel;
   private readonly client;
@@ -160,8 +164,12 @@ export class AggregatorLink {
     // Nothing is written into a stream the aggregator has not answered.
     await Promise.race([established, new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true }))]);
     while (!signal.aborted) {
-      const signals = await this.outbox.nextBatch(this.options.maxBatch, this.options.lingerMs, signal);
+      const signals = await this.outbox.nextBatch(this.options.maxBatch, this.options.lingerMs, signal, this.options.keepaliveMs);
       if (!signals) return;
+      if (signals.length === 0) {
+        yield { signals }; // keepalive
+        continue;
+      }
       this.stats.batchesSent++;
       this.stats.signalsSent += signals.length;
       yield { signals };
@@ -170,6 +178,16 @@ export class AggregatorLink {
 
   private onAck(ack: Ack): void {
     if (ack.sourceId !== this.outbox.sourceId) return; // the hello's answer
+    if (ack.ackedSeq > this.outbox.lastSeq) {
+      this.stats.acksBeyondSent++;
+      const lastSent = this.outbox.lastSeq.toString();
+      const renumbered = this.outbox.renumberAfter(ack.ackedSeq);
+      this.logger.error(
+        { ackedSeq: ack.ackedSeq.toString(), lastSent, renumbered, sourceId: this.outbox.sourceId },
+        'the aggregator acknowledged a seq beyond anything this agent sent: another client spoke as this source (give each agent its own identity on the aggregator). Unacknowledged signals are numbered after it and sent again',
+      );
+      throw new Error('acknowledged beyond what was sent; resending renumbered signals');
+    }
     for (const r of ack.rejections) {
       this.stats.rejectedByAggregator++;
       this.logger.warn({ seq: r.seq.toString(), subject: r.subject }, 'aggregator rejected signal: %s', r.reason);

@@ -29,6 +29,7 @@ export function createAgentMetrics(outbox: Outbox, link: AggregatorLink, intake:
   counter('kafkaobs_agent_signals_acked_total', 'Signals the aggregator acknowledged.', () => outbox.stats.acked);
   counter('kafkaobs_agent_signals_sent_total', 'Signals written to the aggregator stream (resends included).', () => link.stats.signalsSent);
   counter('kafkaobs_agent_signals_rejected_by_aggregator_total', 'Signals the aggregator refused.', () => link.stats.rejectedByAggregator);
+  counter('kafkaobs_agent_acks_beyond_sent_total', 'Acknowledgements for a seq beyond anything this agent sent (another client spoke as this source); its unacknowledged signals were numbered after it and sent again.', () => link.stats.acksBeyondSent);
   counter('kafkaobs_agent_stream_failures_total', 'Aggregator streams that failed (each followed by a reconnect).', () => link.stats.failures);
   counter('kafkaobs_agent_connects_total', 'Streams established with the aggregator.', () => link.stats.connects);
   gauge('kafkaobs_agent_outbox_signals', 'Signals waiting for acknowledgement.', () => outbox.size);

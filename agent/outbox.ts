@@ -151,10 +151,16 @@ export class Outbox {
    * The next batch to write: waits for at least one unsent signal, then up to `lingerMs` for
    * the batch to fill to `max`. Resolves undefined when `signal` aborts.
    */
-  async nextBatch(max: number, lingerMs: number, signal: AbortSignal): Promise<Signal[] | undefined> {
+  async nextBatch(max: number, lingerMs: number, signal: AbortSignal, idleMs?: number): Promise<Signal[] | undefined> {
+    // With nothing to send for `idleMs`, an empty batch: a keepalive the aggregator answers.
+    const idleUntil = idleMs !== undefined && idleMs > 0 ? Date.now() + idleMs : undefined;
     while (this.pendingUnsent === 0) {
       if (signal.aborted) return undefined;
-      await this.waitForWork(signal);
+      if (idleUntil !== undefined) {
+        const left = idleUntil - Date.now();
+        if (left <= 0) return [];
+        await this.waitForWork(signal, left);
+      } else await this.waitForWork(signal);
     }
     if (this.pendingUnsent < max && lingerMs > 0) {
       const deadline = Date.now() + lingerMs;
@@ -202,6 +208,28 @@ export class Outbox {
     if (freed > 0 && this.waitingForRoom.length > 0) {
       for (const w of this.waitingForRoom.splice(0, freed)) w();
     }
+  }
+
+  /**
+   * The aggregator acknowledged `acked`, beyond anything this agent numbered: another client spoke
+   * as this source with a higher seq, and the aggregator would now take everything of ours as a
+   * duplicate. Our unacknowledged signals are numbered again after it, so they are taken; the
+   * caller sends them again. Returns how many were renumbered.
+   */
+  renumberAfter(acked: bigint): number {
+    let seq = acked + 1n;
+    for (let i = this.head; i < this.items.length; i++) {
+      const s = this.items[i]!;
+      s.seq = seq;
+      if (s.clock[this.sourceId] !== undefined) s.clock = { ...s.clock, [this.sourceId]: seq };
+      seq++;
+    }
+    this.nextSeq = seq;
+    this.clock[this.sourceId] = seq - 1n;
+    this.lastAcked = acked;
+    this.evictedInFlight = [];
+    this.unsent = 0;
+    return this.size;
   }
 
   /** After a reconnect everything not acknowledged is sent again, oldest first. */

@@ -17,6 +17,8 @@ export interface ApiDeps {
   log: EventLog;
   journal: Journal;
   nowNs(): bigint;
+  /** Most cells (or listed entities) in one answer. */
+  maxResponseCells: number;
 }
 
 export const OPENAPI = spec;
@@ -158,14 +160,18 @@ function statusOf(c: Cell, ctx: Record<string, string> | undefined): string {
   }
 }
 
+/** How many children a cell has (fetched with a limit of 1: only counted). */
+const childCount = (c: Cell | undefined): number => (c ? c.children.length + c.omittedChildren : 0);
+
 function entityJson(c: Cell): Record<string, unknown> {
   const j = Cell.toJSON(c) as { condition?: string; confidence?: string };
   return { name: c.name, path: c.path, condition: j.condition ?? 'CONDITION_UNSPECIFIED', confidence: j.confidence ?? 'CONFIDENCE_UNSPECIFIED', stale: c.stale, lastHeard: rfc3339(c.lastHeard), lastHeardNs: c.lastHeard.toString() };
 }
 
-async function clusterListing(d: ApiDeps, cluster: string, what: 'groups' | 'topics'): Promise<Record<string, unknown>[] | undefined> {
-  const parent = d.hierarchy.get(`cluster/${cluster}/${what === 'groups' ? 'group' : 'topic'}`, 1);
-  if (!d.hierarchy.get(`cluster/${cluster}`, 1)) return undefined;
+async function clusterListing(d: ApiDeps, cluster: string, what: 'groups' | 'topics', page: { limit: number; after: string }): Promise<{ list: Record<string, unknown>[]; next: string } | undefined> {
+  if (!d.hierarchy.get(`cluster/${cluster}`, 0, { limit: 1 })) return undefined;
+  // One more than asked for, plus the parent itself: whether there is a next page.
+  const parent = d.hierarchy.get(`cluster/${cluster}/${what === 'groups' ? 'group' : 'topic'}`, 1, { limit: page.limit + 1, after: page.after });
   const out: Record<string, unknown>[] = [];
   for (const c of parent?.children ?? []) {
     const ctx = await latestContext(d, c.path);
@@ -181,16 +187,16 @@ async function clusterListing(d: ApiDeps, cluster: string, what: 'groups' | 'top
         complete: num(ctx?.completeness),
       });
     } else {
-      const partitions = d.hierarchy.get(`${c.path}/partition`, 1);
+      const partitions = d.hierarchy.get(`${c.path}/partition`, 1, { limit: 1 });
       out.push({
         ...entityJson(c),
         status: statusOf(c, undefined),
-        partitions: partitions?.children.length ?? 0,
+        partitions: childCount(partitions),
         affectedPartitions: partitions?.affectedChildren ?? 0,
       });
     }
   }
-  return out;
+  return { list: out, next: parent?.nextAfter ?? '' };
 }
 
 /** Handles /api/...; returns false when the path is not the API's. */
@@ -232,27 +238,26 @@ export function handleApi(d: ApiDeps, req: IncomingMessage, res: ServerResponse,
       const depthText = url.searchParams.get('depth');
       const depth = depthText === null ? 1 : Number(depthText);
       if (!Number.isInteger(depth) || depth < 0 || depth > 64) throw new BadRequest(`depth must be a whole number from 0 (all) to 64, got "${depthText}"`);
-      const cell = d.hierarchy.get(path, depth);
+      const limit = intParam(url, 'limit', d.maxResponseCells, d.maxResponseCells);
+      const cell = d.hierarchy.get(path, depth, { limit, after: url.searchParams.get('after') ?? '' });
       if (!cell) return fail(404, `no cell at path "${path}"`);
       return json(200, cellJson(cell));
     }
     if (p === '/api/clusters') {
-      const root = d.hierarchy.get('cluster', 1);
+      const root = d.hierarchy.get('cluster', 1, { limit: d.maxResponseCells });
       const clusters = [];
       for (const c of root?.children ?? []) {
-        const brokers = d.hierarchy.get(`${c.path}/broker`, 1);
-        const topics = d.hierarchy.get(`${c.path}/topic`, 1);
-        const groups = d.hierarchy.get(`${c.path}/group`, 1);
-        clusters.push({ ...entityJson(c), status: statusOf(c, undefined), brokers: brokers?.children.length ?? 0, topics: topics?.children.length ?? 0, groups: groups?.children.length ?? 0 });
+        const count = (what: string): number => childCount(d.hierarchy.get(`${c.path}/${what}`, 1, { limit: 1 }));
+        clusters.push({ ...entityJson(c), status: statusOf(c, undefined), brokers: count('broker'), topics: count('topic'), groups: count('group') });
       }
       return json(200, { clusters });
     }
     const cm = /^\/api\/clusters\/([^/]+)\/(groups|topics)$/.exec(p);
     if (cm) {
       const cluster = decodeURIComponent(cm[1]!);
-      const list = await clusterListing(d, cluster, cm[2] as 'groups' | 'topics');
-      if (!list) return fail(404, `no cluster "${cluster}"`);
-      return json(200, { cluster, [cm[2]!]: list });
+      const listing = await clusterListing(d, cluster, cm[2] as 'groups' | 'topics', { limit: intParam(url, 'limit', 1000, d.maxResponseCells), after: url.searchParams.get('after') ?? '' });
+      if (!listing) return fail(404, `no cluster "${cluster}"`);
+      return json(200, { cluster, [cm[2]!]: listing.list, ...(listing.next ? { next: listing.next } : {}) });
     }
     return fail(404, `no such API path ${p}: see /api/openapi.json`);
   };

@@ -1,12 +1,14 @@
 // Aggregator settings: embedded defaults, overridden by environment, overridden by flags.
 import type { ActorsSettings } from '../actors/config.js';
+import type { Identities } from './identity.js';
 import type { SyncPolicy } from './journal/journal.js';
 import type { WebhookSettings } from './webhook.js';
 
 export interface AggregatorConfig {
-  grpcHost: string;
+  /** Listen addresses; undefined: all interfaces when callers must prove who they are, loopback otherwise. */
+  grpcHost?: string;
   grpcPort: number;
-  httpHost: string;
+  httpHost?: string;
   httpPort: number;
   dataDir: string;
   /** Events kept in memory for resume and for subscribers that fall behind. */
@@ -15,8 +17,36 @@ export interface AggregatorConfig {
   maxBatchBytes: number;
   maxCells: number;
   tls?: { certFile: string; keyFile: string; clientCaFile?: string };
-  /** Bearer token every call (but health) must carry; read from a file or the environment. */
+  /** The one shared bearer token (read from a file or the environment): its holders may speak for any source. */
   token?: string;
+  /** Per-caller identities (--identities-file): each proves itself with its token or certificate and speaks for its sources only. */
+  identities?: Identities;
+  /** /metrics without a token (for a Prometheus that cannot send one); probes /healthz and /readyz are always open. */
+  metricsOpen: boolean;
+  /** Most TCP connections on the gRPC port (0: no limit). */
+  maxConnections: number;
+  /** A connection that has not started a call this long after it opened is closed. */
+  connectionStartTimeoutMs: number;
+  /** A connection with no call open this long is closed. */
+  connectionIdleMs: number;
+  /** Most calls open at once on one connection. */
+  maxStreamsPerConnection: number;
+  /** Signal streams open at once, at most. */
+  maxSignalStreams: number;
+  /** Subscriptions open at once, at most. */
+  maxSubscribers: number;
+  /** A signal stream that sends nothing this long is ended (agents send a keepalive every third of it). */
+  streamIdleTimeoutMs: number;
+  /** Sources (agents) whose sequence is tracked for deduplication, at most; the longest silent are forgotten first. */
+  maxSources: number;
+  /** A source silent this long may be forgotten when room is needed. */
+  sourceEvictAfterMs: number;
+  /** Most cells in one GetCell or /api/cells answer. */
+  maxResponseCells: number;
+  /** Most narratives in one ListNarratives answer. */
+  maxResponseNarratives: number;
+  /** Warn when the server certificate expires within this long. */
+  certificateWarnMs: number;
   /** How long SIGTERM waits for streams to finish before closing them. */
   drainTimeoutMs: number;
   /** Who acts on narratives (alerts, remediation); none when absent. */
@@ -59,10 +89,21 @@ export interface AggregatorConfig {
 }
 
 export const AGGREGATOR_DEFAULTS: AggregatorConfig = {
-  grpcHost: '0.0.0.0',
   grpcPort: 50051,
-  httpHost: '0.0.0.0',
   httpPort: 8080,
+  metricsOpen: false,
+  maxConnections: 10_000,
+  connectionStartTimeoutMs: 10_000,
+  connectionIdleMs: 5 * 60_000,
+  maxStreamsPerConnection: 100,
+  maxSignalStreams: 5_000,
+  maxSubscribers: 256,
+  streamIdleTimeoutMs: 120_000,
+  maxSources: 100_000,
+  sourceEvictAfterMs: 24 * 3600_000,
+  maxResponseCells: 10_000,
+  maxResponseNarratives: 1_000,
+  certificateWarnMs: 14 * 24 * 3600_000,
   dataDir: './data',
   retainEvents: 200_000,
   maxBatchSignals: 10_000,

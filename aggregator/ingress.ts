@@ -21,12 +21,33 @@ export interface IngressStats {
   /** Times a source skipped ahead in its sequence (it dropped signals, or restarted). */
   seqJumps: number;
   sources: number;
+  /** Sources forgotten (long silent) to make room under the cap. */
+  sourcesEvicted: number;
 }
+
+export interface IngressLimits {
+  /** Sources tracked for deduplication, at most. */
+  maxSources: number;
+  /** A source silent this long may be forgotten when room is needed. */
+  evictAfterNs: bigint;
+}
+
+/**
+ * Agents number their signals from the wall clock in microseconds at their start, one up per
+ * signal: a seq further ahead of our clock than this was not made that way (it would stall the
+ * real source: everything it sends below it would count as a duplicate).
+ */
+const SEQ_AHEAD_US = 5n * 60n * 1_000_000n;
+/** How often, at most, a full table of sources is swept for silent ones. */
+const SWEEP_EVERY_NS = 1_000_000_000n;
 
 export class Ingress {
   /** Per source, the highest seq handled: anything at or below it is a duplicate. */
   private readonly highWater = new Map<string, bigint>();
-  readonly stats: IngressStats = { accepted: 0, duplicates: 0, rejected: new Map(), seqJumps: 0, sources: 0 };
+  /** Per source, when it was last heard (receiver clock): who is evicted first. */
+  private readonly heard = new Map<string, bigint>();
+  private lastSweep = 0n;
+  readonly stats: IngressStats = { accepted: 0, duplicates: 0, rejected: new Map(), seqJumps: 0, sources: 0, sourcesEvicted: 0 };
   /** What the pipeline made of one signal, before it goes to the log (reused). */
   private readonly derived: EventPayload[] = [];
 
@@ -37,6 +58,7 @@ export class Ingress {
     private readonly pipeline: Pipeline,
     private readonly log: EventLog,
     private readonly nowNs: () => bigint,
+    private readonly limits: IngressLimits = { maxSources: Infinity, evictAfterNs: 0n },
   ) {}
 
   /** Resolves once everything ingested so far is durable (committed by the event log). */
@@ -46,7 +68,11 @@ export class Ingress {
 
   /** Dedupe state from the journal: per source, the highest seq handled. */
   restore(highWater: ReadonlyMap<string, bigint>): void {
-    for (const [source, seq] of highWater) this.highWater.set(source, seq);
+    const now = this.nowNs();
+    for (const [source, seq] of highWater) {
+      this.highWater.set(source, seq);
+      this.heard.set(source, now);
+    }
     this.stats.sources = this.highWater.size;
   }
 
@@ -66,8 +92,18 @@ export class Ingress {
       if (!ack) {
         ack = { sourceId: s.sourceId, ackedSeq: this.highWater.get(s.sourceId) ?? 0n, rejections: [], accepted: 0, duplicates: 0 };
         acks.set(s.sourceId, ack);
+        if (this.highWater.has(s.sourceId)) this.heard.set(s.sourceId, now);
       }
       const hw = this.highWater.get(s.sourceId);
+      // Refused without moving the source's sequence: neither may stall the real source.
+      if (s.seq > now / 1000n + SEQ_AHEAD_US) {
+        this.reject(ack, s, `seq ${s.seq} is implausibly far ahead (more than 5 min past this aggregator's clock in microseconds, ${now / 1000n}); agents number signals from their clock`, 'seq_ahead');
+        continue;
+      }
+      if (hw === undefined && s.sourceId !== '' && !this.roomForSource(now)) {
+        this.reject(ack, s, `too many sources: ${this.highWater.size} tracked, the most this aggregator keeps (--max-sources), and none silent long enough to forget`, 'source_limit');
+        continue;
+      }
       if (hw !== undefined && s.seq <= hw && s.seq > 0n) {
         ack.duplicates++;
         this.stats.duplicates++;
@@ -124,8 +160,27 @@ export class Ingress {
     this.countRejected(klass);
   }
 
+  /** Whether a new source fits: at the cap, the sources silent past the eviction age are forgotten (at most one sweep a second). */
+  private roomForSource(now: bigint): boolean {
+    if (this.highWater.size < this.limits.maxSources) return true;
+    if (now - this.lastSweep < SWEEP_EVERY_NS) return false;
+    this.lastSweep = now;
+    const before = now - this.limits.evictAfterNs;
+    for (const [source, at] of this.heard) {
+      if (at > before) continue;
+      this.heard.delete(source);
+      this.highWater.delete(source);
+      this.stats.sourcesEvicted++;
+    }
+    this.stats.sources = this.highWater.size;
+    return this.highWater.size < this.limits.maxSources;
+  }
+
   private advance(source: string, seq: bigint, hw: bigint | undefined): void {
-    if (hw === undefined) this.stats.sources++;
+    if (hw === undefined) {
+      this.stats.sources++;
+      this.heard.set(source, this.nowNs());
+    }
     else if (seq > hw + 1n) this.stats.seqJumps++;
     this.highWater.set(source, seq);
     this.log.noteHighWater(source, seq);

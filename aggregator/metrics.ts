@@ -14,6 +14,12 @@ export interface AggregatorMetrics {
   subscriberMissed: Counter;
   streamErrors: Counter<'reason'>;
   authFailures: Counter<'reason'>;
+  /** Refusals at a door (grpc, http), by reason: connection_limit, stream_limit, foreign_source, truncated_frame... */
+  refusals: Counter<'door' | 'reason'>;
+  /** Every gRPC call's ending, by service, method and status code (grpc-js's own refusals included). */
+  grpcHandled: Counter<'grpc_service' | 'grpc_method' | 'grpc_code'>;
+  connectionsOpen: Gauge;
+  certificateExpiry: Gauge<'certificate'>;
 }
 
 export function createAggregatorMetrics(stats: IngressStats, pipeline: Pipeline, log: EventLog, journal?: Journal, refusing: () => string | undefined = () => undefined): AggregatorMetrics {
@@ -37,7 +43,7 @@ export function createAggregatorMetrics(stats: IngressStats, pipeline: Pipeline,
   });
   new Counter({
     name: 'kafkaobs_signals_rejected_total',
-    help: 'Signals (or whole frames) rejected, by reason: invalid_signal, hierarchy_full, malformed_frame, oversize_batch.',
+    help: 'Signals (or whole frames) rejected, by reason: invalid_signal, hierarchy_full, seq_ahead, source_limit, malformed_frame, invalid_utf8, oversize_batch.',
     labelNames: ['reason'],
     registers: [registry],
     collect() {
@@ -51,7 +57,13 @@ export function createAggregatorMetrics(stats: IngressStats, pipeline: Pipeline,
     registers: [registry],
     collect() { this.reset(); this.inc(stats.seqJumps); },
   });
-  gaugeFrom('kafkaobs_sources', 'Sources (agents) heard from since start.', () => stats.sources);
+  gaugeFrom('kafkaobs_sources', 'Sources (agents) tracked for deduplication (at most --max-sources).', () => stats.sources);
+  new Counter({
+    name: 'kafkaobs_sources_evicted_total',
+    help: 'Sources forgotten to make room under --max-sources (silent longer than --source-evict-after).',
+    registers: [registry],
+    collect() { this.reset(); this.inc(stats.sourcesEvicted); },
+  });
   gaugeFrom('kafkaobs_hierarchy_cells', 'Cells in the hierarchy.', () => hierarchy.size);
   gaugeFrom('kafkaobs_event_log_next_offset', 'Offset the next event will get.', () => Number(log.nextOffset));
   const counterFrom = (name: string, help: string, label: string, read: () => Iterable<[string, number]>): void => {
@@ -119,6 +131,10 @@ export function createAggregatorMetrics(stats: IngressStats, pipeline: Pipeline,
     subscriberGaps: new Counter({ name: 'kafkaobs_subscriber_gaps_total', help: 'Gap events sent to subscribers that fell behind or resumed too far back.', registers: [registry] }),
     subscriberMissed: new Counter({ name: 'kafkaobs_subscriber_dropped_events_total', help: 'Events subscribers missed (reported to them in gap events).', registers: [registry] }),
     streamErrors: new Counter({ name: 'kafkaobs_stream_errors_total', help: 'Signal streams ended with an error, by reason.', labelNames: ['reason'], registers: [registry] }),
-    authFailures: new Counter({ name: 'kafkaobs_auth_failures_total', help: 'Calls refused for a missing or wrong bearer token.', labelNames: ['reason'], registers: [registry] }),
+    authFailures: new Counter({ name: 'kafkaobs_auth_failures_total', help: 'Calls refused because the caller did not prove who it is (missing or wrong token, unknown certificate, certificate and token of different identities), on either door.', labelNames: ['reason'], registers: [registry] }),
+    refusals: new Counter({ name: 'kafkaobs_refusals_total', help: 'What the doors refused, by door (grpc, http) and reason (connection_limit, connection_start_timeout, stream_limit, subscriber_limit, idle_stream, foreign_source, truncated_frame, malformed_request, message_too_large, unauthenticated...).', labelNames: ['door', 'reason'], registers: [registry] }),
+    grpcHandled: new Counter({ name: 'kafkaobs_grpc_server_handled_total', help: 'gRPC calls ended, by service, method and status code (including what grpc-js refused itself).', labelNames: ['grpc_service', 'grpc_method', 'grpc_code'], registers: [registry] }),
+    connectionsOpen: new Gauge({ name: 'kafkaobs_grpc_connections_open', help: 'TCP connections open on the gRPC port.', registers: [registry] }),
+    certificateExpiry: new Gauge({ name: 'kafkaobs_tls_certificate_expiry_timestamp_seconds', help: 'When the TLS certificate expires (unix seconds): alert well before it.', labelNames: ['certificate'], registers: [registry] }),
   };
 }

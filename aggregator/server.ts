@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { once, setMaxListeners } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { ServerCredentials } from '@grpc/grpc-js';
-import { createServer } from 'nice-grpc';
+import type { ServerMiddleware } from 'nice-grpc';
 import { ServerReflection, ServerReflectionService } from 'nice-grpc-server-reflection';
 import type { Logger } from 'pino';
 import { HealthDefinition, Narrative_State, SERVICE_NAMES, Situation_Level, descriptorSet, directDefinition, nowNs, type Narrative } from '../proto/index.js';
@@ -19,7 +19,9 @@ import { Pipeline, type PipelineSettings } from './pipeline.js';
 import { EventLog } from './event-log.js';
 import { Ingress } from './ingress.js';
 import { createAggregatorMetrics } from './metrics.js';
-import { bearerAuth } from './auth.js';
+import { authMiddleware, authRequired, type AuthSettings } from './auth.js';
+import { grpcDoor } from './grpc-door.js';
+import { watchCertificate } from './certificate.js';
 import { signalAggregatorDefinition, signalService } from './signal-service.js';
 import { healthService } from './health-service.js';
 import { aggregatorHttpServer } from './http.js';
@@ -92,7 +94,7 @@ export async function startAggregator(config: AggregatorConfig, logger: Logger):
       retrying = false;
     }
   };
-  const ingress = new Ingress(pipeline, log, nowNs);
+  const ingress = new Ingress(pipeline, log, nowNs, { maxSources: config.maxSources, evictAfterNs: BigInt(config.sourceEvictAfterMs) * 1_000_000n });
   ingress.restore(state.highWater);
   const ids = new NarrativeIds();
   const recovery = await recover(journal, pipeline, ids, { windowMs: config.recoveryWindowMs, maxEvents: config.recoveryMaxEvents, tickMs: config.tickMs, nowNs: nowNs() });
@@ -122,21 +124,46 @@ export async function startAggregator(config: AggregatorConfig, logger: Logger):
   const subscribers = new Set<{ cursor: bigint }>();
   let signalStreams = 0;
 
-  const server = config.token
-    ? createServer({ 'grpc.max_receive_message_length': config.maxBatchBytes + 1024 * 1024 }).use(
-        bearerAuth(config.token, (reason) => {
-          metrics.authFailures.inc({ reason });
-          logger.warn({ reason }, 'call refused: bearer token %s', reason);
-        }),
-      )
-    : createServer({ 'grpc.max_receive_message_length': config.maxBatchBytes + 1024 * 1024 });
+  const auth: AuthSettings = { sharedToken: config.token, identities: config.identities, mutualTls: config.tls?.clientCaFile !== undefined };
+  const guarded = authRequired(auth);
+  // Unguarded, the ports stay on loopback unless an address is given: nothing is exposed by accident.
+  const grpcHost = config.grpcHost ?? (guarded ? '0.0.0.0' : '127.0.0.1');
+  const httpHost = config.httpHost ?? config.grpcHost ?? (guarded ? '0.0.0.0' : '127.0.0.1');
+  if (!guarded) {
+    logger.warn({ grpcHost, httpHost }, 'no token and no mutual TLS: anyone who reaches the ports may send signals and read everything (give --token-file, --identities-file or --tls-client-ca)');
+  } else if (config.token !== undefined && !config.identities && !auth.mutualTls) {
+    logger.warn('one shared token: whoever holds it may speak for any source; give each agent its own identity with --identities-file or mutual TLS');
+  }
+  const authMw = authMiddleware(auth, (reason, peer) => {
+    metrics.authFailures.inc({ reason });
+    logger.warn({ reason, peer }, 'call refused: %s', reason);
+  });
+  const server = grpcDoor(
+    {
+      maxConnections: config.maxConnections,
+      connectionStartTimeoutMs: config.connectionStartTimeoutMs,
+      connectionIdleMs: config.connectionIdleMs,
+      maxStreamsPerConnection: config.maxStreamsPerConnection,
+      maxReceiveBytes: config.maxBatchBytes + 1024 * 1024,
+    },
+    {
+      refused: (reason) => metrics.refusals.inc({ door: 'grpc', reason }),
+      handled: (method, code) => {
+        const i = method.lastIndexOf('/');
+        metrics.grpcHandled.inc({ grpc_service: method.slice(1, i), grpc_method: method.slice(i + 1), grpc_code: code });
+      },
+      connections: (n) => metrics.connectionsOpen.set(n),
+    },
+    authMw as ServerMiddleware,
+  );
   server.add(
     signalAggregatorDefinition(config),
     signalService({
       ingress, hierarchy, listNarratives, log, metrics, logger, limits: config, draining: draining.signal, closing: closing.signal, journal,
       refusing: () => refusal,
       subscribers,
-      streams: { open: () => signalStreams++, close: () => signalStreams-- },
+      streams: { open: () => signalStreams++, close: () => signalStreams--, get count() { return signalStreams; } },
+      refused: (reason) => metrics.refusals.inc({ door: 'grpc', reason }),
     }),
   );
   server.add(directDefinition(HealthDefinition), healthService([SERVICE_NAMES.aggregator], () => ready && refusal === undefined, draining.signal));
@@ -144,11 +171,19 @@ export async function startAggregator(config: AggregatorConfig, logger: Logger):
     ServerReflectionService,
     ServerReflection(descriptorSet(), [SERVICE_NAMES.aggregator, SERVICE_NAMES.health, SERVICE_NAMES.reflection]),
   );
+  const stopWatchingCertificate = config.tls
+    ? watchCertificate(config.tls.certFile, config.certificateWarnMs, logger, (info) => metrics.certificateExpiry.set({ certificate: 'server' }, info.notAfter.getTime() / 1000))
+    : undefined;
 
-  const grpcPort = await server.listen(`${config.grpcHost}:${config.grpcPort}`, serverCredentials(config));
-  const api: ApiDeps = { hierarchy, listNarratives, log, journal, nowNs };
-  const http = aggregatorHttpServer(metrics.registry, api, () => (!ready ? 'starting or draining' : refusal));
-  http.listen(config.httpPort, config.httpHost);
+  const grpcPort = await server.listen(grpcHost, config.grpcPort, serverCredentials(config));
+  const api: ApiDeps = { hierarchy, listNarratives, log, journal, nowNs, maxResponseCells: config.maxResponseCells };
+  const http = aggregatorHttpServer(metrics.registry, api, () => (!ready ? 'starting or draining' : refusal), {
+    auth,
+    metricsOpen: config.metricsOpen,
+    tls: config.tls ? { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile), ca: config.tls.clientCaFile ? readFileSync(config.tls.clientCaFile) : undefined } : undefined,
+    refused: (reason) => metrics.refusals.inc({ door: 'http', reason }),
+  });
+  http.listen(config.httpPort, httpHost);
   await once(http, 'listening');
   const httpPort = (http.address() as AddressInfo).port;
   const webhook = config.webhook ? await startWebhook(config.webhook, metrics.registry, logger) : undefined;
@@ -179,7 +214,7 @@ export async function startAggregator(config: AggregatorConfig, logger: Logger):
   retention.unref();
   ready = true;
   logger.info(
-    { grpc: `${config.grpcHost}:${grpcPort}`, http: `${config.httpHost}:${httpPort}`, tls: config.tls ? (config.tls.clientCaFile ? 'mutual' : 'server') : 'off', auth: config.token ? 'bearer' : 'off', dataDir: config.dataDir, sync: config.journalSync, nextOffset: String(log.nextOffset) },
+    { grpc: `${grpcHost}:${grpcPort}`, http: `${config.tls ? 'https' : 'http'}://${httpHost}:${httpPort}`, tls: config.tls ? (config.tls.clientCaFile ? 'mutual' : 'server') : 'off', auth: !guarded ? 'off' : [auth.mutualTls ? 'certificate' : '', config.identities ? `${config.identities.tokens} identity tokens` : '', config.token ? 'shared token' : ''].filter((x) => x).join(' + '), dataDir: config.dataDir, sync: config.journalSync, nextOffset: String(log.nextOffset) },
     'aggregator listening',
   );
 
@@ -219,6 +254,7 @@ export async function startAggregator(config: AggregatorConfig, logger: Logger):
       });
       await Promise.race([server.shutdown(), timedOut]);
       clearTimeout(timer);
+      stopWatchingCertificate?.();
       await acting.stop();
       await log.committedAll().catch(() => {});
       clearInterval(retryTimer);

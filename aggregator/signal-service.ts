@@ -33,17 +33,51 @@ const PIPELINE = 16;
 /** Most events in one SubscribeBatches message (~1 MB: under the 4 MiB default receive limit of gRPC clients). */
 const SUBSCRIBE_BATCH = 5000;
 import type { Logger } from 'pino';
+import type { IdentityContext } from './auth.js';
+import { ANONYMOUS, SourcePermit } from './identity.js';
 
 /** A frame that could not be read as a SignalBatch: carried as data so the stream can say why. */
 const FRAME_PROBLEM = Symbol('frameProblem');
 /** Each signal's bytes as they arrived: stored in the journal as they are. */
 const RAW = Symbol('raw');
-type CheckedBatch = SignalBatch & { [FRAME_PROBLEM]?: { reason: 'malformed_frame' | 'oversize_batch'; message: string }; [RAW]?: RawSignals };
+type CheckedBatch = SignalBatch & { [FRAME_PROBLEM]?: { reason: 'malformed_frame' | 'oversize_batch' | 'invalid_utf8'; message: string }; [RAW]?: RawSignals };
+
+/** Invalid UTF-8 in a string field: where it is, so the refusal can say so. */
+class InvalidUtf8 extends Error {
+  constructor(readonly at: number) {
+    super('invalid UTF-8');
+  }
+}
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** The first byte of `b` that is not part of a well-formed UTF-8 sequence. */
+export function invalidUtf8At(b: Uint8Array): number {
+  let i = 0;
+  while (i < b.length) {
+    const c = b[i]!;
+    const n = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    if (n === 0 || i + n > b.length) return i;
+    for (let k = 1; k < n; k++) if ((b[i + k]! & 0xc0) !== 0x80) return i;
+    // Overlong forms, surrogates and code points past U+10FFFF.
+    if ((c === 0xe0 && b[i + 1]! < 0xa0) || (c === 0xed && b[i + 1]! > 0x9f) || (c === 0xf0 && b[i + 1]! < 0x90) || (c === 0xf4 && b[i + 1]! > 0x8f)) return i;
+    i += n;
+  }
+  return -1;
+}
+
+/** Strings as UTF-8 or a refusal: never silently replaced with U+FFFD. */
+function strictUtf8(b: Uint8Array): string {
+  try {
+    return utf8.decode(b);
+  } catch {
+    throw new InvalidUtf8(b.byteOffset + Math.max(0, invalidUtf8At(b)));
+  }
+}
 
 /** Decodes a SignalBatch keeping where each signal's own bytes are (no copy, no view per signal). */
 function decodeBatch(bytes: Uint8Array): CheckedBatch {
   const signals: Signal[] = [];
-  const reader = new BinaryReader(bytes);
+  const reader = new BinaryReader(bytes, strictUtf8);
   const n = bytes.length;
   const spans: number[] = [];
   while (reader.pos < n) {
@@ -65,6 +99,16 @@ const encodedOr = <T>(encode: (v: T) => Uint8Array) => (v: T | Uint8Array): Uint
 export interface SignalServiceLimits {
   maxBatchSignals: number;
   maxBatchBytes: number;
+  /** Signal streams open at once, at most (0: no limit). */
+  maxSignalStreams: number;
+  /** Subscriptions (Subscribe, SubscribeBatches) open at once, at most (0: no limit). */
+  maxSubscribers: number;
+  /** A signal stream that sends nothing this long is ended (agents send a keepalive meanwhile; 0: never). */
+  streamIdleTimeoutMs: number;
+  /** Most cells in one GetCell answer (and the default). */
+  maxResponseCells: number;
+  /** Most narratives in one ListNarratives answer (and the default). */
+  maxResponseNarratives: number;
 }
 
 /** The service definition with a decoder that turns unreadable or oversize frames into data. */
@@ -77,6 +121,9 @@ export function signalAggregatorDefinition(limits: SignalServiceLimits) {
       try {
         return decodeBatch(bytes);
       } catch (e) {
+        if (e instanceof InvalidUtf8) {
+          return { signals: [], [FRAME_PROBLEM]: { reason: 'invalid_utf8', message: `SignalBatch holds a string that is not UTF-8: invalid byte at offset ${e.at - bytes.byteOffset} of the ${bytes.length}-byte message; nothing of it was taken` } };
+        }
         return { signals: [], [FRAME_PROBLEM]: { reason: 'malformed_frame', message: `malformed SignalBatch frame (${bytes.length} bytes): ${(e as Error).message}` } };
       }
     },
@@ -95,11 +142,15 @@ export function signalAggregatorDefinition(limits: SignalServiceLimits) {
  * The next request, or 'drain' once the aggregator drains. (Not Promise.race against one
  * long-lived promise: every race would leave a reaction on it holding its batch until shutdown.)
  */
-function nextOrDrain<T>(iterator: AsyncIterator<T>, draining: AbortSignal): Promise<IteratorResult<T> | 'drain'> {
+function nextOrDrain<T>(iterator: AsyncIterator<T>, draining: AbortSignal, idleMs: number): Promise<IteratorResult<T> | 'drain' | 'idle'> {
   return new Promise((resolve, reject) => {
     const onDrain = (): void => resolve('drain');
     draining.addEventListener('abort', onDrain, { once: true });
-    iterator.next().then(resolve, reject).finally(() => draining.removeEventListener('abort', onDrain));
+    const idle = idleMs > 0 ? setTimeout(() => resolve('idle'), idleMs) : undefined;
+    iterator.next().then(resolve, reject).finally(() => {
+      clearTimeout(idle);
+      draining.removeEventListener('abort', onDrain);
+    });
   });
 }
 
@@ -122,7 +173,9 @@ export interface SignalServiceDeps {
   /** Open subscriptions and how far each has been delivered (the drain waits for them). */
   subscribers: Set<{ cursor: bigint }>;
   /** Open signal streams (the drain waits for them to finish their batch). */
-  streams: { open(): void; close(): void };
+  streams: { open(): void; close(): void; readonly count: number };
+  /** A refusal counted by reason (stream_limit, subscriber_limit, idle_stream, foreign_source). */
+  refused(reason: string): void;
 }
 
 const VERDICT_KINDS = new Set([EventKind.FINDING, EventKind.SITUATION, EventKind.NARRATIVE, EventKind.ACTION]);
@@ -200,6 +253,10 @@ export async function* replayEvents(journal: Journal, req: ReplayRequest, signal
 export function signalService(d: SignalServiceDeps) {
   async function* subscription(request: SubscribeRequest, context: CallContext): AsyncIterable<Uint8Array> {
     checkKinds(request.kinds);
+    if (d.limits.maxSubscribers > 0 && d.subscribers.size >= d.limits.maxSubscribers) {
+      d.refused('subscriber_limit');
+      throw new ServerError(Status.RESOURCE_EXHAUSTED, `${d.subscribers.size} subscriptions are open, the most this aggregator takes (--max-subscribers ${d.limits.maxSubscribers}); try again later`);
+    }
     if (request.fromOffset !== undefined && request.fromOffset > d.log.nextOffset) {
       // Offsets never restart on one journal: an offset past its end was read from another one.
       throw new ServerError(Status.OUT_OF_RANGE, `from_offset ${request.fromOffset} is past the end of this aggregator's journal (next offset ${d.log.nextOffset}, journal ${d.journal.id}): it comes from another journal (a new or replaced data directory); resume from 0 or from an offset of this one`);
@@ -233,7 +290,13 @@ export function signalService(d: SignalServiceDeps) {
   }
 
   return {
-    async *streamSignals(requests: AsyncIterable<SignalBatch>, context: CallContext): AsyncIterable<Ack> {
+    async *streamSignals(requests: AsyncIterable<SignalBatch>, context: CallContext & Partial<IdentityContext>): AsyncIterable<Ack> {
+      if (d.limits.maxSignalStreams > 0 && d.streams.count >= d.limits.maxSignalStreams) {
+        d.refused('stream_limit');
+        throw new ServerError(Status.RESOURCE_EXHAUSTED, `${d.streams.count} signal streams are open, the most this aggregator takes (--max-streams ${d.limits.maxSignalStreams}); try again later or add an aggregator`);
+      }
+      // Each source id is held to the caller's identity, once per stream.
+      const permit = new SourcePermit(context.identity ?? ANONYMOUS);
       d.metrics.streamsOpen.inc();
       d.streams.open();
       const iterator = requests[Symbol.asyncIterator]();
@@ -253,7 +316,11 @@ export function signalService(d: SignalServiceDeps) {
         try {
           while (!d.draining.aborted) {
             while (pending.length >= PIPELINE) await new Promise<void>((r) => (room = r));
-            const next = await nextOrDrain(iterator, d.draining);
+            const next = await nextOrDrain(iterator, d.draining, d.limits.streamIdleTimeoutMs);
+            if (next === 'idle') {
+              d.refused('idle_stream');
+              throw new ServerError(Status.DEADLINE_EXCEEDED, `signal stream sent nothing for ${d.limits.streamIdleTimeoutMs / 1000} s (--stream-idle-timeout); agents send a keepalive meanwhile, so this stream was ended`);
+            }
             if (next === 'drain' || next.done) break;
             const batch = next.value as CheckedBatch;
             const problem = batch[FRAME_PROBLEM];
@@ -269,6 +336,22 @@ export function signalService(d: SignalServiceDeps) {
               const message = `SignalBatch holds ${batch.signals.length} signals, more than the limit of ${d.limits.maxBatchSignals}; send smaller batches`;
               d.logger.warn({ peer: context.peer }, message);
               throw new ServerError(Status.RESOURCE_EXHAUSTED, message);
+            }
+            if (!permit.any) {
+              const signals = batch.signals;
+              let last = '';
+              for (let i = 0; i < signals.length; i++) {
+                const id = signals[i]!.sourceId;
+                if (id === last) continue;
+                if (!permit.allows(id)) {
+                  d.refused('foreign_source');
+                  const who = permit.identity;
+                  const message = `source_id "${id}" is not among the sources identity "${who.name}" (${who.via}) may speak for (${who.sources.length > 0 ? who.sources.join(', ') : 'none'}); nothing of this batch was taken`;
+                  d.logger.warn({ peer: context.peer, identity: who.name, sourceId: id }, 'signal stream refused: a source id not its own');
+                  throw new ServerError(Status.PERMISSION_DENIED, message);
+                }
+                last = id;
+              }
             }
             const refusal = d.refusing();
             if (refusal) {
@@ -328,13 +411,15 @@ export function signalService(d: SignalServiceDeps) {
     },
 
     async getCell(request: GetCellRequest): Promise<Cell> {
-      const cell = d.hierarchy.get(request.path, request.depth);
+      const limit = request.limit === 0 ? d.limits.maxResponseCells : Math.min(request.limit, d.limits.maxResponseCells);
+      const cell = d.hierarchy.get(request.path, request.depth, { limit, after: request.after });
       if (!cell) throw new ServerError(Status.NOT_FOUND, `no cell at path "${request.path}" (use "" for the root)`);
       return cell;
     },
 
     async listNarratives(request: ListNarrativesRequest): Promise<ListNarrativesResponse> {
-      return d.listNarratives(request);
+      const limit = request.limit === 0 ? d.limits.maxResponseNarratives : Math.min(request.limit, d.limits.maxResponseNarratives);
+      return d.listNarratives({ ...request, limit });
     },
   };
 }

@@ -8,6 +8,7 @@ import { AGGREGATOR_DEFAULTS, type AggregatorConfig } from '../aggregator/config
 import { startAggregator } from '../aggregator/server.js';
 import { JournalError } from '../aggregator/journal/journal.js';
 import { readSidecarTemplate } from '../aggregator/webhook.js';
+import { Identities, IdentityError } from '../aggregator/identity.js';
 import { AGENT_DEFAULTS, type AgentConfig } from '../agent/config.js';
 import { startAgent } from '../agent/agent.js';
 import { ConfigFileError, readAgentFile, type AgentFile } from '../agent/config-file.js';
@@ -122,9 +123,9 @@ program
   .command('aggregator')
   .description('Run the aggregator: takes agent streams, keeps the hierarchy, serves subscribers.')
   .addOption(new Option('--grpc-port <port>', 'gRPC port').env('KAFKA_OBS_GRPC_PORT').argParser(int(0, 65535)).default(AGGREGATOR_DEFAULTS.grpcPort))
-  .addOption(new Option('--grpc-host <host>', 'gRPC listen address').env('KAFKA_OBS_GRPC_HOST').default(AGGREGATOR_DEFAULTS.grpcHost))
-  .addOption(new Option('--http-port <port>', 'HTTP port (/metrics, /healthz, /readyz, /v1/cell)').env('KAFKA_OBS_HTTP_PORT').argParser(int(0, 65535)).default(AGGREGATOR_DEFAULTS.httpPort))
-  .addOption(new Option('--http-host <host>', 'HTTP listen address').env('KAFKA_OBS_HTTP_HOST').default(AGGREGATOR_DEFAULTS.httpHost))
+  .addOption(new Option('--grpc-host <host>', 'gRPC listen address (default: all interfaces when a token or mutual TLS guards the door, 127.0.0.1 otherwise)').env('KAFKA_OBS_GRPC_HOST'))
+  .addOption(new Option('--http-port <port>', 'HTTP port (/api/..., /metrics, /healthz, /readyz); HTTPS with --tls-cert, behind the same token or certificate as gRPC').env('KAFKA_OBS_HTTP_PORT').argParser(int(0, 65535)).default(AGGREGATOR_DEFAULTS.httpPort))
+  .addOption(new Option('--http-host <host>', 'HTTP listen address (default: as --grpc-host)').env('KAFKA_OBS_HTTP_HOST'))
   .addOption(new Option('--data-dir <dir>', 'where state is kept').env('KAFKA_OBS_DATA_DIR').default(AGGREGATOR_DEFAULTS.dataDir))
   .addOption(new Option('--retain-events <n>', 'events kept in memory for subscribers (older ones are read back from the journal)').env('KAFKA_OBS_RETAIN_EVENTS').argParser(int(1000)).default(AGGREGATOR_DEFAULTS.retainEvents))
   .addOption(new Option('--max-batch-signals <n>', 'largest batch accepted, in signals').env('KAFKA_OBS_MAX_BATCH_SIGNALS').argParser(int(1)).default(AGGREGATOR_DEFAULTS.maxBatchSignals))
@@ -133,7 +134,21 @@ program
   .addOption(new Option('--tls-cert <file>', 'server certificate (PEM): enables TLS').env('KAFKA_OBS_TLS_CERT'))
   .addOption(new Option('--tls-key <file>', 'server private key (PEM)').env('KAFKA_OBS_TLS_KEY'))
   .addOption(new Option('--tls-client-ca <file>', 'CA that client certificates must chain to: enables mutual TLS').env('KAFKA_OBS_TLS_CLIENT_CA'))
-  .addOption(new Option('--token-file <file>', 'file holding the bearer token every call must carry (or set KAFKA_OBS_TOKEN)').env('KAFKA_OBS_TOKEN_FILE'))
+  .addOption(new Option('--token-file <file>', 'file holding one shared bearer token (or set KAFKA_OBS_TOKEN): its holders may speak for any source').env('KAFKA_OBS_TOKEN_FILE'))
+  .addOption(new Option('--identities-file <file>', 'YAML: one identity per agent or tool (name, token or tokenSha256 or certificate, sources it may speak for); see aggregator/README.md').env('KAFKA_OBS_IDENTITIES_FILE'))
+  .addOption(new Option('--metrics-open', 'serve /metrics without a token (probes /healthz and /readyz are always open)').env('KAFKA_OBS_METRICS_OPEN').default(AGGREGATOR_DEFAULTS.metricsOpen))
+  .addOption(new Option('--max-connections <n>', 'most TCP connections on the gRPC port (0: no limit)').env('KAFKA_OBS_MAX_CONNECTIONS').argParser(int(0)).default(AGGREGATOR_DEFAULTS.maxConnections))
+  .addOption(new Option('--connection-start-timeout <duration>', 'a connection that has not started a call this long after opening is closed').env('KAFKA_OBS_CONNECTION_START_TIMEOUT').argParser(duration).default(AGGREGATOR_DEFAULTS.connectionStartTimeoutMs, '10s'))
+  .addOption(new Option('--connection-idle-timeout <duration>', 'a connection with no call open this long is closed (0: never)').env('KAFKA_OBS_CONNECTION_IDLE_TIMEOUT').argParser(duration).default(AGGREGATOR_DEFAULTS.connectionIdleMs, '5m'))
+  .addOption(new Option('--max-streams-per-connection <n>', 'most calls open at once on one connection').env('KAFKA_OBS_MAX_STREAMS_PER_CONNECTION').argParser(int(1)).default(AGGREGATOR_DEFAULTS.maxStreamsPerConnection))
+  .addOption(new Option('--max-streams <n>', 'most signal streams (agents) open at once (0: no limit)').env('KAFKA_OBS_MAX_STREAMS').argParser(int(0)).default(AGGREGATOR_DEFAULTS.maxSignalStreams))
+  .addOption(new Option('--max-subscribers <n>', 'most subscriptions open at once (0: no limit)').env('KAFKA_OBS_MAX_SUBSCRIBERS').argParser(int(0)).default(AGGREGATOR_DEFAULTS.maxSubscribers))
+  .addOption(new Option('--stream-idle-timeout <duration>', 'a signal stream that sends nothing this long is ended (agents send a keepalive every third of it; 0: never)').env('KAFKA_OBS_STREAM_IDLE_TIMEOUT').argParser(duration).default(AGGREGATOR_DEFAULTS.streamIdleTimeoutMs, '2m'))
+  .addOption(new Option('--max-sources <n>', 'most sources (agents) tracked for deduplication; beyond it the longest silent is forgotten, or new sources are refused').env('KAFKA_OBS_MAX_SOURCES').argParser(int(1)).default(AGGREGATOR_DEFAULTS.maxSources))
+  .addOption(new Option('--source-evict-after <duration>', 'a source silent this long may be forgotten when room is needed').env('KAFKA_OBS_SOURCE_EVICT_AFTER').argParser(duration).default(AGGREGATOR_DEFAULTS.sourceEvictAfterMs, '24h'))
+  .addOption(new Option('--max-response-cells <n>', 'most cells in one GetCell or /api/cells answer (pages beyond)').env('KAFKA_OBS_MAX_RESPONSE_CELLS').argParser(int(1)).default(AGGREGATOR_DEFAULTS.maxResponseCells))
+  .addOption(new Option('--max-response-narratives <n>', 'most narratives in one ListNarratives answer').env('KAFKA_OBS_MAX_RESPONSE_NARRATIVES').argParser(int(1)).default(AGGREGATOR_DEFAULTS.maxResponseNarratives))
+  .addOption(new Option('--certificate-warn <duration>', 'warn when the server certificate expires within this long').env('KAFKA_OBS_CERTIFICATE_WARN').argParser(duration).default(AGGREGATOR_DEFAULTS.certificateWarnMs, '14d'))
   .addOption(new Option('--drain-timeout-ms <ms>', 'how long SIGTERM waits for open streams').argParser(int(0)).default(AGGREGATOR_DEFAULTS.drainTimeoutMs))
   .addOption(new Option('--actors <file>', 'YAML or JSON file: who acts on narratives (log, webhook, slack, pagerduty); each is off until enabled').env('KAFKA_OBS_ACTORS'))
   .option('--dry-run', 'actors only say what they would do (the default; forces every actor, or set KAFKA_OBS_DRY_RUN=true)')
@@ -172,6 +187,15 @@ program
     }
     if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) fail('TLS needs both --tls-cert and --tls-key');
     if (o.tlsClientCa && !o.tlsCert) fail('--tls-client-ca (mutual TLS) needs --tls-cert and --tls-key');
+    let identities: Identities | undefined;
+    if (o.identitiesFile) {
+      try {
+        identities = Identities.fromFile(o.identitiesFile);
+      } catch (e) {
+        if (!(e instanceof IdentityError)) throw e;
+        fail(e.message);
+      }
+    }
     const webhookParts = [o.webhookCert, o.webhookKey, o.webhookSidecar];
     if (o.webhookPort !== undefined && webhookParts.some((x) => x === undefined)) fail('the webhook (--webhook-port) needs --webhook-cert, --webhook-key and --webhook-sidecar');
     if (o.webhookPort === undefined && webhookParts.some((x) => x !== undefined)) fail('--webhook-cert, --webhook-key and --webhook-sidecar go with --webhook-port');
@@ -194,6 +218,12 @@ program
       recoveryWindowMs: o.recoveryWindow, recoveryMaxEvents: o.recoveryMaxEvents, journalMinFreeBytes: o.journalMinFree,
       tls: o.tlsCert ? { certFile: o.tlsCert, keyFile: o.tlsKey, clientCaFile: o.tlsClientCa } : undefined,
       token: secret(o.tokenFile, 'KAFKA_OBS_TOKEN'),
+      identities,
+      metricsOpen: o.metricsOpen === true || o.metricsOpen === 'true',
+      maxConnections: o.maxConnections, connectionStartTimeoutMs: o.connectionStartTimeout, connectionIdleMs: o.connectionIdleTimeout,
+      maxStreamsPerConnection: o.maxStreamsPerConnection, maxSignalStreams: o.maxStreams, maxSubscribers: o.maxSubscribers,
+      streamIdleTimeoutMs: o.streamIdleTimeout, maxSources: o.maxSources, sourceEvictAfterMs: o.sourceEvictAfter,
+      maxResponseCells: o.maxResponseCells, maxResponseNarratives: o.maxResponseNarratives, certificateWarnMs: o.certificateWarn,
       actors,
       webhook: o.webhookPort === undefined ? undefined : { host: o.webhookHost, port: o.webhookPort, certFile: o.webhookCert, keyFile: o.webhookKey, sidecarFile: o.webhookSidecar },
     };
@@ -225,6 +255,7 @@ program
   .addOption(new Option('--max-batch <n>', 'signals per batch').env('AGENT_MAX_BATCH').argParser(int(1, 10_000)).default(AGENT_DEFAULTS.maxBatch))
   .addOption(new Option('--linger-ms <ms>', 'how long a batch waits to fill').env('AGENT_LINGER_MS').argParser(int(0, 10_000)).default(AGENT_DEFAULTS.lingerMs))
   .addOption(new Option('--backoff-max-ms <ms>', 'longest wait between reconnects').argParser(int(1)).default(AGENT_DEFAULTS.backoffMaxMs))
+  .addOption(new Option('--keepalive <duration>', 'with nothing to send this long, a keepalive on the stream (keep it under a third of the aggregator\'s --stream-idle-timeout)').env('AGENT_KEEPALIVE').argParser(duration).default(AGENT_DEFAULTS.keepaliveMs, '30s'))
   .addOption(new Option('--tls-ca <file>', 'CA to trust for the aggregator (grpcs://)').env('AGGREGATOR_TLS_CA'))
   .addOption(new Option('--tls-cert <file>', 'client certificate for mutual TLS').env('AGGREGATOR_TLS_CERT'))
   .addOption(new Option('--tls-key <file>', 'client key for mutual TLS').env('AGGREGATOR_TLS_KEY'))
@@ -275,7 +306,7 @@ Examples:
       grpcHost: o.grpcHost, grpcPort: o.grpcPort, httpHost: o.httpHost, httpPort: o.httpPort,
       healthHost: o.healthHost, healthPort: o.healthPort,
       outboxCapacity: o.outboxCapacity, outboxPolicy: o.outboxPolicy, outboxBlockTimeoutMs: o.outboxBlockTimeoutMs, maxBatch: o.maxBatch, lingerMs: o.lingerMs,
-      backoffMaxMs: o.backoffMaxMs,
+      backoffMaxMs: o.backoffMaxMs, keepaliveMs: o.keepalive,
       tls: { caFile: o.tlsCa, certFile: o.tlsCert, keyFile: o.tlsKey, serverName: o.tlsServerName },
       token: secret(o.tokenFile, 'AGGREGATOR_TOKEN'),
       fromFile: o.fromFile, exitWhenDone: o.exitWhenDone,

@@ -245,7 +245,7 @@ export class DemoView {
   /** Prints the tree as it stands (GetCell of the whole estate). */
   async tree(title: string): Promise<void> {
     try {
-      const root = await this.client.getCell({ path: '', depth: 0 }, { signal: this.abort.signal });
+      const root = await this.client.getCell({ path: '', depth: 0, limit: 0, after: '' }, { signal: this.abort.signal });
       this.print(['', `  ${this.o.painter.paint('bold', title)}`, ...treeLines(this.o.painter, root), '']);
     } catch (e) {
       this.note(`(tree unavailable: ${(e as Error).message})`);

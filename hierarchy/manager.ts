@@ -253,9 +253,16 @@ export class HierarchyManager implements HierarchyView {
   }
 
   /** A subtree as the API returns it; undefined when there is no such cell. */
-  get(path: string, depth = 0): Cell | undefined {
+  /**
+   * The cell at `path` with `depth` levels of children (0: all), at most `limit` cells in all
+   * (children past it are counted as omitted; the top cell's next_after says where to go on),
+   * its own children starting after the one named `after`.
+   */
+  get(path: string, depth = 0, page: { limit?: number; after?: string } = {}): Cell | undefined {
     const n = this.byPath.get(path);
-    return n ? toCell(n, depth <= 0 ? Infinity : depth) : undefined;
+    if (!n) return undefined;
+    const budget = { left: page.limit && page.limit > 0 ? page.limit : Infinity };
+    return toCell(n, depth <= 0 ? Infinity : depth, budget, page.after ?? '');
   }
 
   state(path: string): CellState | undefined {
@@ -454,9 +461,25 @@ function secondsOf(ns: bigint): number {
   return Number(ns / 1_000_000_000n);
 }
 
-function toCell(n: Node, depth: number): Cell {
+/** The cell as the API shows it, within a budget of cells shared by the whole answer. */
+function toCell(n: Node, depth: number, budget: { left: number }, after?: string): Cell {
+  budget.left--;
   const children: Cell[] = [];
-  if (depth > 0 && n.children) for (const c of n.children.values()) children.push(toCell(c, depth - 1));
+  let omitted = 0;
+  let nextAfter = '';
+  if (n.children) {
+    let skipping = after !== undefined && after !== '' && n.children.has(after);
+    for (const c of n.children.values()) {
+      if (skipping) {
+        if (c.name === after) skipping = false;
+        continue;
+      }
+      if (depth > 0 && budget.left > 0) {
+        children.push(toCell(c, depth - 1, budget));
+        nextAfter = c.name;
+      } else omitted++;
+    }
+  }
   return {
     path: n.path,
     name: n.name,
@@ -466,7 +489,8 @@ function toCell(n: Node, depth: number): Cell {
     lastHeard: n.lastHeard,
     signals: BigInt(n.signals),
     children,
-    omittedChildren: depth > 0 ? 0 : (n.children?.size ?? 0),
+    omittedChildren: omitted,
+    nextAfter: after !== undefined && depth > 0 && omitted > 0 && budget.left <= 0 ? nextAfter : '',
     affectedChildren: n.affected,
     knownChildren: n.known,
     staleChildren: n.staleChildren,

@@ -14,7 +14,7 @@ const TOKEN = 's3cret-token-for-tests';
 let agg: AggregatorProc;
 let addr: string;
 
-const metrics = async () => (await fetch(`http://127.0.0.1:${agg.httpPort}/metrics`)).text();
+const metrics = async () => (await fetch(`http://127.0.0.1:${agg.httpPort}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).text();
 const metric = async (name: string): Promise<number> => {
   const m = new RegExp(`^${name.replace(/[{}"=]/g, (c) => `\\${c}`)} (\\d+)`, 'm').exec(await metrics());
   return m ? Number(m[1]) : 0;
@@ -109,12 +109,12 @@ test('an unknown enum value and an empty subject: rejected one by one in the Ack
 test('a missing or wrong bearer token: UNAUTHENTICATED, counted; health stays open', async () => {
   const { client, channel } = aggregatorClient(addr);
   for (const [metadata, reason] of [[undefined, 'missing'], [Metadata({ authorization: 'Bearer nope' }), 'wrong']] as const) {
-    const err = await client.getCell({ path: '', depth: 1 }, metadata ? { metadata } : {}).then(() => undefined, (e: unknown) => e);
+    const err = await client.getCell({ path: '', depth: 1, limit: 0, after: '' }, metadata ? { metadata } : {}).then(() => undefined, (e: unknown) => e);
     assert.instance(err, ClientError);
     assert.is((err as ClientError).code, Status.UNAUTHENTICATED);
     assert.is(await metric(`kafkaobs_auth_failures_total{reason="${reason}"}`), 1);
   }
-  const cell = await client.getCell({ path: '', depth: 1 }, authed());
+  const cell = await client.getCell({ path: '', depth: 1, limit: 0, after: '' }, authed());
   assert.ok(cell.signals > 0n);
   const health = createClientFactory().create(directDefinition(HealthDefinition), channel);
   assert.is((await health.check({ service: '' })).status, HealthCheckResponse_ServingStatus.SERVING);

@@ -95,7 +95,7 @@ test('the aggregator starts from the rendered StatefulSet (auth, webhook) and is
   agg = new Proc(child, 'aggregator');
   await agg.waitForLog((l) => l.msg === 'webhook listening');
   const listening = await agg.waitForLog((l) => l.msg === 'aggregator listening');
-  assert.is(listening.auth, 'bearer');
+  assert.is(listening.auth, 'shared token');
   // The rendered probes, asked as the kubelet asks them.
   const grpcProbe = container.readinessProbe.grpc;
   assert.is(grpcProbe.port, ports.grpc);
@@ -122,7 +122,7 @@ test('the webhook answers an unannotated pod with nothing, an annotated one with
   const notReview = await callWebhook('/inject', { kind: 'Pod' });
   assert.is(notReview.status, 400);
   assert.match(notReview.text, /expected an AdmissionReview of apiVersion admission.k8s.io\/v1/);
-  const metrics = await (await fetch(`http://127.0.0.1:${ports.http}/metrics`)).text();
+  const metrics = await (await fetch(`http://127.0.0.1:${ports.http}/metrics`, { headers: { authorization: `Bearer ${secretData(find(ms, 'Secret', 'token')).token!}` } })).text();
   assert.match(metrics, /kafkaobs_webhook_bad_requests_total 1\b/);
   assert.match(metrics, /kafkaobs_webhook_reviews_total\{outcome="not-annotated"\} 2\b/);
   assert.match(metrics, /kafkaobs_webhook_reviews_total\{outcome="invalid-annotation"\} 1\b/);
@@ -186,10 +186,12 @@ test('the injected sidecar, started from its own environment and arguments, conn
   assert.ok(ready.sources.length === 1 && ready.sources[0]!.answering);
   // The aggregator files what it sends under the service and the pod.
   const cell = await until(async () => {
-    const r = await fetch(`http://127.0.0.1:${ports.http}/v1/cell?path=service/orders/pod/${POD}&depth=1`);
-    return r.status === 200 ? ((await r.json()) as { children?: { path: string }[] }) : undefined;
+    const r = await fetch(`http://127.0.0.1:${ports.http}/api/cells/service/orders/pod/${POD}?depth=1`, { headers: { authorization: `Bearer ${token}` } });
+    return r.status === 200 ? ((await r.json()) as { cell: { children?: { path: string }[] } }).cell : undefined;
   }, 'the pod\'s cell at the aggregator', 30_000);
   assert.ok((cell.children ?? []).length > 0);
+  // The HTTP door is the gRPC door: no token, no answer.
+  assert.is((await fetch(`http://127.0.0.1:${ports.http}/api/cells/service/orders/pod/${POD}?depth=1`)).status, 401);
   // The intake stays on loopback; the probe port serves no intake.
   assert.is((await fetch(`http://127.0.0.1:${ports.health}/v1/signals`, { method: 'POST', body: '{}' })).status, 405);
 });

@@ -66,7 +66,7 @@ test('a narrative open at a SIGKILL is open after the restart, with its id, and 
   // Before any new signal: the estate and the open narrative, same id.
   const open = await client.listNarratives({ includeResolved: false, limit: 0, subjectPrefix: '' });
   assert.equal(open.narratives.map((n) => [n.id, n.rootSubject]), [[narrativeId, 'cluster/prod/broker/1']]);
-  const broker = await client.getCell({ path: 'cluster/prod/broker/1', depth: 0 });
+  const broker = await client.getCell({ path: 'cluster/prod/broker/1', depth: 0, limit: 0, after: '' });
   assert.ok(broker.signals > 0n, 'the restarted aggregator knows broker 1');
   const latest = await getJson<{ open: number; narratives: { narrative: Narrative & { id: string }; resolvedAt: string }[] }>(`http://127.0.0.1:${agg.httpPort}/api/narratives/latest`);
   assert.is(latest.open, 1);

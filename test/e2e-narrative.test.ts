@@ -28,7 +28,7 @@ const batches = (signals: Signal[], size = 200): Signal[][] => {
 
 const narratives = (c: Collector): Narrative[] => c.events.filter((e) => e.narrative).map((e) => e.narrative!);
 
-test('a cascade streamed in becomes one narrative a subscriber, ListNarratives, /v1/narratives and tail all tell', async () => {
+test('a cascade streamed in becomes one narrative a subscriber, ListNarratives, the HTTP API and tail all tell', async () => {
   // Short holds so resolution shows within the test; the rules are the defaults.
   agg = await aggregator(['--tick-ms', '100', '--resolve-after-ms', '1000', '--situation-hold-ms', '500', '--cause-wait-ms', '3000', '--time-scale', '0.2', '--default-cluster', 'prod']);
   const { client, channel } = aggregatorClient(agg.url);
@@ -79,8 +79,8 @@ test('a cascade streamed in becomes one narrative a subscriber, ListNarratives, 
   assert.equal((await client.listNarratives({ includeResolved: false, limit: 0, subjectPrefix: '' })).narratives, []);
   const kept = await client.listNarratives({ includeResolved: true, limit: 0, subjectPrefix: '' });
   assert.equal(kept.narratives.map((n) => [n.id, Narrative_State[n.state]]), [[all[0]!.id, 'RESOLVED']]);
-  const http = await getJson<{ narratives: { id: string; state: string; rootSubject: string }[] }>(`http://127.0.0.1:${agg.httpPort}/v1/narratives?resolved=1`);
-  assert.equal(http.narratives.map((n) => [n.id, n.state, n.rootSubject]), [[all[0]!.id, 'RESOLVED', 'cluster/prod/broker/1']]);
+  const http = await getJson<{ narratives: { narrative: { id: string; state: string; rootSubject: string } }[] }>(`http://127.0.0.1:${agg.httpPort}/api/narratives/latest?resolved=true`);
+  assert.equal(http.narratives.map(({ narrative: n }) => [n.id, n.state, n.rootSubject]), [[all[0]!.id, 'RESOLVED', 'cluster/prod/broker/1']]);
   await sub.until((ev) => ev.some((e) => e.situation?.subject === 'cluster/prod/broker/1' && e.situation.current === Situation_Level.NORMAL), 'broker 1 back to NORMAL');
   await until(async () => tail!.stdout.some((l) => /narrative RESOLVED/.test(l)), 'tail to print the resolution');
   const m = await (await fetch(metrics)).text();

@@ -71,7 +71,7 @@ test('every signal arrives exactly once, in per-source order', async () => {
     assert.ok(mine[0]!.timestamp > 0n, 'timestamp filled by the agent');
   }
   // The hierarchy saw them: GetCell on a pod.
-  const cell = await client.getCell({ path: 'service/b/pod/b-0/consumer', depth: 0 });
+  const cell = await client.getCell({ path: 'service/b/pod/b-0/consumer', depth: 0, limit: 0, after: '' });
   assert.is(cell.signals, BigInt(N));
   assert.is(cell.children.length, 2);
   // SubscribeBatches carries the same events, several per message.

@@ -24,7 +24,7 @@ test('long decimals are rounded, whole numbers and short decimals kept', () => {
 
 const cell = (path: string, condition: C, children: Cell[] = []): Cell => ({
   path, name: path.includes('#') ? path.slice(path.indexOf('#')) : (path.split('/').at(-1) ?? ''), condition, confidence: Status_Confidence.MEASURED, ownCondition: C.CONDITION_UNSPECIFIED,
-  lastHeard: 0n, signals: 0n, children, omittedChildren: 0, affectedChildren: 0, knownChildren: 0, staleChildren: 0, stale: false, inferred: false,
+  lastHeard: 0n, signals: 0n, children, omittedChildren: 0, affectedChildren: 0, knownChildren: 0, staleChildren: 0, stale: false, inferred: false, nextAfter: '',
 });
 
 test('the tree: named cells only, leaves summed up on their owner, healthy runs of one kind collapsed', () => {

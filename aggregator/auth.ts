@@ -40,7 +40,9 @@ export function identify(s: AuthSettings, certificateNames: readonly string[] | 
   if (s.mutualTls) {
     const names = certificateNames ?? [];
     if (names.length === 0) return { failure: 'certificate_unknown', message: 'no verified client certificate' };
-    byCertificate = s.identities?.byCertificateName(names) ?? (s.identities?.tokens === undefined || s.identities.tokens === 0 || true ? { name: names[0]!, via: 'certificate', sources: [names[0]!] } : undefined);
+    // A certificate the CA signed is who it names: listed, with the sources its entry gives; not
+    // listed, its first name is the one source it may speak for.
+    byCertificate = s.identities?.byCertificateName(names) ?? { name: names[0]!, via: 'certificate', sources: [names[0]!] };
   }
   const tokensRequired = s.sharedToken !== undefined || (s.identities?.tokens ?? 0) > 0;
   if (!tokensRequired) return byCertificate ?? ANONYMOUS;

@@ -3,9 +3,9 @@
 // the grpc-js Server with nice-grpc's own method handlers, listens on a socket it owns
 // (connection cap, a deadline for a connection to start its first call) and hands connections to
 // grpc-js through its connection injector. A server interceptor sets the caller's verified
-// certificate names for the auth middleware, turns undecodable requests into INVALID_ARGUMENT
-// (grpc-js says INTERNAL), refuses a stream that ends inside a message (grpc-js ends it OK), and
-// counts every status that goes out, including those grpc-js sends itself (a frame too large).
+// certificate names for the auth middleware, refuses a stream that ends inside a message (grpc-js
+// would end it OK), and counts every status that goes out, including those grpc-js sends itself
+// (a frame too large). Undecodable requests are refused as INVALID_ARGUMENT (grpc-js says INTERNAL).
 import { createRequire } from 'node:module';
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import { once } from 'node:events';
@@ -21,7 +21,7 @@ import {
   type ServerInterceptor,
   type UntypedHandleCall,
 } from '@grpc/grpc-js';
-import type { ServerMiddleware, ServiceImplementation } from 'nice-grpc';
+import { ServerError, Status, type ServerMiddleware, type ServiceImplementation } from 'nice-grpc';
 import { PEER_CERTIFICATE_KEY } from './auth.js';
 
 const require = createRequire(import.meta.url);
@@ -76,6 +76,15 @@ const CODE_NAMES = Object.fromEntries(Object.entries(GrpcStatus).map(([k, v]) =>
 interface CallInternals {
   stream?: ServerHttp2Stream & { sentHeaders?: Record<string, unknown>; sentTrailers?: Record<string, unknown> };
   decoder?: { readState?: number; readMessageSize?: number; readMessageRemaining?: number };
+  /** Set once grpc-js has ended the call (a status went out, or the client went away). */
+  cancelled?: boolean;
+}
+
+/** The status grpc-js itself sent on the call's stream, if it sent one. */
+function sentStatus(internals: CallInternals): number | undefined {
+  const s = internals.stream;
+  const code = s?.sentTrailers?.['grpc-status'] ?? s?.sentHeaders?.['grpc-status'];
+  return code === undefined ? undefined : Number(code);
 }
 
 /** The names a verified client certificate goes by: its CN and its DNS names. */
@@ -120,7 +129,7 @@ function doorInterceptor(counters: DoorCounters, onCall: (call: ServerIntercepti
           },
           onReceiveHalfClose(nextHalfClose) {
             const d = internals.decoder;
-            if (d && d.readState !== undefined && d.readState !== 0) {
+            if (d && d.readState !== undefined && d.readState !== 0 && !internals.cancelled) {
               const got = d.readState === 2 && d.readMessageSize !== undefined && d.readMessageRemaining !== undefined ? `${d.readMessageSize - d.readMessageRemaining} of ${d.readMessageSize} bytes` : 'inside its 5-byte length prefix';
               refuse(GrpcStatus.INVALID_ARGUMENT, 'truncated_frame', `truncated frame: the request stream ended inside a message (${got}); nothing of it was taken`);
               return;
@@ -130,24 +139,75 @@ function doorInterceptor(counters: DoorCounters, onCall: (call: ServerIntercepti
           onCancel() {
             // Ended without a status from the handler: grpc-js refused something itself (e.g. a
             // frame over the size limit), or the client went away (no status sent: not counted).
-            const s = internals.stream;
-            const code = s?.sentTrailers?.['grpc-status'] ?? s?.sentHeaders?.['grpc-status'];
-            if (code === undefined || counted) return;
-            const n = Number(code);
+            const n = sentStatus(internals);
+            if (n === undefined || counted) return;
             if (n === GrpcStatus.RESOURCE_EXHAUSTED) counters.refused('message_too_large');
             count(n);
           },
         });
       },
       sendStatus(status, next) {
-        if (status.code === GrpcStatus.INTERNAL && /^Error deserializing request/.test(status.details ?? '')) {
-          counters.refused('malformed_request');
-          status = { ...status, code: GrpcStatus.INVALID_ARGUMENT, details: `malformed ${method.path.split('/').pop()} request: ${(status.details ?? '').replace(/^Error deserializing request: /, '')}` };
-        }
         count(status.code ?? GrpcStatus.UNKNOWN);
         next(status);
       },
     });
+  };
+}
+
+/** A request that could not be decoded: carried to the handler, which refuses it precisely. */
+class Undecodable {
+  constructor(readonly message: string) {}
+}
+type Implementation = (request: unknown, context: unknown) => unknown;
+
+/**
+ * grpc-js answers a request it cannot decode with INTERNAL, and before any interceptor sees it.
+ * So the decoder never throws: it hands the handler an Undecodable, and the handler refuses it
+ * with INVALID_ARGUMENT, naming the method (for streams, at the message that could not be read).
+ */
+function undecodableAsRefusal(m: MethodDef, implementation: Implementation, onRefused: () => void): { definition: MethodDef; implementation: (...args: never[]) => unknown } {
+  const method = m.path.split('/').pop();
+  const definition: MethodDef = {
+    ...m,
+    requestDeserialize: (bytes) => {
+      try {
+        return m.requestDeserialize(bytes);
+      } catch (e) {
+        return new Undecodable(`malformed ${method} request (${bytes.length} bytes): ${(e as Error).message}`);
+      }
+    },
+  };
+  const refuse = (u: Undecodable): never => {
+    onRefused();
+    throw new ServerError(Status.INVALID_ARGUMENT, u.message);
+  };
+  if (!m.requestStream) {
+    return {
+      definition,
+      implementation: (m.responseStream
+        ? async function* (request: unknown, context: unknown) {
+            if (request instanceof Undecodable) refuse(request);
+            yield* implementation(request, context) as AsyncIterable<unknown>;
+          }
+        : async (request: unknown, context: unknown) => {
+            if (request instanceof Undecodable) refuse(request);
+            return implementation(request, context);
+          }) as (...args: never[]) => unknown,
+    };
+  }
+  async function* checked(requests: AsyncIterable<unknown>): AsyncIterable<unknown> {
+    for await (const r of requests) {
+      if (r instanceof Undecodable) refuse(r);
+      yield r;
+    }
+  }
+  return {
+    definition,
+    implementation: (m.responseStream
+      ? async function* (requests: AsyncIterable<unknown>, context: unknown) {
+          yield* implementation(checked(requests), context) as AsyncIterable<unknown>;
+        }
+      : (requests: AsyncIterable<unknown>, context: unknown) => implementation(checked(requests), context)) as (...args: never[]) => unknown,
   };
 }
 
@@ -183,15 +243,17 @@ export function grpcDoor(limits: DoorLimits, counters: DoorCounters, middleware?
     add(definition, implementation) {
       const normalized = normalizeServiceDefinition(definition);
       const handlers: Record<string, UntypedHandleCall> = {};
+      const definitions: Record<string, MethodDef> = {};
       const impl = implementation as Record<string, (...args: never[]) => unknown>;
       for (const [name, m] of Object.entries(normalized)) {
-        const bound = impl[name]!.bind(implementation) as (...args: never[]) => unknown;
+        const checked = undecodableAsRefusal(m, impl[name]!.bind(implementation) as Implementation, () => counters.refused('malformed_request'));
         const factory = !m.requestStream
           ? m.responseStream ? createServerStreamingMethodHandler : createUnaryMethodHandler
           : m.responseStream ? createBidiStreamingMethodHandler : createClientStreamingMethodHandler;
-        handlers[name] = factory(m, bound, middleware);
+        handlers[name] = factory(checked.definition, checked.implementation, middleware);
+        definitions[name] = checked.definition;
       }
-      server.addService(toGrpcJsServiceDefinition(normalized), handlers);
+      server.addService(toGrpcJsServiceDefinition(definitions), handlers);
     },
 
     async listen(host, port, credentials) {
@@ -222,7 +284,11 @@ export function grpcDoor(limits: DoorLimits, counters: DoorCounters, middleware?
           counters.connections(sockets.size);
         });
         socket.on('error', () => {}); // reset by the peer: the close handler cleans up
-        inject.injectConnection(socket);
+        // Handed to grpc-js with its first bytes: once HTTP/2 owns a socket that never spoke,
+        // destroying ours no longer closes it (the session holds the handle; it reads what we buffered).
+        socket.once('readable', () => {
+          if (!socket.destroyed) inject.injectConnection(socket);
+        });
       });
       tcp.listen(port, host);
       await Promise.race([once(tcp, 'listening'), once(tcp, 'error').then(([e]) => Promise.reject(e as Error))]);

@@ -1,12 +1,14 @@
 // Bad input gets a precise answer and a counter, never a crash: a malformed frame, oversize
-// batches, an unknown enum value, an empty subject, a missing or wrong token. Meanwhile the
+// batches, an unknown enum value, an empty subject, a missing or wrong token, a truncated frame,
+// garbage for a unary call, a declared length of 2^31-1, invalid UTF-8. Meanwhile the
 // aggregator keeps serving a well-behaved stream.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Client as GrpcClient, credentials, Metadata as GrpcMetadata, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
 import { ClientError, Metadata, Status, createChannel, createClientFactory } from 'nice-grpc';
 import { HealthDefinition, HealthCheckResponse_ServingStatus, Queue_Sign, SignalAggregatorDefinition, SignalBatch, directDefinition, type Ack, type Signal } from '../proto/index.js';
-import { aggregator, postJson, agent, type AggregatorProc } from './support/procs.js';
+import { connect as h2Connect } from 'node:http2';
+import { aggregator, postJson, agent, until, type AggregatorProc } from './support/procs.js';
 import { aggregatorClient, signal } from './support/client.js';
 
 const test = suite('bad input');
@@ -120,6 +122,67 @@ test('a missing or wrong bearer token: UNAUTHENTICATED, counted; health stays op
   assert.is((await health.check({ service: '' })).status, HealthCheckResponse_ServingStatus.SERVING);
   channel.close();
   assert.not.match(agg.lines.map((l) => JSON.stringify(l)).join('\n'), TOKEN, 'the token is never logged');
+});
+
+/** One gRPC call written by hand over HTTP/2 (a body grpc-js would never send); the status it ends with. */
+function rawCall(path: string, body: Buffer): Promise<{ status: number; message: string }> {
+  return new Promise((resolve, reject) => {
+    const session = h2Connect(`http://${addr}`);
+    session.on('error', reject);
+    const req = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers', authorization: `Bearer ${TOKEN}` });
+    let headers: Record<string, unknown> = {};
+    req.on('response', (h) => (headers = h));
+    req.on('trailers', (t) => (headers = { ...headers, ...t }));
+    req.on('data', () => {});
+    req.on('error', reject);
+    req.on('close', () => {
+      session.close();
+      resolve({ status: Number(headers['grpc-status']), message: decodeURIComponent(String(headers['grpc-message'] ?? '')) });
+    });
+    req.end(body);
+  });
+}
+const frame = (payload: Buffer, declared = payload.length): Buffer => {
+  const head = Buffer.alloc(5);
+  head.writeUInt32BE(declared, 1);
+  return Buffer.concat([head, payload]);
+};
+
+test('a truncated frame (the stream ends inside a message): INVALID_ARGUMENT, not OK; counted', async () => {
+  const whole = Buffer.from(SignalBatch.encode({ signals: [signal({ sourceId: 'cut' })] }).finish());
+  const acceptedBefore = await metric('kafkaobs_signals_accepted_total');
+  const r = await rawCall('/kafkaobs.v1.SignalAggregator/StreamSignals', frame(whole.subarray(0, 10), whole.length));
+  assert.is(r.status, GrpcStatus.INVALID_ARGUMENT);
+  assert.match(r.message, new RegExp(`truncated frame: the request stream ended inside a message \\(10 of ${whole.length} bytes\\); nothing of it was taken`));
+  assert.is(await metric('kafkaobs_refusals_total{door="grpc",reason="truncated_frame"}'), 1);
+  assert.is(await metric('kafkaobs_signals_accepted_total'), acceptedBefore, 'nothing of it taken');
+});
+
+test('garbage for GetCell: INVALID_ARGUMENT naming the method, counted (grpc-js says INTERNAL)', async () => {
+  const r = await rawCall('/kafkaobs.v1.SignalAggregator/GetCell', frame(Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01])));
+  assert.is(r.status, GrpcStatus.INVALID_ARGUMENT);
+  assert.match(r.message, /^malformed GetCell request \(12 bytes\): /);
+  assert.is(await metric('kafkaobs_refusals_total{door="grpc",reason="malformed_request"}'), 1);
+  assert.is(await metric('kafkaobs_grpc_server_handled_total{grpc_service="kafkaobs.v1.SignalAggregator",grpc_method="GetCell",grpc_code="INVALID_ARGUMENT"}'), 1);
+});
+
+test('a declared length of 2^31-1: RESOURCE_EXHAUSTED before a byte of it is read, counted', async () => {
+  const r = await rawCall('/kafkaobs.v1.SignalAggregator/StreamSignals', frame(Buffer.from([0x0a, 0x00]), 2 ** 31 - 1));
+  assert.is(r.status, GrpcStatus.RESOURCE_EXHAUSTED);
+  assert.match(r.message, /larger than max \(2147483647 vs \d+\)/);
+  await until(async () => (await metric('kafkaobs_refusals_total{door="grpc",reason="message_too_large"}')) === 1, 'the refusal counted');
+  assert.is(await metric('kafkaobs_grpc_server_handled_total{grpc_service="kafkaobs.v1.SignalAggregator",grpc_method="StreamSignals",grpc_code="RESOURCE_EXHAUSTED"}'), 3, 'with the two oversize batches refused earlier');
+  assert.is((await good.send(signal({ sourceId: 'good' }))).accepted, 1, 'the other stream is still served');
+});
+
+test('invalid UTF-8 in a subject: refused with the byte\'s offset, never replaced with U+FFFD', async () => {
+  const encoded = Buffer.from(SignalBatch.encode({ signals: [signal({ sourceId: 'utf8', subject: 'service/orders/pod/AAAA/producer/p#sends', queue: undefined, counter: { sign: 1, value: 1 } })] }).finish());
+  const at = encoded.indexOf('AAAA');
+  encoded[at + 1] = 0xff; // "A\xffAA"
+  const r = await rawCall('/kafkaobs.v1.SignalAggregator/StreamSignals', frame(encoded));
+  assert.is(r.status, GrpcStatus.INVALID_ARGUMENT);
+  assert.match(r.message, new RegExp(`SignalBatch holds a string that is not UTF-8: invalid byte at offset ${at + 1} of the ${encoded.length}-byte message`));
+  assert.is(await metric('kafkaobs_signals_rejected_total{reason="invalid_utf8"}'), 1);
 });
 
 test('the agent refuses bad JSON with a clear error and keeps going', async () => {

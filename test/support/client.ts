@@ -1,5 +1,5 @@
 // A subscriber as a user's program would be: a nice-grpc client of SignalAggregator.
-import { createChannel, createClientFactory, type Channel } from 'nice-grpc';
+import { createChannel, createClientFactory, type Channel, type Metadata } from 'nice-grpc';
 import { Queue_Sign, SignalAggregatorDefinition, directDefinition, type Ack, type Event, type Signal, type SubscribeRequest } from '../../proto/index.js';
 
 export function aggregatorClient(address: string, channelOrUndefined?: Channel) {
@@ -17,10 +17,10 @@ export class Collector {
   readonly done: Promise<void>;
   error: unknown;
 
-  constructor(client: Client, request: Partial<SubscribeRequest>) {
+  constructor(client: Client, request: Partial<SubscribeRequest>, metadata?: Metadata) {
     this.done = (async () => {
       try {
-        for await (const e of client.subscribe({ kinds: [], subjectPrefix: '', ...request }, { signal: this.abort.signal })) {
+        for await (const e of client.subscribe({ kinds: [], subjectPrefix: '', ...request }, { signal: this.abort.signal, ...(metadata ? { metadata } : {}) })) {
           this.events.push(e);
           for (const w of [...this.waiters]) if (w.test(this.events)) {
             this.waiters.splice(this.waiters.indexOf(w), 1);

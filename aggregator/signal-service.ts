@@ -34,7 +34,7 @@ const PIPELINE = 16;
 const SUBSCRIBE_BATCH = 5000;
 import type { Logger } from 'pino';
 import type { IdentityContext } from './auth.js';
-import { ANONYMOUS, SourcePermit } from './identity.js';
+import { ANONYMOUS, SourcePermit, type Identity } from './identity.js';
 
 /** A frame that could not be read as a SignalBatch: carried as data so the stream can say why. */
 const FRAME_PROBLEM = Symbol('frameProblem');
@@ -251,6 +251,17 @@ export async function* replayEvents(journal: Journal, req: ReplayRequest, signal
 }
 
 export function signalService(d: SignalServiceDeps) {
+  const permits = new Map<string, SourcePermit>();
+  const permitOf = (identity: Identity): SourcePermit => {
+    const key = `${identity.via}:${identity.name}`;
+    let p = permits.get(key);
+    if (!p) {
+      if (permits.size >= 100_000) permits.clear(); // certificate names are unbounded in principle
+      p = new SourcePermit(identity);
+      permits.set(key, p);
+    }
+    return p;
+  };
   async function* subscription(request: SubscribeRequest, context: CallContext): AsyncIterable<Uint8Array> {
     checkKinds(request.kinds);
     if (d.limits.maxSubscribers > 0 && d.subscribers.size >= d.limits.maxSubscribers) {
@@ -295,8 +306,8 @@ export function signalService(d: SignalServiceDeps) {
         d.refused('stream_limit');
         throw new ServerError(Status.RESOURCE_EXHAUSTED, `${d.streams.count} signal streams are open, the most this aggregator takes (--max-streams ${d.limits.maxSignalStreams}); try again later or add an aggregator`);
       }
-      // Each source id is held to the caller's identity, once per stream.
-      const permit = new SourcePermit(context.identity ?? ANONYMOUS);
+      // Each source id is held to the caller's identity (one permit per identity, shared by its streams).
+      const permit = permitOf(context.identity ?? ANONYMOUS);
       d.metrics.streamsOpen.inc();
       d.streams.open();
       const iterator = requests[Symbol.asyncIterator]();

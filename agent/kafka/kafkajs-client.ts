@@ -5,7 +5,43 @@
 import { AssignerProtocol, Kafka, logLevel, type Admin, type KafkaConfig, type LogEntry, type SASLOptions } from 'kafkajs';
 import type { Logger } from 'pino';
 import { KafkaCallError, type ClusterMetadata, type CommittedOffset, type GroupDescription, type KafkaAdminClient, type KafkaFailureReason, type LogEndOffset } from './client.js';
+import { decodeFetch, encodeFetch, outcomeOf, waves, type RecordRead, type RecordTime } from './record-fetch.js';
 import type { KafkaSettings } from './settings.js';
+
+// The few kafkajs 2.2.4 internals the record-timestamp read uses (kafkajs has no public "fetch one
+// record at an offset" outside a consumer group, and a consumer would join a group and show up
+// as one). A Kafka client keeps its cluster factory under a private symbol; a cluster finds
+// partition leaders and connected brokers (with the client's own TLS and SASL); a broker's
+// connection pool sends a request we encode and returns the raw answer we decode. Checked at
+// first use: anything else is 'unsupported' and lag in seconds stays interpolated.
+interface KjsBroker {
+  versions: Record<number, { minVersion: number; maxVersion: number }> | null;
+  connectionPool: { send(request: KjsProtocolRequest): Promise<unknown> };
+}
+interface KjsProtocolRequest {
+  request: { apiKey: number; apiVersion: number; apiName: string; encode(): Promise<{ buf: Buffer; buffer: Buffer }> };
+  response: { decode(raw: Buffer): Promise<Buffer>; parse(raw: Buffer): Promise<Buffer> };
+  requestTimeout: number;
+}
+interface KjsCluster {
+  connect(): Promise<void>;
+  disconnect(): Promise<void>;
+  isConnected(): boolean;
+  addMultipleTargetTopics(topics: string[]): Promise<void>;
+  refreshMetadata(): Promise<void>;
+  findLeaderForPartitions(topic: string, partitions: number[]): Record<string, number[]>;
+  findBroker(q: { nodeId: string }): Promise<KjsBroker>;
+}
+type ClusterFactory = (o: { metadataMaxAge?: number; allowAutoTopicCreation?: boolean }) => KjsCluster;
+
+const FETCH = 1;
+
+function clusterFactoryOf(kafka: Kafka): ClusterFactory {
+  const sym = Object.getOwnPropertySymbols(kafka).find((x) => x.description === 'private:Kafka:createCluster');
+  const f = sym ? (kafka as unknown as Record<symbol, unknown>)[sym] : undefined;
+  if (typeof f !== 'function') throw new KafkaCallError('unsupported', 'record timestamps: this kafkajs offers no cluster to fetch with (kafkajs 2.2.4 expected)', 'record timestamps');
+  return f as ClusterFactory;
+}
 
 interface KafkaJsErrorShape {
   name?: string;
@@ -88,11 +124,16 @@ export function kafkaJsConfig(s: KafkaSettings, logger: Logger): KafkaConfig {
 }
 
 export class KafkaJsAdminClient implements KafkaAdminClient {
+  private readonly kafka: Kafka;
   private readonly admin: Admin;
   private connected = false;
+  /** A cluster of its own for record-timestamp reads, made at the first one. */
+  private fetcher?: KjsCluster;
+  private staleLeaders = false;
 
-  constructor(settings: KafkaSettings, logger: Logger) {
-    this.admin = new Kafka(kafkaJsConfig(settings, logger)).admin();
+  constructor(private readonly settings: KafkaSettings, logger: Logger) {
+    this.kafka = new Kafka(kafkaJsConfig(settings, logger));
+    this.admin = this.kafka.admin();
     this.admin.on(this.admin.events.DISCONNECT, () => {
       this.connected = false;
     });
@@ -183,12 +224,101 @@ export class KafkaJsAdminClient implements KafkaAdminClient {
   logEndOffsets(topic: string): Promise<LogEndOffset[]> {
     return this.call(`log-end offsets of topic ${topic}`, async () => {
       const offsets = await this.admin.fetchTopicOffsets(topic);
-      return offsets.map((o) => ({ partition: o.partition, offset: Number(o.high) }));
+      return offsets.map((o) => {
+        const low = Number(o.low);
+        return { partition: o.partition, offset: Number(o.high), ...(Number.isFinite(low) && low >= 0 ? { start: low } : {}) };
+      });
     });
+  }
+
+  recordTimes(reads: readonly RecordRead[]): Promise<RecordTime[]> {
+    return this.call('record timestamps', async () => {
+      if (!this.fetcher) {
+        const f = clusterFactoryOf(this.kafka)({ metadataMaxAge: 60_000, allowAutoTopicCreation: false });
+        if (typeof f.findLeaderForPartitions !== 'function' || typeof f.findBroker !== 'function') throw new KafkaCallError('unsupported', 'record timestamps: unexpected kafkajs cluster shape', 'record timestamps');
+        this.fetcher = f;
+      }
+      const cluster = this.fetcher;
+      if (!cluster.isConnected()) await cluster.connect();
+      await cluster.addMultipleTargetTopics([...new Set(reads.map((r) => r.topic))]);
+      if (this.staleLeaders) {
+        this.staleLeaders = false;
+        await cluster.refreshMetadata();
+      }
+      const out = new Map<RecordRead, RecordTime>();
+      // Reads by leader broker; each wave names a partition once.
+      const byLeader = new Map<string, RecordRead[]>();
+      const byTopic = new Map<string, RecordRead[]>();
+      for (const r of reads) {
+        let l = byTopic.get(r.topic);
+        if (!l) byTopic.set(r.topic, (l = []));
+        l.push(r);
+      }
+      for (const [topic, rs] of byTopic) {
+        const leaders = cluster.findLeaderForPartitions(topic, [...new Set(rs.map((r) => r.partition))]);
+        const leaderOf = new Map<number, string>();
+        for (const [id, ps] of Object.entries(leaders)) for (const p of ps) leaderOf.set(p, id);
+        for (const r of rs) {
+          const id = leaderOf.get(r.partition);
+          if (id === undefined || Number(id) < 0) {
+            out.set(r, { ...r, outcome: { kind: 'failed', reason: 'not-found', message: `partition ${topic}/${r.partition}: no leader known` } });
+            continue;
+          }
+          let l = byLeader.get(id);
+          if (!l) byLeader.set(id, (l = []));
+          l.push(r);
+        }
+      }
+      await Promise.all(
+        [...byLeader].map(async ([nodeId, rs]) => {
+          try {
+            await this.fetchFrom(cluster, nodeId, rs, out);
+          } catch (e) {
+            // One broker's failure (down, timing out) fails its reads only.
+            const err = classifyKafkaError(e, `record timestamps from broker ${nodeId}`);
+            this.staleLeaders = true;
+            for (const r of rs) if (!out.has(r)) out.set(r, { ...r, outcome: { kind: 'failed', reason: err.reason, message: err.message } });
+          }
+        }),
+      );
+      return reads.map((r) => out.get(r)!);
+    });
+  }
+
+  /** One Fetch per wave to one leader broker; outcomes into `out`. */
+  private async fetchFrom(cluster: KjsCluster, nodeId: string, rs: RecordRead[], out: Map<RecordRead, RecordTime>): Promise<void> {
+    const broker = await cluster.findBroker({ nodeId });
+    const max = broker.versions?.[FETCH]?.maxVersion ?? -1;
+    if (max < 4) {
+      for (const r of rs) out.set(r, { ...r, outcome: { kind: 'failed', reason: 'unsupported', message: `broker ${nodeId} serves Fetch up to v${max} only (v4, Kafka 0.11, needed)` } });
+      return;
+    }
+    const version: 4 | 5 = max >= 5 ? 5 : 4;
+    for (const wave of waves(rs)) {
+      const body = encodeFetch(version, wave);
+      const raw = (await broker.connectionPool.send({
+        request: { apiKey: FETCH, apiVersion: version, apiName: 'Fetch', encode: async () => ({ buf: body, buffer: body }) },
+        response: { decode: async (b: Buffer) => b, parse: async (b: Buffer) => b },
+        requestTimeout: this.settings.requestTimeoutMs,
+      })) as Buffer;
+      const answered = decodeFetch(version, raw);
+      for (const r of wave) {
+        const p = answered.find((x) => x.topic === r.topic && x.partition === r.partition);
+        if (!p) {
+          out.set(r, { ...r, outcome: { kind: 'failed', reason: 'protocol', message: `partition ${r.topic}/${r.partition}: not in the Fetch answer` } });
+          continue;
+        }
+        const { outcome, stale } = outcomeOf(p, r.offset);
+        if (stale) this.staleLeaders = true;
+        out.set(r, { ...r, outcome, ...(p.logStart !== undefined ? { logStart: p.logStart } : {}) });
+      }
+    }
   }
 
   async disconnect(): Promise<void> {
     this.connected = false;
     await this.admin.disconnect().catch(() => undefined);
+    await this.fetcher?.disconnect().catch(() => undefined);
+    this.fetcher = undefined;
   }
 }

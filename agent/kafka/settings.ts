@@ -69,9 +69,15 @@ export const KafkaSectionSchema = z
         maxPollIntervalMs: z.number().int().min(1000).optional(),
         /** A memberless group with no new records this long is inventory (ABANDONED), not an incident. */
         abandonAfterMs: z.number().int().min(1000).optional(),
+        /** Unconsumed records to be deleted by retention within this long: the partition is at risk (DEGRADED). */
+        retentionHorizonMs: z.number().int().min(1000).optional(),
       })
       .strict()
       .optional(),
+    /** An unchanged healthy judgement (partition, group) is re-sent this often; default the rules' heartbeat (60 s). */
+    heartbeatMs: z.number().int().min(100).optional(),
+    /** Record timestamps read a round at most, for exact lag in seconds (0: off, lag seconds interpolated). */
+    recordTimestampReads: z.number().int().min(0).optional(),
     clientId: z.string().min(1).optional(),
   })
   .strict();
@@ -92,6 +98,10 @@ export interface KafkaSettings {
   windowSize: number;
   allowedLag: number;
   lag: NonNullable<KafkaSection['lag']>;
+  /** Record timestamps read a round at most (0: off). */
+  recordTimestampReads: number;
+  /** Re-send period of unchanged healthy judgements; undefined: the rules' heartbeat. */
+  heartbeatMs?: number;
   clientId: string;
 }
 
@@ -102,6 +112,7 @@ export const KAFKA_DEFAULTS = {
   windowSize: 10,
   allowedLag: 0,
   excludeTopics: '^__',
+  recordTimestampReads: 200,
   clientId: 'kafka-obs-agent',
 };
 
@@ -225,7 +236,9 @@ export function kafkaSettings(section: unknown, env: Record<string, string | und
     connectionTimeoutMs: file.connectionTimeoutMs ?? KAFKA_DEFAULTS.connectionTimeoutMs,
     windowSize: file.windowSize ?? KAFKA_DEFAULTS.windowSize,
     allowedLag: file.allowedLag ?? KAFKA_DEFAULTS.allowedLag,
-    lag: file.lag ?? {},
+    lag: { ...file.lag, ...(e('KAFKA_RETENTION_HORIZON_MS') !== undefined ? { retentionHorizonMs: int('KAFKA_RETENTION_HORIZON_MS', 0, 1000) } : {}) },
+    recordTimestampReads: int('KAFKA_RECORD_TIMESTAMP_READS', file.recordTimestampReads ?? KAFKA_DEFAULTS.recordTimestampReads, 0),
+    ...(file.heartbeatMs !== undefined ? { heartbeatMs: file.heartbeatMs } : {}),
     clientId: file.clientId ?? KAFKA_DEFAULTS.clientId,
   };
 }

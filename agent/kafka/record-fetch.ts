@@ -184,7 +184,7 @@ function legacy(records: Buffer, from: number, offset: number): RecordFind {
       const ts = Number(records.readBigInt64BE(o + 18));
       const compressed = (attributes & COMPRESSION) !== 0;
       // A compressed wrapper's offset is its last inner record's, its timestamp the newest.
-      return { kind: 'ok', recordOffset: compressed ? Math.max(offset, at) : at, timestampMs: ts, exact: !compressed || (attributes & LOG_APPEND_TIME) !== 0 };
+      return { kind: 'ok', recordOffset: compressed ? offset : at, timestampMs: ts, exact: !compressed || (attributes & LOG_APPEND_TIME) !== 0 };
     }
     o += 12 + size;
   }

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { KafkaCallError, type ClusterMetadata, type CommittedOffset, type GroupDescription, type KafkaAdminClient, type KafkaFailureReason, type LogEndOffset } from './client.js';
 import { decodeFetch, encodeFetch, outcomeOf, waves, type RecordRead, type RecordTime } from './record-fetch.js';
 import type { KafkaSettings } from './settings.js';
+import { OAuthTokenSource, TokenError, mskIamMechanism } from './sasl.js';
 
 // The few kafkajs 2.2.4 internals the record-timestamp read uses (kafkajs has no public "fetch one
 // record at an offset" outside a consumer group, and a consumer would join a group and show up
@@ -55,9 +56,28 @@ interface KafkaJsErrorShape {
 const PERMISSION_TYPES = /AUTHORIZATION_FAILED$/;
 const AUTH_TYPES = /^(SASL_AUTHENTICATION_FAILED|ILLEGAL_SASL_STATE|UNSUPPORTED_SASL_MECHANISM)$/;
 
+/** What to check when a login fails, per mechanism. */
+function authHint(mechanism: string | undefined): string {
+  switch (mechanism) {
+    case 'OAUTHBEARER':
+      return 'the broker refused the OAUTHBEARER token (expired? issued for another audience or issuer? check the token file or command, and KAFKA_SASL_OAUTHBEARER_EXTENSIONS)';
+    case 'AWS_MSK_IAM':
+      return "the broker refused the IAM login (check that the role's policy allows kafka-cluster:Connect on this cluster, the region, and this machine's clock)";
+    default:
+      return 'authentication failed (check KAFKA_SASL_MECHANISM, user name and password)';
+  }
+}
+
 /** Classifies a kafkajs error (unwrapping retries) into a reason and a message a user can act on. */
-export function classifyKafkaError(e: unknown, call: string): KafkaCallError {
+export function classifyKafkaError(e: unknown, call: string, mechanism?: string): KafkaCallError {
   if (e instanceof KafkaCallError) return e;
+  // The login's own secrets could not be had: said as such (never the secret).
+  const chain: KafkaJsErrorShape[] = [];
+  for (let x = e as KafkaJsErrorShape | undefined, i = 0; x && i < 6; i++, x = (x.originalError ?? x.cause) as KafkaJsErrorShape | undefined) chain.push(x);
+  const token = chain.find((x) => x instanceof TokenError);
+  if (token) return new KafkaCallError('auth', `${call}: the OAUTHBEARER token could not be had: ${token.message}`, call);
+  const aws = chain.find((x) => x.name === 'CredentialsProviderError' || (mechanism === 'AWS_MSK_IAM' && /Could not load credentials|credential/i.test(x.message ?? '')));
+  if (aws) return new KafkaCallError('auth', `${call}: AWS credentials could not be loaded for AWS_MSK_IAM (the default chain: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, a web identity token (IRSA), the container endpoint, instance metadata): ${aws.message}`, call);
   // Walk the chain to the most specific error: retries wrap the one that counts.
   let err = e as KafkaJsErrorShape;
   for (let i = 0; i < 5; i++) {
@@ -76,9 +96,13 @@ export function classifyKafkaError(e: unknown, call: string): KafkaCallError {
   else if (/certificate|self[- ]signed|SSL|TLS|wrong version number|handshake/i.test(message) || /^ERR_TLS|^(CERT|UNABLE_TO|DEPTH_ZERO|SELF_SIGNED)/.test(String(err?.code ?? ''))) reason = 'ssl';
   else if (name === 'KafkaJSRequestTimeoutError' || name === 'KafkaJSTimeout' || name === 'KafkaJSLockTimeout' || /timed? ?out/i.test(message)) reason = 'timeout';
   else if (name === 'KafkaJSConnectionError' || name === 'KafkaJSConnectionClosedError' || name === 'KafkaJSBrokerNotFound' || name === 'KafkaJSNoBrokerAvailableError' || /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ECONNRESET|EAI_AGAIN|Connection error/i.test(message)) reason = 'unreachable';
+  // The listener does not offer the mechanism asked for (a wrong port, or SASL not set up there).
+  const unoffered = type === 'UNSUPPORTED_SASL_MECHANISM' || /mechanism is not supported by the server|does not support the requested SASL mechanism/i.test(message);
   const hint: Record<KafkaFailureReason, string> = {
     unreachable: 'no broker answered (check KAFKA_BOOTSTRAP_SERVERS and that the listener is reachable from here)',
-    auth: 'authentication failed (check KAFKA_SASL_MECHANISM, user name and password)',
+    auth: unoffered
+      ? `the broker does not offer SASL ${mechanism ?? 'mechanism'} on this listener (check KAFKA_SASL_MECHANISM and the port: on MSK, IAM is 9098 (9198 public), SCRAM 9096 (9196), TLS 9094)`
+      : authHint(mechanism),
     ssl: 'TLS failed (check KAFKA_SECURITY_PROTOCOL and the CA / client certificate files)',
     permission: `not allowed (${type}): the agent's principal needs Describe on the cluster, topics and groups`,
     timeout: 'the request timed out',
@@ -116,9 +140,15 @@ export function kafkaJsConfig(s: KafkaSettings, logger: Logger): KafkaConfig {
       ...(tls.verifyHostname ? {} : { checkServerIdentity: () => undefined }),
     };
   }
-  if (s.sasl) {
-    const mechanism = s.sasl.mechanism.toLowerCase() as 'plain' | 'scram-sha-256' | 'scram-sha-512';
-    config.sasl = { mechanism, username: s.sasl.username, password: s.sasl.password } as SASLOptions;
+  const sasl = s.sasl;
+  if (sasl?.mechanism === 'OAUTHBEARER') {
+    const tokens = new OAuthTokenSource(sasl, logger);
+    config.sasl = { mechanism: 'oauthbearer', oauthBearerProvider: () => tokens.bearer() };
+  } else if (sasl?.mechanism === 'AWS_MSK_IAM') {
+    config.sasl = mskIamMechanism(sasl, `kafka-obs/${s.clientId}`);
+  } else if (sasl) {
+    const mechanism = sasl.mechanism.toLowerCase() as 'plain' | 'scram-sha-256' | 'scram-sha-512';
+    config.sasl = { mechanism, username: sasl.username, password: sasl.password } as SASLOptions;
   }
   return config;
 }
@@ -147,7 +177,7 @@ export class KafkaJsAdminClient implements KafkaAdminClient {
       }
       return await f();
     } catch (e) {
-      throw classifyKafkaError(e, name);
+      throw classifyKafkaError(e, name, this.settings.sasl?.mechanism);
     }
   }
 
@@ -275,7 +305,7 @@ export class KafkaJsAdminClient implements KafkaAdminClient {
             await this.fetchFrom(cluster, nodeId, rs, out);
           } catch (e) {
             // One broker's failure (down, timing out) fails its reads only.
-            const err = classifyKafkaError(e, `record timestamps from broker ${nodeId}`);
+            const err = classifyKafkaError(e, `record timestamps from broker ${nodeId}`, this.settings.sasl?.mechanism);
             this.staleLeaders = true;
             for (const r of rs) if (!out.has(r)) out.set(r, { ...r, outcome: { kind: 'failed', reason: err.reason, message: err.message } });
           }

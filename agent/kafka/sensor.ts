@@ -16,6 +16,7 @@ import { probeBroker } from './probe.js';
 import { LagEvaluator, type GroupMembers, type GroupState } from './lag/index.js';
 import { SignalPlanner } from './signals.js';
 import { RecordTimes, type LaggingPartition } from './record-times.js';
+import { OAuthTokenSource, describeAwsCredentials } from './sasl.js';
 
 /** How many Admin requests a round keeps in flight at once (groups, topics). */
 const CONCURRENCY = 8;
@@ -301,6 +302,9 @@ export class KafkaSensor extends PollingSensor {
     const logger = silentLogger();
     const client = this.makeClient(logger);
     try {
+      // The login's secrets, found and described (never shown) before the cluster is asked.
+      const login = await loginFacts(this.settings);
+      if (login) (login.ok ? facts : errors).push(login.text);
       const md = await client.metadata();
       const notAnswering = await this.notAnswering(md);
       facts.push(`brokers listed: ${md.brokers.length} (${md.brokers.map((b) => `${b.id} at ${b.host}:${b.port}${notAnswering.has(b.id) ? ' NOT ANSWERING' : ''}`).join(', ')}), controller ${md.controller ?? 'unknown'}`);
@@ -389,6 +393,25 @@ function assignedOf(d: GroupDescription): Map<string, number[]> {
   const out = new Map<string, number[]>();
   for (const m of d.members) for (const [t, ps] of m.assignment) out.set(t, [...(out.get(t) ?? []), ...ps]);
   return out;
+}
+
+/** What --check says of an OAUTHBEARER token or AWS credentials: found and what they are, or why not. */
+async function loginFacts(s: KafkaSettings): Promise<{ ok: boolean; text: string } | undefined> {
+  if (s.sasl?.mechanism === 'OAUTHBEARER') {
+    try {
+      return { ok: true, text: await new OAuthTokenSource(s.sasl).describe() };
+    } catch (e) {
+      return { ok: false, text: (e as Error).message };
+    }
+  }
+  if (s.sasl?.mechanism === 'AWS_MSK_IAM') {
+    try {
+      return { ok: true, text: await describeAwsCredentials() };
+    } catch (e) {
+      return { ok: false, text: `AWS credentials for AWS_MSK_IAM could not be loaded (the default chain: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, a web identity token (IRSA), the container endpoint, instance metadata): ${(e as Error).message}` };
+    }
+  }
+  return undefined;
 }
 
 /** --check prints results, not kafkajs's chatter. */

@@ -1,7 +1,7 @@
 // The evaluation rules for one group-partition, in order (see evaluator.ts for the full text).
 import type { LogEndHistory } from './log-end-history.js';
 import type { LagSettings } from './settings.js';
-import type { GroupState, LagSecondsFrom, PartitionStatus, PartitionVerdict, RetentionState } from './types.js';
+import type { GroupState, LagSecondsFrom, PartitionStatus, PartitionVerdict } from './types.js';
 import {
   F_ANCHOR_L,
   F_CAUGHTUP,
@@ -133,38 +133,42 @@ export function judgePartition(
   const catchUpSeconds = lag > 0 && consumeRate !== undefined && consumeRate > (produceRate ?? 0) ? lag / (consumeRate - (produceRate ?? 0)) : undefined;
 
   // Retention: how far the committed offset is from the log start, and how soon the log start
-  // (advancing at its observed rate) overtakes it at the consumer's rate.
+  // (advancing at its observed rate) overtakes it at the consumer's rate: the window's rate, or
+  // none once the rules below find it silent (late, stopped, unowned): a consumer that has stopped
+  // does not move away from deletion at the pace it had before.
   const logStart = history.logStart(tp);
-  let retentionHeadroom: number | undefined;
-  let retentionSecondsLeft: number | undefined;
-  let logStartRate: number | undefined;
-  let retention: RetentionState | undefined;
-  let retentionReason: string | undefined;
-  if (committed === committed && logStart === logStart) {
+  let idle = false;
+  const retentionOf = (): Pick<PartitionVerdict, 'logStart' | 'retentionHeadroom' | 'retentionSecondsLeft' | 'logStartRate' | 'retention' | 'retentionReason'> => {
+    const out: ReturnType<typeof retentionOf> = { logStart: undefined, retentionHeadroom: undefined, retentionSecondsLeft: undefined, logStartRate: undefined, retention: undefined, retentionReason: undefined };
+    if (logStart !== logStart) return out;
+    out.logStart = logStart;
+    if (committed !== committed) return out;
     const headroom = committed - logStart;
-    retentionHeadroom = headroom;
+    out.retentionHeadroom = headroom;
     const lowRate = history.logStartRate(tp, nowMs) * 1000;
-    if (lowRate === lowRate) logStartRate = lowRate;
+    if (lowRate === lowRate) out.logStartRate = lowRate;
     if (headroom < 0) {
-      retention = 'lost';
-      retentionReason = `${int(-headroom)} unconsumed records were deleted by retention: the committed offset ${int(committed)} is below the log start ${int(logStart)}`;
+      out.retention = 'lost';
+      out.retentionReason = `${int(-headroom)} unconsumed records were deleted by retention: the committed offset ${int(committed)} is below the log start ${int(logStart)}`;
       a[b + F_RET_RISK] = 1;
-    } else {
-      // The log start moves in steps: its trend since the last step (not the step itself) is
-      // what closes on the offset, so the time left counts down between steps.
-      const closing = lag > 0 && lowRate > 0 ? lowRate - (consumeRate ?? 0) : 0;
-      if (closing > 0) retentionSecondsLeft = Math.max(0, headroom - lowRate * Math.max(0, (nowMs - history.logStartMovedAt(tp)) / 1000)) / closing;
-      const horizon = s.retentionHorizonMs / 1000;
-      const flagged = a[b + F_RET_RISK] === 1;
-      const atRisk = retentionSecondsLeft !== undefined && retentionSecondsLeft <= (flagged ? RETENTION_CLEAR * horizon : horizon);
-      a[b + F_RET_RISK] = atRisk ? 1 : 0;
-      retention = atRisk ? 'at-risk' : 'ok';
-      if (atRisk) {
-        const pace = consumeRate ? `, consumed at ${consumeRate.toFixed(1)}/s` : ', not consumed';
-        retentionReason = `unconsumed records of ${topic}/${partition} will be deleted in ~${humanDuration(retentionSecondsLeft!)}: the log start (${int(logStart)}) advances ${lowRate.toFixed(1)} records/s, ${int(headroom)} records below the committed offset ${int(committed)}${pace}`;
-      }
+      return out;
     }
-  }
+    const consuming = idle ? 0 : (consumeRate ?? 0);
+    // The log start moves in steps: its trend since the last step (not the step itself) is
+    // what closes on the offset, so the time left counts down between steps.
+    const closing = lag > 0 && lowRate > 0 ? lowRate - consuming : 0;
+    if (closing > 0) out.retentionSecondsLeft = Math.max(0, headroom - lowRate * Math.max(0, (nowMs - history.logStartMovedAt(tp)) / 1000)) / closing;
+    const horizon = s.retentionHorizonMs / 1000;
+    const flagged = a[b + F_RET_RISK] === 1;
+    const atRisk = out.retentionSecondsLeft !== undefined && out.retentionSecondsLeft <= (flagged ? RETENTION_CLEAR * horizon : horizon);
+    a[b + F_RET_RISK] = atRisk ? 1 : 0;
+    out.retention = atRisk ? 'at-risk' : 'ok';
+    if (atRisk) {
+      const pace = consuming ? `, consumed at ${consuming.toFixed(1)}/s` : ', not consumed';
+      out.retentionReason = `unconsumed records of ${topic}/${partition} will be deleted in ~${humanDuration(out.retentionSecondsLeft!)}: the log start (${int(logStart)}) advances ${lowRate.toFixed(1)} records/s, ${int(headroom)} records below the committed offset ${int(committed)}${pace}`;
+    }
+    return out;
+  };
   const progress = a[b + F_PROGRESS]!;
 
   let status: PartitionStatus = 'OK';
@@ -179,12 +183,7 @@ export function judgePartition(
     lagSecondsInterpolated,
     lagSecondsCapped,
     catchUpSeconds,
-    logStart: logStart === logStart ? logStart : undefined,
-    retentionHeadroom,
-    retentionSecondsLeft,
-    logStartRate,
-    retention,
-    retentionReason,
+    ...retentionOf(),
     committed: committed === committed ? committed : undefined,
     logEnd: logEnd === logEnd ? logEnd : undefined,
     consumeRate,
@@ -248,6 +247,7 @@ export function judgePartition(
 
   // 5. Membership says nobody owns it: STOP while records arrive, else ABANDONED (inventory).
   if (ownership === 'none' || ownership === 'unowned') {
+    idle = true;
     const who = ownership === 'none' ? `the group has no members (${state ?? 'no members'})` : `no member of the group (${state}, ${members} members) is assigned this partition`;
     if (growing) {
       status = 'STOP';
@@ -293,6 +293,7 @@ export function judgePartition(
   }
   const late = eligible && silence + slack >= lateAfter;
   if (late) {
+    idle = true;
     const usual = expected === expected ? ` (commits came every ~${sec(expected)})` : '';
     const grew = arrived > 0 ? ` while the log end grew by ${int(arrived)}` : '';
     const life = a[b + F_LIFE]!;

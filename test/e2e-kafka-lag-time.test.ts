@@ -14,7 +14,9 @@
 // 2. A consumer stops while the producer keeps writing 100 KB records: the mock's log start
 //    advances towards its committed offset. The partition is flagged at-risk (DEGRADED, seconds
 //    left) before its records are deleted, and lost after.
-// 3. --check says where lag in seconds comes from.
+// 3. Reading is refused (TOPIC_AUTHORIZATION_FAILED, as for a principal without Read): lag in
+//    seconds falls back to interpolation, counted, said once in the log.
+// 4. --check says where lag in seconds comes from.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { writeFileSync } from 'node:fs';
@@ -23,7 +25,7 @@ import kafkajs, { type Admin, type Consumer, type Producer } from 'kafkajs';
 import { CTX, EventKind, Status_Condition, entityOf, type Event, type Signal } from '../proto/index.js';
 import { agent, agentCheck, aggregator, getJson, tempDir, type AgentProc, type AggregatorProc } from './support/procs.js';
 import { aggregatorClient, Collector } from './support/client.js';
-import { FAST_CONSUMER, startMockKafka, type MockKafka } from './support/kafka-mock.js';
+import { ApiKey, FAST_CONSUMER, startMockKafka, type MockKafka } from './support/kafka-mock.js';
 
 const { Kafka, logLevel, CompressionTypes } = kafkajs;
 const test = suite('Kafka source: lag in time and retention risk against a Kafka-protocol server');
@@ -191,6 +193,27 @@ test('a stopped consumer and an advancing log start: at-risk (DEGRADED, seconds 
   assert.is(g.status!.condition, Status_Condition.DEGRADED);
   assert.is(g.context['retention-partition'], 'ledger/0');
   assert.ok(num(g, CTX.retentionSecondsLeft) >= 0);
+});
+
+test('reading records refused (no Read on the topic): lag seconds interpolated, the refusal counted and said once', async () => {
+  await reports.commitOffsets([{ topic: 'clicks', partition: 0, offset: '270' }]);
+  consumers.splice(consumers.indexOf(reports), 1);
+  await reports.disconnect(); // the agent is the only one fetching now
+  const TOPIC_AUTHORIZATION_FAILED = 29;
+  await mock.pushErrors(ApiKey.Fetch, TOPIC_AUTHORIZATION_FAILED, 20);
+  const p0 = `${REPORTS}/topic/clicks/partition/0`;
+  try {
+    await sub.until(() => signalsOf(p0).filter((s) => s.context['committed-offset'] === '270').length >= 3, 'partition 0 at 270, three readings', 20_000);
+  } finally {
+    await mock.clearErrors(ApiKey.Fetch);
+  }
+  const at270 = signalsOf(p0).filter((s) => s.context['committed-offset'] === '270');
+  assert.ok(at270.every((s) => s.context[CTX.lagSecondsFrom] === 'interpolated'), at270.map((s) => s.context[CTX.lagSecondsFrom]).join(' '));
+  const status = await getJson<{ sensors: Record<string, { recordTimestamps?: { failed: Record<string, number>; denied: number } }> }>(`http://127.0.0.1:${monitor.httpPort}/v1/status`);
+  const rt = Object.values(status.sensors).map((x) => x.recordTimestamps).find((x) => x !== undefined)!;
+  assert.ok((rt.failed.permission ?? 0) >= 1 && rt.denied >= 1, JSON.stringify(rt));
+  const said = monitor.lines.filter((l) => /record timestamps of topic clicks cannot be read \(the agent's principal needs Read on it\): lag in seconds is interpolated/.test(l.msg));
+  assert.is(said.length, 1, 'said once');
 });
 
 test('--check says where lag in seconds comes from', async () => {

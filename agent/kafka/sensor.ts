@@ -223,14 +223,27 @@ export class KafkaSensor extends PollingSensor {
     const reads = rt.plan(lagging.map((x) => x.l), now);
     if (reads.length) {
       const t0 = performance.now();
+      // Bounded: a broker that does not answer must not hold up the round's judgements.
+      const limitMs = Math.min(this.settings.requestTimeoutMs, Math.max(1_000, this.settings.intervalMs / 2));
+      let timer: NodeJS.Timeout | undefined;
+      const read = client.recordTimes(reads);
+      read.catch(() => undefined);
       try {
-        const refused = rt.absorb(await client.recordTimes(reads), Date.now());
+        const answered = await Promise.race([
+          read,
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new KafkaCallError('timeout', `record timestamps: no answer within ${limitMs} ms`, 'record timestamps')), limitMs);
+          }),
+        ]);
+        const refused = rt.absorb(answered, Date.now());
         for (const topic of refused) this.ctx?.logger.warn({ source: this.options.description, topic }, `record timestamps of topic ${topic} cannot be read (the agent's principal needs Read on it): lag in seconds is interpolated from log-end offsets there`);
       } catch (e) {
         const err = e as KafkaCallError;
         rt.roundFailed(err.reason ?? 'internal');
         if (err.reason === 'unsupported') this.ctx?.logger.warn({ source: this.options.description }, `record timestamps cannot be read (${err.message}): lag in seconds is interpolated from log-end offsets`);
         else this.ctx?.logger.debug({ source: this.options.description, err: err.message }, 'record timestamps not read this round');
+      } finally {
+        clearTimeout(timer);
       }
       this.lastRecordRead = { ms: performance.now() - t0, reads: reads.length };
     }

@@ -6,6 +6,10 @@
 //   cluster/<c>/group/<g>#lag                               the group's evaluation (Burrow status, lags)
 //   cluster/<c>/group/<g>/topic/<t>#lag                     the group's total lag on one topic
 //   cluster/<c>/group/<g>/topic/<t>/partition/<n>#lag       one partition's evaluation
+// All three carry lag in time and retention (proto's CTX: lag-seconds, lag-seconds-from,
+// catch-up-seconds, log-start-offset, retention-headroom, retention-seconds-left; a topic's and a
+// group's from their partition most at risk, named in retention-partition). A retention risk
+// (at-risk or lost, not ABANDONED) makes the subject DEGRADED and unhealthy: sent every round.
 import { ASPECT, CTX, Status_Condition, Status_Confidence, entity, isUnder, subjectOf, type Signal } from '../../proto/index.js';
 import { sensorSignal, type SubjectNames } from '../sensor.js';
 import type { MetadataJudgement } from './partitions.js';

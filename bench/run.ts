@@ -12,7 +12,7 @@
 //  2b. durable: the ingest with its journal (durable acks) beside the ceiling of the same run, ack p99.
 //  2c. journal: bytes per signal, replay speed, recovery time for 10M signals (bench/journal.ts;
 //      BENCH_JOURNAL_SIGNALS, BENCH_JOURNAL_SPAN_MS, BENCH_JOURNAL_SOURCES).
-// `npm run bench -- actors latency` runs only the phases named (ingest, nosub, ceiling, durable, journal, latency, rss, actors, jmx, lag, instrument, pipeline, narrative-latency, door).
+// `npm run bench -- actors latency` runs only the phases named (ingest, nosub, ceiling, durable, journal, latency, rss, actors, jmx, lag, record-times, instrument, pipeline, narrative-latency, door).
 // Tunables (environment): BENCH_AGENTS (50), BENCH_LOAD_PROCS (1), BENCH_INFLIGHT (8),
 // BENCH_BATCH (100), BENCH_WARMUP_MS (2000), BENCH_MEASURE_MS (10000), BENCH_LATENCY_RATE (20000),
 // BENCH_LATENCY_MS (8000), BENCH_RSS_RATE (5000), BENCH_SKIP (comma list of: ingest, nosub, ceiling,
@@ -22,6 +22,8 @@
 //   6. JMX: ~500 attributes polled every second from one JVM (bench/jmx.ts; needs a JDK).
 //   7. Lag: one evaluation round of 20 000 consumer groups x 10 partitions, synthetic offsets, no
 //      broker: time per round and memory (bench/lag.ts, in a child process).
+//  7b. record-times: what reading record timestamps (exact lag in seconds) costs a round, 1 to 600
+//      partitions, against librdkafka's mock cluster (bench/record-times.ts; needs the mock launcher).
 //   8. Instrument: what the kafkajs instrumentation adds to one producer.send (bench/instrument.ts).
 //   9. Pipeline: the recorded scenarios, copied into a large estate, replayed in process through the
 //      hierarchy, every observer and both reporters: signals/s, events out per signal, memory; and
@@ -41,6 +43,7 @@ import type { EmitArgs, EmitResult } from './emit-worker.js';
 import { runActorsBench } from './actors.js';
 import { jmxBench } from './jmx.js';
 import { lagBench } from './lag.js';
+import { recordTimesBench } from './record-times.js';
 import { instrumentBench } from './instrument.js';
 import { pipelineBench } from './pipeline.js';
 import { narrativeLatencyBench } from './narrative-latency.js';
@@ -53,7 +56,7 @@ const env = (name: string, dflt: number): number => {
   return Number.isFinite(n) && n > 0 ? n : dflt;
 };
 
-const PHASES = ['ingest', 'nosub', 'ceiling', 'durable', 'journal', 'latency', 'rss', 'actors', 'jmx', 'lag', 'instrument', 'pipeline', 'narrative-latency', 'door'];
+const PHASES = ['ingest', 'nosub', 'ceiling', 'durable', 'journal', 'latency', 'rss', 'actors', 'jmx', 'lag', 'record-times', 'instrument', 'pipeline', 'narrative-latency', 'door'];
 /** BENCH_SKIP, or every phase but those named as arguments. */
 function skipped(): Set<string> {
   const only = process.argv.slice(2).filter((a) => PHASES.includes(a));
@@ -539,6 +542,17 @@ async function main(): Promise<void> {
     out('[7] lag: consumer-lag evaluation of 20 000 groups x 10 partitions, synthetic offset histories, no broker (child process)');
     await phase('lag', async () => {
       lagRows = await lagBench(out);
+    });
+  }
+
+  if (!CFG.skip.has('record-times')) {
+    out('[7b] record-times: reading the record at N committed offsets per round (exact lag in seconds), the agent\'s kafkajs adapter against the mock cluster');
+    await phase('record-times', async () => {
+      if (!existsSync(new URL('../test/support/kafka-mock/mock-cluster', import.meta.url))) {
+        out('    skipped: the mock launcher is not built (node scripts/ensure-test-deps.mjs)');
+        return;
+      }
+      await recordTimesBench(out);
     });
   }
 

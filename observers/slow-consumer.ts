@@ -73,6 +73,18 @@ interface ConsumerState {
   group: boolean;
   /** The story at its worst (the highest lag so far): what the finding tells while it holds. */
   worst: { detail: string; consume: number | undefined; produce: number | undefined } | undefined;
+  /** A group's unconsumed records deleted or about to be by retention (the Kafka source's latest word). */
+  retention: Retention | undefined;
+  /** A group's oldest unconsumed record's age, s, when the source read its timestamp (not interpolated). */
+  oldest: number | undefined;
+}
+
+/** What the Kafka source says of retention on a group's partition most at risk. */
+interface Retention {
+  state: 'at-risk' | 'lost';
+  partition: string;
+  secondsLeft: number | undefined;
+  headroom: number | undefined;
 }
 
 /** Samples kept at most; and at most what spans three times the evidence window (fast sensors). */
@@ -105,7 +117,7 @@ export class SlowConsumer implements Observer {
       const cluster = info.cluster ?? ctx[CTX.cluster];
       c = {
         samples: [], peak: 0, first: undefined, latest: undefined, falling: 0, lastAsserted: now, id: '', gist: '', open: false, topic: '', partitions: '', members: '', status: '',
-        verdict: 'falling-behind', history: [], cluster, group: info.kind === 'group', worst: undefined,
+        verdict: 'falling-behind', history: [], cluster, group: info.kind === 'group', worst: undefined, retention: undefined, oldest: undefined,
         scope: info.kind === 'group' ? key : group !== undefined && cluster !== undefined ? entity.group(cluster, group) : entity.service(info.service!),
         name: info.kind === 'group' ? `group ${info.group}` : `consumer ${info.clientId} (${info.service}, pod ${info.pod})${group !== undefined ? ` in group ${group}` : ''}`,
       };
@@ -115,7 +127,12 @@ export class SlowConsumer implements Observer {
     c.topic = ctx[CTX.topic] ?? ctx.topics ?? c.topic;
     c.partitions = ctx.partitions ?? c.partitions;
     c.members = ctx[CTX.members] ?? c.members;
-    if (info.kind === 'group') c.status = status;
+    if (info.kind === 'group') {
+      c.status = status;
+      const r = ctx.retention;
+      c.retention = r === 'at-risk' || r === 'lost' ? { state: r, partition: ctx['retention-partition'] ?? '', secondsLeft: this.numbers.read(ctx, CTX.retentionSecondsLeft), headroom: this.numbers.read(ctx, CTX.retentionHeadroom) } : undefined;
+      c.oldest = ctx[CTX.lagSecondsFrom] === 'record-timestamp' ? this.numbers.read(ctx, CTX.lagSeconds) : undefined;
+    }
     const prev = c.samples.at(-1);
     const sample: Sample = {
       ts: signal.timestamp,
@@ -162,7 +179,7 @@ export class SlowConsumer implements Observer {
       return [this.findingOf(key, c, true)];
     }
     this.board.hold(key, info, 'consumer-lag', c.first!, SEVERITY[this.condition(c)], this.confidence(c), now);
-    const gist = `${this.condition(c)}|${this.confidence(c)}|${c.verdict}`;
+    const gist = `${this.condition(c)}|${this.confidence(c)}|${c.verdict}|${c.retention?.state ?? ''}`;
     if (gist === c.gist) return NO_FINDINGS;
     c.gist = gist;
     return [this.findingOf(key, c, false)];
@@ -196,6 +213,8 @@ export class SlowConsumer implements Observer {
     const { readings, minSpanNs, minLag, minGrowth } = this.settings;
     const last = c.samples.at(-1)!;
     if (last.lag < minLag) return false;
+    // A group the source calls OK (unhealthy only for retention, say) is not falling behind.
+    if (c.group && c.status === 'OK') return false;
     if (last.consume !== undefined && last.produce !== undefined && last.consume >= last.produce && last.consume > 0) return false;
     // The Kafka source saying "lagging" reading after reading is evidence on its own: its WARN
     // comes from the commit history (lag never fell). A client's raw lag is judged by arithmetic.
@@ -232,7 +251,7 @@ export class SlowConsumer implements Observer {
   }
 
   private condition(c: ConsumerState): Status_Condition {
-    return c.verdict !== 'falling-behind' || Math.max(c.peak, c.samples.at(-1)!.lag) >= this.settings.degradedLag ? Status_Condition.DEGRADED : Status_Condition.DIVERGING;
+    return c.verdict !== 'falling-behind' || c.retention !== undefined || Math.max(c.peak, c.samples.at(-1)!.lag) >= this.settings.degradedLag ? Status_Condition.DEGRADED : Status_Condition.DIVERGING;
   }
 
   private confidence(c: ConsumerState): Status_Confidence {
@@ -263,7 +282,11 @@ export class SlowConsumer implements Observer {
       stalled: `is not making progress though members are connected${members}: ${detail}`,
       rewound: `had its committed offsets reset backwards: ${detail}`,
     };
-    const summary = resolved ? `${c.name}${on}: lag falling again (${fmt(c.samples.at(-1)!.lag)} now, ${fmt(c.peak)} at worst)` : `${c.name}${on} ${what[c.verdict]}`;
+    // What the source established on top: the oldest record's age (read, not interpolated) and retention.
+    const age = c.oldest !== undefined && c.verdict !== 'rewound' ? `; the oldest unconsumed record is ${duration(c.oldest)} old` : '';
+    const r = c.retention;
+    const deleted = r === undefined ? '' : r.state === 'lost' ? `; ${r.headroom !== undefined ? `${fmt(-r.headroom)} ` : ''}unconsumed records of ${r.partition} were deleted by retention` : `; unconsumed records of ${r.partition} will be deleted${r.secondsLeft !== undefined ? ` in ~${duration(r.secondsLeft)}` : ' soon'}`;
+    const summary = resolved ? `${c.name}${on}: lag falling again (${fmt(c.samples.at(-1)!.lag)} now, ${fmt(c.peak)} at worst)` : `${c.name}${on} ${what[c.verdict]}${age}${deleted}`;
     const last = c.samples.at(-1)!;
     // The samples are still those of the latest reading: its evidence reads as it would have then.
     const latest = c.latest ? evidenceOf(c.latest, 'consumer-lag', detail) : undefined;
@@ -289,6 +312,10 @@ export class SlowConsumer implements Observer {
         ...(c.partitions ? { partitions: c.partitions } : {}),
         ...(c.members ? { members: c.members } : {}),
         ...(c.cluster !== undefined ? { cluster: c.cluster } : {}),
+        ...(r ? { retention: r.state, 'retention-partition': r.partition } : {}),
+        ...(r?.secondsLeft !== undefined ? { [CTX.retentionSecondsLeft]: String(Math.round(r.secondsLeft)) } : {}),
+        ...(r?.headroom !== undefined ? { [CTX.retentionHeadroom]: String(r.headroom) } : {}),
+        ...(c.oldest !== undefined ? { [CTX.lagSeconds]: c.oldest.toFixed(1) } : {}),
       },
     });
   }
@@ -296,4 +323,12 @@ export class SlowConsumer implements Observer {
 
 function fmt(n: number): string {
   return Math.round(n).toLocaleString('en-US');
+}
+
+/** "45 s", "12 min", "3.5 h", "2.0 days". */
+function duration(seconds: number): string {
+  if (seconds < 90) return `${Math.max(0, Math.round(seconds))} s`;
+  if (seconds < 90 * 60) return `${Math.round(seconds / 60)} min`;
+  if (seconds < 48 * 3600) return `${(seconds / 3600).toFixed(1)} h`;
+  return `${(seconds / 86400).toFixed(1)} days`;
 }

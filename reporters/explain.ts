@@ -4,7 +4,7 @@
 // are rendered for people (whole percents, counts as counts). A sentence states only what is
 // established: the brokers "look fine" only when they are observed and healthy; when nobody
 // reads them, the text says so.
-import { Situation_Level, Status_Condition, Status_Confidence, entityOf, parseCellPath, type Evidence, type Finding, type SubjectInfo } from '../proto/index.js';
+import { CTX, Situation_Level, Status_Condition, Status_Confidence, entityOf, parseCellPath, type Evidence, type Finding, type SubjectInfo } from '../proto/index.js';
 import type { HierarchyView } from '../hierarchy/manager.js';
 
 export interface Explanation {
@@ -279,34 +279,57 @@ function slowConsumer(root: Finding, tree: HierarchyView): Explanation {
   const evidence = root.summary.split(': ').slice(1).join(': ');
   const rates = consume && produce ? `consumes ${num(consume)} records/s while ${topic ? `${topic} receives` : 'its topics receive'} ${num(produce)}/s` : consume ? `consumes ${num(consume)} records/s, slower than its topics receive` : 'consumes slower than its topics receive';
   const brokers = brokerSentence(tree, root.context.cluster);
+  // Retention closing on unconsumed records is the most urgent thing to say: first.
+  const urgent = retentionSentence(root);
+  const explained = (e: Explanation): Explanation => (urgent ? { ...e, recommendation: `${urgent} ${e.recommendation}` } : e);
   switch (verdict) {
     case 'stopped':
-      return {
+      return explained({
         situation: `${cap(who)} has stopped consuming${on}`,
         rootCause: `${who}${members === '0' ? ' has no member left' : members ? ` has ${members} member(s) but none consumes` : ' commits nothing'} while ${topic ?? 'its topics'} keep receiving records: ${evidence}`,
         recommendation: `${cap(who)}: start its consumers again, or find why they stopped (a crash loop, an OOM kill, a deployment scaled to 0, a consumer that left the group after max.poll.interval.ms); until then its lag grows with every record written${topic ? ` to ${topic}` : ''}, and unconsumed records age towards the topic's retention.`,
-      };
+      });
     case 'stalled':
-      return {
+      return explained({
         situation: `${cap(who)} is stuck${on}`,
         rootCause: `${who}: its members are connected but its committed offsets do not move: ${evidence}`,
         recommendation: `${cap(who)}: look for a stuck poll loop, a poison record that fails processing again and again, or errors in its members' logs; restart one member to see whether the partition moves on.`,
-      };
+      });
     case 'rewound':
-      return {
+      return explained({
         situation: `${cap(who)} was reset backwards${on}`,
         rootCause: `${who}: its committed offsets went backwards (an offset reset or a replay): ${evidence}`,
         recommendation: `${cap(who)}: if the reset was intended (kafka-consumer-groups.sh --reset-offsets), let it re-read — it catches up at its consumption rate; if it was not, find who reset it (the group's commit log, an application starting with auto.offset.reset=earliest and no committed offsets) and reset it forward to where it was.`,
-      };
+      });
     default: {
       const scale = members && partitions ? ` (${members} member(s) for ${partitions} partitions: up to ${partitions} consumers help)` : partitions ? ` (up to ${partitions} consumers help)` : '';
-      return {
+      return explained({
         situation: `${cap(who)} is falling behind${on}${rewound ? ' after its offsets were reset' : ''}`,
         rootCause: `${who} ${rates}${rewound ? ', re-reading after its offsets were reset backwards' : ''}: ${evidence}`,
         recommendation: `${cap(who)}: add consumers${scale}, or make each one faster — less work per record, fewer round trips per batch (max.poll.records, fetch.min.bytes), processing in parallel within a partition where order allows.${brokers.fine ? ' The brokers are observed healthy: nothing to do there.' : /not observed/.test(brokers.clause) ? ' Nobody reads the brokers here, so check that fetches are not slow on their side.' : ` Note that ${brokers.clause}.`}`,
-      };
+      });
     }
   }
+}
+
+/** A sentence for the recommendation when retention is deleting, or about to delete, a group's unconsumed records. */
+function retentionSentence(root: Finding): string {
+  const where = root.context['retention-partition'] || 'its partitions';
+  const left = Number(root.context[CTX.retentionSecondsLeft]);
+  if (root.context.retention === 'at-risk') {
+    return `Unconsumed records of ${where} will be deleted by retention${Number.isFinite(left) ? ` in ~${duration(left)}` : ' soon'}: get a consumer reading before then, or raise the topic's retention.ms (or retention.bytes) for now.`;
+  }
+  if (root.context.retention === 'lost') {
+    return `Unconsumed records of ${where} were already deleted by retention: the group resumes at the log start (auto.offset.reset); replay them from their source if they matter, and raise the topic's retention before it happens again.`;
+  }
+  return '';
+}
+
+function duration(seconds: number): string {
+  if (seconds < 90) return `${Math.max(0, Math.round(seconds))} s`;
+  if (seconds < 90 * 60) return `${Math.round(seconds / 60)} min`;
+  if (seconds < 48 * 3600) return `${(seconds / 3600).toFixed(1)} h`;
+  return `${(seconds / 86400).toFixed(1)} days`;
 }
 
 function rebalance(root: Finding, findings: Finding[]): Explanation {

@@ -43,6 +43,22 @@ test('a dead consumer (its group empties while records keep coming): one narrati
   assert.not.match(text(n), /add consumers|not committing|falling behind/);
 });
 
+test('a dead consumer whose unconsumed records retention is about to delete: the recommendation says where and when, first; then that they were deleted', () => {
+  // Writes 50/s; the member leaves at 60 s (committed 3000); retention deletes 1000-record segments
+  // every 20 s from 80 s on: offset 3000 goes at 140 s.
+  const groups = new Map([['billing', { members: (t: number) => (t < 60 ? stable('orders') : ({ state: 'Empty', members: 0 } as GroupMembers)), partitions: [{ topic: 'orders', committed: (t: number) => 50 * Math.min(t, 60), logEnd: (t: number) => 50 * t + 5, logStart: (t: number) => (t < 80 ? 0 : 1000 * (Math.floor((t - 80) / 20) + 1)) }] }]]);
+  const { narratives } = run(source(groups, 200, 10));
+  assert.is(new Set(narratives.map((n) => n.id)).size, 1, narratives.map((n) => n.situation).join(' | '));
+  const atRisk = narratives.find((n) => /will be deleted/.test(n.recommendation));
+  assert.ok(atRisk, narratives.map((n) => n.recommendation).join(' | '));
+  assert.match(atRisk!.situation, /^Group billing has stopped consuming on orders/);
+  assert.match(atRisk!.recommendation, /^Unconsumed records of orders\/0 will be deleted by retention in ~\d+ s: get a consumer reading before then, or raise the topic's retention\.ms/);
+  assert.match(atRisk!.rootCause, /unconsumed records of orders\/0 will be deleted in ~\d+ s/);
+  const lost = narratives.find((n) => /were already deleted by retention/.test(n.recommendation));
+  assert.ok(lost, 'then: deleted');
+  assert.ok(narratives.indexOf(lost!) > narratives.indexOf(atRisk!));
+});
+
 test('an offset reset: told as a reset, then — the lag growing again — as falling behind after the reset, in the same narrative', () => {
   // Caught up at 10/s, reset to 0 at 60 s, then consuming 5/s while 10/s arrive.
   const committed = (t: number): number => (t < 60 ? 10 * t : Math.min(5 * (t - 60), 10 * t));

@@ -469,8 +469,8 @@ test('totals per group and per topic; max lag; log ends shared by the groups rea
   assert.is(g.totalLag, 65);
   assert.is(g.unknownPartitions, 1);
   assert.equal(g.topics, [
-    { topic: 'orders', lag: 60, partitions: 3, unknown: 0, maxLagSeconds: 0 },
-    { topic: 'payments', lag: 5, partitions: 2, unknown: 1, maxLagSeconds: 0 },
+    { topic: 'orders', lag: 60, partitions: 3, unknown: 0, maxLagSeconds: 0, maxLagSecondsFrom: 'interpolated', catchUpSeconds: undefined, retention: undefined },
+    { topic: 'payments', lag: 5, partitions: 2, unknown: 1, maxLagSeconds: 0, maxLagSecondsFrom: 'interpolated', catchUpSeconds: undefined, retention: undefined },
   ]);
   assert.is(g.maxLag!.topic, 'orders');
   assert.is(g.maxLag!.partition, 2);

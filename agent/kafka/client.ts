@@ -55,8 +55,14 @@ export interface CommittedOffset {
 
 export interface LogEndOffset {
   partition: number;
+  /** The log end (high watermark). */
   offset: number;
+  /** The log start: the earliest offset still held (retention deletes below it); undefined when not known. */
+  start?: number;
 }
+
+export type { RecordRead, RecordReadOutcome, RecordTime } from './record-fetch.js';
+import type { RecordRead, RecordTime } from './record-fetch.js';
 
 /** Why a call failed, in the words --check and the agent's own signals use. */
 export type KafkaFailureReason = 'unreachable' | 'auth' | 'ssl' | 'permission' | 'timeout' | 'unsupported' | 'not-found' | 'protocol' | 'internal';
@@ -80,7 +86,14 @@ export interface KafkaAdminClient {
    * (then partitions without a commit come back with offset undefined).
    */
   committedOffsets(group: string, topics?: string[]): Promise<CommittedOffset[]>;
-  /** The log-end (high watermark) offset of each partition of a topic. */
+  /** The log-end (high watermark) and log-start offsets of each partition of a topic. */
   logEndOffsets(topic: string): Promise<LogEndOffset[]>;
+  /**
+   * The broker's timestamp of the first record at or after each offset (Fetch: needs Read on the
+   * topic), one outcome per read, in order. Throws KafkaCallError when the whole call fails;
+   * per-partition failures (permission, a moved leader) are outcomes. Optional: a client without
+   * it leaves lag in seconds to interpolation.
+   */
+  recordTimes?(reads: readonly RecordRead[]): Promise<RecordTime[]>;
   disconnect(): Promise<void>;
 }

@@ -15,6 +15,8 @@ import { PartitionWatch } from './partitions.js';
 import { probeBroker } from './probe.js';
 import { LagEvaluator, type GroupMembers, type GroupState } from './lag/index.js';
 import { SignalPlanner } from './signals.js';
+import { RecordTimes, type LaggingPartition } from './record-times.js';
+import { OAuthTokenSource, describeAwsCredentials } from './sasl.js';
 
 /** How many Admin requests a round keeps in flight at once (groups, topics). */
 const CONCURRENCY = 8;
@@ -53,17 +55,22 @@ export class KafkaSensor extends PollingSensor {
   private lastGroups?: GroupRound;
   private readonly saidEmpty = new Set<string>();
   private lastMetadata?: { brokers: number; topics: number; partitions: number; underReplicated: number; offline: number; controller: number | undefined };
+  /** Record timestamps read and held (exact lag in seconds), with their budget and counters. */
+  private readonly recordTimes: RecordTimes;
+  /** How long the last round's record-timestamp read took, ms, and how many it asked. */
+  private lastRecordRead?: { ms: number; reads: number };
 
   constructor(private readonly settings: KafkaSettings, private readonly makeClient: (logger: Logger) => KafkaAdminClient) {
     super(`kafka:${settings.brokers[0]}`, { intervalMs: settings.intervalMs, rules: loadRules(undefined), description: describeKafka(settings), backoffMaxMs: Math.max(60_000, settings.intervalMs) });
     this.watch = new PartitionWatch(settings.excludeTopics);
     this.evaluator = new LagEvaluator({ ...settings.lag, windowSize: settings.windowSize, allowedLag: settings.allowedLag, maxGroups: settings.maxTrackedGroups });
+    this.recordTimes = new RecordTimes({ maxReadsPerRound: settings.recordTimestampReads, retryDeniedMs: 600_000 });
   }
 
   protected override async open(): Promise<boolean> {
     const ctx = this.ctx as SensorContext;
     this.client = this.makeClient(ctx.logger);
-    this.planner = new SignalPlanner(ctx.names, this.options.rules.defaults.heartbeatMs);
+    this.planner = new SignalPlanner(ctx.names, this.settings.heartbeatMs ?? this.options.rules.defaults.heartbeatMs);
     return true;
   }
 
@@ -175,7 +182,8 @@ export class KafkaSensor extends PollingSensor {
       if (d) for (const [t, ps] of assignedOf(d)) for (const p of ps) if (!c.some((o) => o.topic === t && o.partition === p)) ev.committed(g, t, p, undefined, committedAt);
     }
     const readAt = Date.now();
-    for (const { topic, offsets } of ends) for (const o of offsets) ev.logEnd(topic, o.partition, o.offset, readAt);
+    for (const { topic, offsets } of ends) for (const o of offsets) ev.logEnd(topic, o.partition, o.offset, readAt, o.start);
+    await this.readRecordTimes(client, tracked, committed, ends);
     // Groups that left the tracked set are forgotten, so memory follows the cap.
     const trackedNow = new Set(tracked);
     for (const g of this.lastGroups?.tracked ?? []) {
@@ -190,6 +198,60 @@ export class KafkaSensor extends PollingSensor {
       this.ctx?.logger.info({ group: g }, 'configured group has no committed offsets yet (not yet consuming, or the name is wrong)');
     }
     return { tracked, untracked, listing, membership, empty, problems };
+  }
+
+  /**
+   * The broker's timestamps of the records at the lagging groups' committed offsets (those not
+   * held yet, within the per-round budget), given to the evaluator: exact lag in seconds. A read
+   * that fails or is not allowed leaves those partitions interpolated, counted; never a problem of
+   * the round (lag itself was read).
+   */
+  private async readRecordTimes(client: KafkaAdminClient, tracked: readonly string[], committed: readonly (CommittedOffset[] | undefined)[], ends: readonly { topic: string; offsets: { partition: number; offset: number }[] }[]): Promise<void> {
+    const rt = this.recordTimes;
+    if (!client.recordTimes || rt.off || this.settings.recordTimestampReads <= 0) return;
+    const endOf = new Map<string, number>();
+    for (const { topic, offsets } of ends) for (const o of offsets) endOf.set(`${topic}\u0000${o.partition}`, o.offset);
+    const lagging: { group: string; l: LaggingPartition }[] = [];
+    for (let i = 0; i < tracked.length; i++) {
+      for (const o of committed[i] ?? []) {
+        if (o.offset === undefined) continue;
+        const end = endOf.get(`${o.topic}\u0000${o.partition}`);
+        if (end !== undefined && end > o.offset) lagging.push({ group: tracked[i]!, l: { topic: o.topic, partition: o.partition, offset: o.offset, lag: end - o.offset } });
+      }
+    }
+    const now = Date.now();
+    const reads = rt.plan(lagging.map((x) => x.l), now);
+    if (reads.length) {
+      const t0 = performance.now();
+      // Bounded: a broker that does not answer must not hold up the round's judgements.
+      const limitMs = Math.min(this.settings.requestTimeoutMs, Math.max(1_000, this.settings.intervalMs / 2));
+      let timer: NodeJS.Timeout | undefined;
+      const read = client.recordTimes(reads);
+      read.catch(() => undefined);
+      try {
+        const answered = await Promise.race([
+          read,
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new KafkaCallError('timeout', `record timestamps: no answer within ${limitMs} ms`, 'record timestamps')), limitMs);
+          }),
+        ]);
+        const refused = rt.absorb(answered, Date.now());
+        for (const topic of refused) this.ctx?.logger.warn({ source: this.options.description, topic }, `record timestamps of topic ${topic} cannot be read (the agent's principal needs Read on it): lag in seconds is interpolated from log-end offsets there`);
+      } catch (e) {
+        const err = e as KafkaCallError;
+        rt.roundFailed(err.reason ?? 'internal');
+        if (err.reason === 'unsupported') this.ctx?.logger.warn({ source: this.options.description }, `record timestamps cannot be read (${err.message}): lag in seconds is interpolated from log-end offsets`);
+        else this.ctx?.logger.debug({ source: this.options.description, err: err.message }, 'record timestamps not read this round');
+      } finally {
+        clearTimeout(timer);
+      }
+      this.lastRecordRead = { ms: performance.now() - t0, reads: reads.length };
+    }
+    for (const { group, l } of lagging) {
+      const ts = rt.lookup(l.topic, l.partition, l.offset);
+      if (ts !== undefined) this.evaluator.recordTime(group, l.topic, l.partition, l.offset, ts);
+    }
+    rt.endRound();
   }
 
   /**
@@ -218,12 +280,31 @@ export class KafkaSensor extends PollingSensor {
     return new Set(md.brokers.filter((_, i) => !answers[i]).map((b) => b.id));
   }
 
+  /** What --check says about lag in seconds: record timestamps readable, or why interpolated. */
+  private async checkRecordTimes(client: KafkaAdminClient, sample: CommittedOffset | undefined): Promise<string> {
+    if (this.settings.recordTimestampReads <= 0) return 'lag in seconds: interpolated from log-end offsets (record timestamp reads are off: KAFKA_RECORD_TIMESTAMP_READS=0)';
+    if (!client.recordTimes) return 'lag in seconds: interpolated from log-end offsets (this client cannot read records)';
+    if (!sample || sample.offset === undefined) return `lag in seconds: from the broker's record timestamps at committed offsets (up to ${this.settings.recordTimestampReads} reads a round; needs Read on the topics); no committed offset to try one on`;
+    const where = `${sample.topic}/${sample.partition} at offset ${sample.offset}`;
+    try {
+      const [r] = await client.recordTimes([{ topic: sample.topic, partition: sample.partition, offset: sample.offset }]);
+      const o = r!.outcome;
+      if (o.kind === 'ok') return `lag in seconds: from the broker's record timestamps (read ${where}: written ${new Date(o.timestampMs).toISOString()}); up to ${this.settings.recordTimestampReads} reads a round`;
+      if (o.kind === 'none') return `lag in seconds: from the broker's record timestamps (${where}: caught up, nothing to read); up to ${this.settings.recordTimestampReads} reads a round`;
+      if (o.kind === 'deleted') return `lag in seconds: ${where} is below the log start${o.logStart !== undefined ? ` (${o.logStart})` : ''}: its records were deleted by retention`;
+      return `lag in seconds: interpolated from log-end offsets where record timestamps cannot be read (${where}: ${o.message})`;
+    } catch (e) {
+      return `lag in seconds: interpolated from log-end offsets where record timestamps cannot be read (${(e as Error).message})`;
+    }
+  }
+
   override status(): Record<string, unknown> {
     const g = this.lastGroups;
     return {
       ...super.status(),
       cluster: this.lastMetadata,
       groups: g ? { tracked: g.tracked.length, untracked: g.untracked, listing: g.listing, membership: g.membership } : undefined,
+      recordTimestamps: { ...this.recordTimes.stats(), off: this.recordTimes.off || this.settings.recordTimestampReads <= 0, maxReadsPerRound: this.settings.recordTimestampReads, lastRound: this.lastRecordRead },
     };
   }
 
@@ -234,6 +315,9 @@ export class KafkaSensor extends PollingSensor {
     const logger = silentLogger();
     const client = this.makeClient(logger);
     try {
+      // The login's secrets, found and described (never shown) before the cluster is asked.
+      const login = await loginFacts(this.settings);
+      if (login) (login.ok ? facts : errors).push(login.text);
       const md = await client.metadata();
       const notAnswering = await this.notAnswering(md);
       facts.push(`brokers listed: ${md.brokers.length} (${md.brokers.map((b) => `${b.id} at ${b.host}:${b.port}${notAnswering.has(b.id) ? ' NOT ANSWERING' : ''}`).join(', ')}), controller ${md.controller ?? 'unknown'}`);
@@ -264,10 +348,12 @@ export class KafkaSensor extends PollingSensor {
           else errors.push(err.reason === 'permission' ? `permission missing: Describe on group(s) (${err.message})` : err.message);
         }
       }
+      let sample: CommittedOffset | undefined;
       for (const g of all.slice(0, 20)) {
         try {
           let c = await client.committedOffsets(g);
           if (c.length === 0 && topics.size) c = onlyCommittedTopics(await client.committedOffsets(g, [...topics]));
+          sample ??= c.find((o) => o.offset !== undefined);
           const topicsOf = [...new Set(c.map((o) => o.topic))];
           if (c.length) facts.push(`group ${g}: committed offsets on ${c.length} partition(s) of ${topicsOf.join(', ')}`);
           else if (this.settings.groups.includes(g)) errors.push(`group ${g}: no committed offsets (not yet consuming, or the name is wrong)`);
@@ -286,6 +372,7 @@ export class KafkaSensor extends PollingSensor {
           errors.push(err.reason === 'permission' ? `permission missing: Describe on topic ${firstTopic} (${err.message})` : err.message);
         }
       }
+      facts.push(await this.checkRecordTimes(client, sample));
     } catch (e) {
       errors.push((e as Error).message);
     } finally {
@@ -319,6 +406,25 @@ function assignedOf(d: GroupDescription): Map<string, number[]> {
   const out = new Map<string, number[]>();
   for (const m of d.members) for (const [t, ps] of m.assignment) out.set(t, [...(out.get(t) ?? []), ...ps]);
   return out;
+}
+
+/** What --check says of an OAUTHBEARER token or AWS credentials: found and what they are, or why not. */
+async function loginFacts(s: KafkaSettings): Promise<{ ok: boolean; text: string } | undefined> {
+  if (s.sasl?.mechanism === 'OAUTHBEARER') {
+    try {
+      return { ok: true, text: await new OAuthTokenSource(s.sasl).describe() };
+    } catch (e) {
+      return { ok: false, text: (e as Error).message };
+    }
+  }
+  if (s.sasl?.mechanism === 'AWS_MSK_IAM') {
+    try {
+      return { ok: true, text: await describeAwsCredentials() };
+    } catch (e) {
+      return { ok: false, text: `AWS credentials for AWS_MSK_IAM could not be loaded (the default chain: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, a web identity token (IRSA), the container endpoint, instance metadata): ${(e as Error).message}` };
+    }
+  }
+  return undefined;
 }
 
 /** --check prints results, not kafkajs's chatter. */

@@ -6,10 +6,14 @@
 //   cluster/<c>/group/<g>#lag                               the group's evaluation (Burrow status, lags)
 //   cluster/<c>/group/<g>/topic/<t>#lag                     the group's total lag on one topic
 //   cluster/<c>/group/<g>/topic/<t>/partition/<n>#lag       one partition's evaluation
-import { ASPECT, Status_Condition, Status_Confidence, entity, isUnder, subjectOf, type Signal } from '../../proto/index.js';
+// All three carry lag in time and retention (proto's CTX: lag-seconds, lag-seconds-from,
+// catch-up-seconds, log-start-offset, retention-headroom, retention-seconds-left; a topic's and a
+// group's from their partition most at risk, named in retention-partition). A retention risk
+// (at-risk or lost, not ABANDONED) makes the subject DEGRADED and unhealthy: sent every round.
+import { ASPECT, CTX, Status_Condition, Status_Confidence, entity, isUnder, subjectOf, type Signal } from '../../proto/index.js';
 import { sensorSignal, type SubjectNames } from '../sensor.js';
 import type { MetadataJudgement } from './partitions.js';
-import type { GroupVerdict, PartitionStatus } from './lag/index.js';
+import type { GroupVerdict, PartitionStatus, PartitionVerdict } from './lag/index.js';
 
 interface Sent {
   key: string;
@@ -30,6 +34,30 @@ const PARTITION_CONDITION: Record<Exclude<PartitionStatus, 'UNKNOWN'>, Status_Co
 };
 
 const fmt = (n: number | undefined, digits = 0): string => (n === undefined || !Number.isFinite(n) ? 'unknown' : digits ? n.toFixed(digits) : String(Math.round(n)));
+
+/** Unconsumed records deleted, or about to be, by retention (an ABANDONED partition's are inventory). */
+const retentionRisk = (p: PartitionVerdict | undefined): boolean => p !== undefined && p.status !== 'ABANDONED' && (p.retention === 'at-risk' || p.retention === 'lost');
+
+/** A retention risk makes a lag judgement at least DEGRADED. */
+const withRetention = (c: Status_Condition, risk: boolean): Status_Condition => (risk && (c === C.STABLE || c === C.DIVERGING || c === C.CONVERGING) ? C.DEGRADED : c);
+
+/**
+ * The time and retention keys of proto's CTX, from one partition's verdict (absent when unknown):
+ * lag-seconds-from, catch-up-seconds, log-start-offset, retention-headroom, retention-seconds-left.
+ */
+function timeContext(context: Record<string, string>, from: PartitionVerdict['lagSecondsFrom'], catchUp: number | undefined, r: PartitionVerdict | undefined): void {
+  if (from) context[CTX.lagSecondsFrom] = from;
+  if (catchUp !== undefined) context[CTX.catchUpSeconds] = fmt(catchUp, 1);
+  if (!r || r.retentionHeadroom === undefined) return;
+  context[CTX.logStartOffset] = fmt(r.logStart);
+  context[CTX.retentionHeadroom] = fmt(r.retentionHeadroom);
+  if (r.retentionSecondsLeft !== undefined) context[CTX.retentionSecondsLeft] = fmt(r.retentionSecondsLeft, 0);
+  if (r.logStartRate !== undefined) context['log-start-rate'] = fmt(r.logStartRate, 1);
+  if (r.retention) context.retention = r.retention;
+}
+
+/** A judgement's reason and the retention sentence, one string. */
+const reasons = (...rs: (string | undefined)[]): string | undefined => rs.filter((r) => r).join('; ') || undefined;
 
 export class SignalPlanner {
   private readonly sent = new Map<string, Sent>();
@@ -112,8 +140,10 @@ export class SignalPlanner {
       if (p.produceRate !== undefined) produceRate = (produceRate ?? 0) + p.produceRate;
       if (p.status === 'UNKNOWN') continue;
       const subject = subjectOf(entity.groupPartition(n.cluster, v.group, p.topic, p.partition), ASPECT.lag);
-      const unhealthy = p.status !== 'OK' && p.status !== 'ABANDONED';
-      if (!this.due(subject, `${p.status}/${p.lag === 0 ? 'caught-up' : 'behind'}`, unhealthy, now)) continue;
+      const risk = retentionRisk(p);
+      const unhealthy = (p.status !== 'OK' && p.status !== 'ABANDONED') || risk;
+      const state = `${p.status}${risk ? `/${p.retention}` : ''}`;
+      if (!this.due(subject, `${state}/${p.lag === 0 ? 'caught-up' : 'behind'}`, unhealthy, now)) continue;
       const context: Record<string, string> = {
         burrow: p.status,
         lag: fmt(p.lag),
@@ -122,26 +152,40 @@ export class SignalPlanner {
         'lag-seconds': fmt(p.lagSeconds, 1),
       };
       if (p.lagSecondsCapped) context['lag-seconds-capped'] = 'true';
-      if (p.reason) context.reason = p.reason;
-      const confidence = this.confidence(subject, p.status, unhealthy, base);
-      out.push(sensorSignal(subject, { status: { condition: PARTITION_CONDITION[p.status], confidence } }, context, ts));
+      if (p.lagSecondsInterpolated !== undefined) context['lag-seconds-interpolated'] = fmt(p.lagSecondsInterpolated, 1);
+      timeContext(context, p.lagSecondsFrom, p.catchUpSeconds, p);
+      if (p.consumeRate !== undefined) context[CTX.consumeRate] = fmt(p.consumeRate, 1);
+      if (p.produceRate !== undefined) context[CTX.produceRate] = fmt(p.produceRate, 1);
+      const reason = reasons(p.reason, risk ? p.retentionReason : undefined);
+      if (reason) context.reason = reason;
+      const confidence = this.confidence(subject, state, unhealthy, base);
+      out.push(sensorSignal(subject, { status: { condition: withRetention(PARTITION_CONDITION[p.status], risk), confidence } }, context, ts));
     }
     for (const t of v.topics) {
       const subject = subjectOf(entity.groupTopic(n.cluster, v.group, t.topic), ASPECT.lag);
-      const unhealthy = (v.status === 'WARN' || v.status === 'ERR') && t.lag > 0;
-      if (!this.due(subject, unhealthy ? 'lag' : 'ok', unhealthy, now)) continue;
+      const lagging = (v.status === 'WARN' || v.status === 'ERR') && t.lag > 0;
+      const risk = retentionRisk(t.retention);
+      const unhealthy = lagging || risk;
+      if (!this.due(subject, `${lagging ? 'lag' : 'ok'}${risk ? `/${t.retention!.retention}` : ''}`, unhealthy, now)) continue;
       const context: Record<string, string> = { topic: t.topic, 'total-lag': fmt(t.lag), partitions: String(t.partitions), 'lag-seconds': fmt(t.maxLagSeconds, 1) };
       if (t.unknown) context['unknown-partitions'] = String(t.unknown);
-      out.push(sensorSignal(subject, { status: { condition: unhealthy ? C.DIVERGING : C.STABLE, confidence: base } }, context, ts));
+      timeContext(context, t.maxLagSecondsFrom, t.catchUpSeconds, t.retention);
+      if (t.retention) context['retention-partition'] = `${t.topic}/${t.retention.partition}`;
+      const rates = ratesOf(v.partitions.filter((p) => p.topic === t.topic));
+      if (rates.consume !== undefined) context[CTX.consumeRate] = fmt(rates.consume, 1);
+      if (rates.produce !== undefined) context[CTX.produceRate] = fmt(rates.produce, 1);
+      if (risk) context.reason = t.retention!.retentionReason!;
+      out.push(sensorSignal(subject, { status: { condition: withRetention(lagging ? C.DIVERGING : C.STABLE, risk), confidence: base } }, context, ts));
     }
     const subject = subjectOf(entity.group(n.cluster, v.group), ASPECT.lag);
-    const unhealthy = v.status === 'WARN' || v.status === 'ERR';
+    const risk = retentionRisk(v.retention);
+    const unhealthy = v.status === 'WARN' || v.status === 'ERR' || risk;
     // Catching up (lag reaching 0) is news even when the status stays OK; so is the last member
     // leaving (once, whatever the status).
-    const key = `${v.status}/${v.totalLag === 0 ? 'caught-up' : 'behind'}`;
+    const key = `${v.status}${risk ? `/${v.retention!.retention}` : ''}/${v.totalLag === 0 ? 'caught-up' : 'behind'}`;
     if (!this.due(subject, key, unhealthy, now) && !v.event) return;
     if (v.event) this.sent.set(subject, { key, at: now });
-    const condition = v.status === 'WARN' ? C.DIVERGING : v.status === 'ERR' ? C.DEGRADED : C.STABLE;
+    const condition = withRetention(v.status === 'WARN' ? C.DIVERGING : v.status === 'ERR' ? C.DEGRADED : C.STABLE, risk);
     const counts = new Map<string, number>();
     for (const p of v.partitions) counts.set(p.status, (counts.get(p.status) ?? 0) + 1);
     const context: Record<string, string> = {
@@ -164,6 +208,8 @@ export class SignalPlanner {
     }
     if (consumeRate !== undefined) context['consume-rate'] = fmt(consumeRate, 1);
     if (produceRate !== undefined) context['produce-rate'] = fmt(produceRate, 1);
+    timeContext(context, v.maxLagSecondsFrom, v.catchUpSeconds, v.retention);
+    if (v.retention) context['retention-partition'] = `${v.retention.topic}/${v.retention.partition}`;
     if (v.status === 'ABANDONED') {
       context.abandoned = 'true';
       context.inventory = `no consumer and no new records; holds lag ${fmt(v.totalLag)}`;
@@ -172,9 +218,10 @@ export class SignalPlanner {
       if (abandoned) context['abandoned-partitions'] = String(abandoned);
     }
     if (v.event) context.event = v.event;
-    if (v.reason) context.reason = v.reason;
+    const reason = reasons(v.reason, risk ? v.retention!.retentionReason : undefined);
+    if (reason) context.reason = reason;
     // Members leaving is news, not an alarm by itself: whatever follows (STOP) speaks for itself.
-    const measured = this.confidence(subject, v.status, unhealthy, base);
+    const measured = this.confidence(subject, `${v.status}${risk ? `/${v.retention!.retention}` : ''}`, unhealthy, base);
     const confidence = v.event && !unhealthy ? Status_Confidence.TENTATIVE : measured;
     out.push(sensorSignal(subject, { status: { condition, confidence } }, context, ts));
   }
@@ -185,4 +232,15 @@ export class SignalPlanner {
     for (const k of this.sent.keys()) if (isUnder(k, prefix)) this.sent.delete(k);
     for (const k of this.streak.keys()) if (isUnder(k.split('\u0000')[0]!, prefix)) this.streak.delete(k);
   }
+}
+
+/** Records/s consumed and produced over partitions (undefined when no partition knows). */
+function ratesOf(ps: readonly PartitionVerdict[]): { consume: number | undefined; produce: number | undefined } {
+  let consume: number | undefined;
+  let produce: number | undefined;
+  for (const p of ps) {
+    if (p.consumeRate !== undefined) consume = (consume ?? 0) + p.consumeRate;
+    if (p.produceRate !== undefined) produce = (produce ?? 0) + p.produceRate;
+  }
+  return { consume, produce };
 }

@@ -12,6 +12,8 @@ export interface Partition {
   /** Committed offset at round t (s); undefined before the first commit. */
   committed: (t: number) => number | undefined;
   logEnd: (t: number) => number;
+  /** The log start at round t (retention at work); undefined: not read. */
+  logStart?: (t: number) => number;
 }
 
 export interface GroupScript {
@@ -34,7 +36,7 @@ export function kafkaSource(groups: Map<string, GroupScript>, until: number, pol
       ev.members(group, g.members(t));
       for (const p of g.partitions) ev.committed(group, p.topic, 0, p.committed(t), now);
     }
-    for (const g of groups.values()) for (const p of g.partitions) ev.logEnd(p.topic, 0, p.logEnd(t), now + 15);
+    for (const g of groups.values()) for (const p of g.partitions) ev.logEnd(p.topic, 0, p.logEnd(t), now + 15, p.logStart?.(t));
     for (const group of groups.keys()) planner.group(ev.evaluate(group, now + 20), now + 20, round);
     for (const s of round) {
       seq++;

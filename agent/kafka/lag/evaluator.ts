@@ -4,7 +4,9 @@
 // How the sensor uses it, each poll:
 //   for each group: ev.committed(group, topic, partition, offsetOrUndefined, now)   // first
 //                   ev.members(group, describeGroupsAnswerOrUndefined)
-//   for each topic-partition read: ev.logEnd(topic, partition, offset, now)        // then
+//   for each topic-partition read: ev.logEnd(topic, partition, offset, now, logStart) // then
+//   for each lagging group-partition whose record it read (or has cached):
+//                   ev.recordTime(group, topic, partition, committedOffset, recordTimestampMs)
 //   for each group: publish(ev.evaluate(group, now))
 //   ev.forget(group) when a group is gone; ev.forgetTopic(topic) when a topic is deleted.
 // Committed offsets are read before log ends so that lag (log end - committed) is not negative
@@ -13,12 +15,32 @@
 // Lag is computed on every evaluation from the latest committed offset and the latest log end,
 // not only when the group commits: a dead consumer's lag keeps growing. Lag is "unknown"
 // (undefined, never NaN) without a committed offset or before the first log end. Lag in seconds
-// is the age of the next record to consume, interpolated in the topic-partition's log-end history
-// (Kafka Lag Exporter's method); older than the history it is extrapolated at the history's mean
-// rate and capped at max(lagSecondsCapMs, age of the oldest reading), flagged lagSecondsCapped
-// (also set when the history shows no rate: then it is the age of the oldest reading, a bound).
-// A full history drops the reading its neighbours predict best, not the oldest (see
-// log-end-history.ts), so steady partitions keep a long span and bursty ones their bends.
+// is the age of the next record to consume (the oldest unconsumed one). When the sensor has read
+// the broker's timestamp of the record at the committed offset (recordTime(), for that very
+// offset), it is now - that timestamp: exact whatever the producers do (lagSecondsFrom
+// 'record-timestamp'; the interpolation is given beside it, lagSecondsInterpolated). Otherwise
+// (not read yet, not allowed, over the sensor's per-round budget) it is interpolated in the
+// topic-partition's log-end history (Kafka Lag Exporter's method, 'interpolated'): off by up to a
+// reading interval where a burst fell between two readings, and only a bound for records older
+// than the history (written before the agent or the group's first commit was seen); older than
+// the history it is extrapolated at the history's mean rate and capped at max(lagSecondsCapMs,
+// age of the oldest reading), flagged lagSecondsCapped (also set when the history shows no rate:
+// then it is the age of the oldest reading, a bound). A full history drops the reading its
+// neighbours predict best, not the oldest (see log-end-history.ts), so steady partitions keep a
+// long span and bursty ones their bends.
+// Catch-up: lag / (consume rate - produce rate) over the window, when consuming outpaces
+// producing (undefined otherwise); a topic's and the group's are their longest partition's, and
+// undefined when any lagging partition is not catching up.
+// Retention: the log start given with each log end (the earliest offset held) keeps a short
+// history of its moves; its rate (records/s over the last moves, two at least: the first reading
+// is not a step; slowing down when no move comes for longer than their spacing) less the consume
+// rate is how fast deletion closes on the committed offset. headroom = committed -
+// log start; secondsLeft = headroom / that closing rate, when positive. 'at-risk' when secondsLeft
+// <= retentionHorizonMs (held until it exceeds 1.5 x that), 'lost' when the committed offset is
+// already below the log start (records deleted unconsumed). Retention deletes whole segments, so
+// the log start moves in steps and the projection is an average: a record inside the oldest
+// segment goes with the next step. This is a judgement beside the status, not a status: the
+// signal planner makes an at-risk or lost partition (not ABANDONED) DEGRADED.
 //
 // A *reading* is one poll of a group's committed offset; a *commit* is a reading whose offset
 // moved forward (kafkajs's fetchOffsets gives no commit times). An unchanged offset at the log
@@ -159,7 +181,7 @@ export class LagEvaluator {
    * One log-end reading of a topic-partition (shared by every group). Returns false when it was
    * not kept (offset not a number >= 0, or maxTopicPartitions reached).
    */
-  logEnd(topic: string, partition: number, offset: number | undefined, nowMs: number): boolean {
+  logEnd(topic: string, partition: number, offset: number | undefined, nowMs: number, logStart?: number): boolean {
     if (offset === undefined || !(offset >= 0) || offset === Infinity) return false;
     const slot = this.history.slot(topic, partition, true);
     if (slot < 0) {
@@ -167,6 +189,21 @@ export class LagEvaluator {
       return false;
     }
     this.history.add(slot, nowMs, offset);
+    // The log start read with it (the earliest offset held), when the sensor knows it.
+    if (logStart !== undefined && logStart >= 0 && logStart <= offset) this.history.addLogStart(slot, nowMs, logStart);
+    return true;
+  }
+
+  /**
+   * The broker's timestamp (ms) of the first record at or after `offset` in a partition a group
+   * reads: given for the group's committed offset, it makes lag in seconds exact (the age of the
+   * oldest unconsumed record). Kept until the committed offset moves; returns false when the
+   * group-partition is not tracked or the values are not numbers.
+   */
+  recordTime(group: string, topic: string, partition: number, offset: number, timestampMs: number): boolean {
+    const pos = this.groups.get(group)?.index.get(topic)?.[partition];
+    if (pos === undefined || pos < 0 || !(offset >= 0) || !Number.isFinite(timestampMs)) return false;
+    this.store.recordTime(this.groups.get(group)!.slots[pos]!, offset, timestampMs);
     return true;
   }
 
@@ -242,6 +279,9 @@ export class LagEvaluator {
       unknownPartitions: 0,
       maxLag: undefined,
       maxLagSeconds: undefined,
+      maxLagSecondsFrom: undefined,
+      catchUpSeconds: undefined,
+      retention: undefined,
       topics: [],
       partitions: [],
       members: g?.members,
@@ -261,6 +301,8 @@ export class LagEvaluator {
     let notOk = 0;
     let abandoned = 0;
     let complete = 0;
+    let catchUpKnown = true;
+    const catchUpOf = new Map<string, boolean>();
     for (let i = 0; i < g.slots.length; i++) {
       const topic = g.topics[i]!;
       const partition = g.partitions[i]!;
@@ -275,7 +317,7 @@ export class LagEvaluator {
       if (v.status === 'ABANDONED') abandoned++;
       let t = byTopic.get(topic);
       if (!t) {
-        t = { topic, lag: 0, partitions: 0, unknown: 0, maxLagSeconds: undefined };
+        t = { topic, lag: 0, partitions: 0, unknown: 0, maxLagSeconds: undefined, maxLagSecondsFrom: undefined, catchUpSeconds: undefined, retention: undefined };
         byTopic.set(topic, t);
         verdict.topics.push(t);
       }
@@ -289,10 +331,33 @@ export class LagEvaluator {
         if (!verdict.maxLag || v.lag > verdict.maxLag.lag!) verdict.maxLag = v;
       }
       if (v.lagSeconds !== undefined) {
-        if (!(v.lagSeconds <= t.maxLagSeconds!)) t.maxLagSeconds = v.lagSeconds;
-        if (!(v.lagSeconds <= verdict.maxLagSeconds!)) verdict.maxLagSeconds = v.lagSeconds;
+        if (!(v.lagSeconds <= t.maxLagSeconds!)) {
+          t.maxLagSeconds = v.lagSeconds;
+          t.maxLagSecondsFrom = v.lagSecondsFrom;
+        }
+        if (!(v.lagSeconds <= verdict.maxLagSeconds!)) {
+          verdict.maxLagSeconds = v.lagSeconds;
+          verdict.maxLagSecondsFrom = v.lagSecondsFrom;
+        }
       }
+      // Caught up when every lagging partition is: the longest catch-up, unknown if one is not shrinking.
+      if (v.lag !== undefined && v.lag > 0) {
+        if (v.catchUpSeconds === undefined) {
+          catchUpKnown = false;
+          catchUpOf.set(topic, false);
+        } else {
+          if (catchUpOf.get(topic) !== false) {
+            catchUpOf.set(topic, true);
+            if (!(v.catchUpSeconds <= t.catchUpSeconds!)) t.catchUpSeconds = v.catchUpSeconds;
+          }
+          if (!(v.catchUpSeconds <= verdict.catchUpSeconds!)) verdict.catchUpSeconds = v.catchUpSeconds;
+        }
+      }
+      if (worseRetention(v, t.retention)) t.retention = v;
+      if (worseRetention(v, verdict.retention)) verdict.retention = v;
     }
+    if (!catchUpKnown) verdict.catchUpSeconds = undefined;
+    for (const t of verdict.topics) if (catchUpOf.get(t.topic) !== true) t.catchUpSeconds = undefined;
     const n = g.slots.length;
     verdict.complete = complete / n;
     verdict.worst = worst;
@@ -385,6 +450,24 @@ function ownershipOf(m: GroupMembers | undefined, assigned: Map<string, Set<numb
   if (m.state === 'Stable') return !assigned || assigned.get(topic)?.has(partition) ? 'owned' : 'unowned';
   if (m.state === 'PreparingRebalance' || m.state === 'CompletingRebalance') return 'rebalancing';
   return 'unknown';
+}
+
+/** How close a partition is to losing unconsumed records: higher is worse (see GroupVerdict.retention). */
+function retentionRank(v: PartitionVerdict): number {
+  if (v.retentionHeadroom === undefined) return -Infinity;
+  if (v.retention === 'lost') return 3e15 - v.retentionHeadroom; // headroom < 0: more deleted is worse
+  if (v.retentionSecondsLeft !== undefined) return (v.retention === 'at-risk' ? 2e15 : 1e15) - v.retentionSecondsLeft;
+  return -v.retentionHeadroom;
+}
+
+/** Whether `v` is closer to losing records than `than` (partitions not ABANDONED first). */
+function worseRetention(v: PartitionVerdict, than: PartitionVerdict | undefined): boolean {
+  if (v.retentionHeadroom === undefined) return false;
+  if (!than) return true;
+  const a = v.status !== 'ABANDONED';
+  const b = than.status !== 'ABANDONED';
+  if (a !== b) return a;
+  return retentionRank(v) > retentionRank(than);
 }
 
 function groupStatus(worst: PartitionStatus, allUnknown: boolean, memberless: boolean): GroupStatus {

@@ -9,7 +9,9 @@ export type {
   GroupStatus,
   GroupVerdict,
   LagEvaluatorStats,
+  LagSecondsFrom,
   PartitionStatus,
   PartitionVerdict,
+  RetentionState,
   TopicLag,
 } from './types.js';

@@ -8,12 +8,21 @@
 // a reading inside a run of equal offsets costs nothing). A steady partition then keeps a few
 // readings spanning a long time, a bursty one keeps its bends, and older history is coarser.
 // The oldest and the newest readings are always kept.
+//
+// Beside it, the partition's log start (its earliest offset still held: retention deletes below
+// it): the first reading and then every reading that saw it move, the last LOW_POINTS of them,
+// oldest first. How fast it advances (retention at work) says when a committed offset will fall
+// below it: when a group's unconsumed records are deleted.
 import { Slab } from './slab.js';
 
 const COUNT = 0;
 const REFS = 1; // group-partitions pointing here
 const GREW = 2; // time of the last reading that saw the log end move (NaN: none seen yet)
-const T = 3; // then `size` times, then `size` offsets, oldest first
+const LOW_COUNT = 3; // log-start points kept
+const LOW_FIRST = 4; // 1 while the oldest point kept is the first reading (not a move)
+const LOW_POINTS = 6; // at most this many: the first reading, then every move
+const LOW_T = 5; // LOW_POINTS times, then LOW_POINTS log starts, oldest first
+const T = LOW_T + 2 * LOW_POINTS; // then `size` times, then `size` offsets, oldest first
 
 export class LogEndHistory {
   private readonly slab: Slab;
@@ -48,6 +57,7 @@ export class LogEndHistory {
     const b = this.slab.base(slot);
     a[b + COUNT] = 0;
     a[b + REFS] = 0;
+    a[b + LOW_COUNT] = 0;
     parts[partition] = slot;
     return slot;
   }
@@ -78,7 +88,10 @@ export class LogEndHistory {
       const lastO = a[os + count - 1]!;
       if (t <= lastT) return; // out of order or repeated
       if (offset !== lastO) a[b + GREW] = t; // a lower one (restart) counts as a move too
-      if (offset < lastO) count = 0;
+      if (offset < lastO) {
+        count = 0;
+        a[b + LOW_COUNT] = 0; // a new log: its log start history starts over too
+      }
       else if (count >= 2 && offset === lastO && a[os + count - 2] === lastO) {
         a[ts + count - 1] = t; // extend the run of equal offsets
         return;
@@ -110,6 +123,72 @@ export class LogEndHistory {
     a[ts + count] = t;
     a[os + count] = offset;
     a[b + COUNT] = count + 1;
+  }
+
+  /**
+   * One reading of the log start (the earliest offset held). Kept when it is the first or it
+   * moved; a lower one than the last (a recreated topic) starts the history over.
+   */
+  addLogStart(slot: number, t: number, low: number): void {
+    const a = this.slab.chunk(slot);
+    const b = this.slab.base(slot);
+    const ts = b + LOW_T;
+    const os = ts + LOW_POINTS;
+    let n = a[b + LOW_COUNT]!;
+    if (n > 0) {
+      const last = a[os + n - 1]!;
+      if (low === last || t <= a[ts + n - 1]!) return;
+      if (low < last) n = 0;
+    }
+    if (n === 0) a[b + LOW_FIRST] = 1;
+    if (n === LOW_POINTS) {
+      a.copyWithin(ts, ts + 1, ts + n);
+      a.copyWithin(os, os + 1, os + n);
+      a[b + LOW_FIRST] = 0;
+      n--;
+    }
+    a[ts + n] = t;
+    a[os + n] = low;
+    a[b + LOW_COUNT] = n + 1;
+  }
+
+  /** The newest log start; NaN before the first reading. */
+  logStart(slot: number): number {
+    const a = this.slab.chunk(slot);
+    const b = this.slab.base(slot);
+    const n = a[b + LOW_COUNT]!;
+    return n === 0 ? NaN : a[b + LOW_T + LOW_POINTS + n - 1]!;
+  }
+
+  /**
+   * How fast the log start advances, records per ms, over the moves kept: from the oldest move to
+   * the newest. Retention deletes whole segments, so the log start moves in steps; the first
+   * reading is not a step (the agent may start anywhere between two), so two moves at least are
+   * needed (NaN before). When no move has come for longer than the moves' mean spacing, the span
+   * is stretched to now less that spacing: a log start that stopped moving slows down.
+   */
+  logStartRate(slot: number, nowMs: number): number {
+    const a = this.slab.chunk(slot);
+    const b = this.slab.base(slot);
+    const n = a[b + LOW_COUNT]!;
+    const first = a[b + LOW_FIRST] === 1 ? 1 : 0;
+    const moves = n - first;
+    if (moves < 2) return NaN;
+    const ts = b + LOW_T;
+    const os = ts + LOW_POINTS;
+    const t0 = a[ts + first]!;
+    const span = a[ts + n - 1]! - t0;
+    if (!(span > 0)) return NaN;
+    const spacing = span / (moves - 1);
+    return (a[os + n - 1]! - a[os + first]!) / Math.max(span, nowMs - t0 - spacing);
+  }
+
+  /** When the log start was last seen to move (or first read); NaN before the first reading. */
+  logStartMovedAt(slot: number): number {
+    const a = this.slab.chunk(slot);
+    const b = this.slab.base(slot);
+    const n = a[b + LOW_COUNT]!;
+    return n === 0 ? NaN : a[b + LOW_T + n - 1]!;
   }
 
   /** The newest log end; NaN before the first reading. */

@@ -36,7 +36,10 @@ export const F_RATIO = 19; // records written per record consumed over the last 
 export const F_SLOW_GAPS = 20; // consecutive busy gaps with F_RATIO >= SLOW_RATIO
 export const F_FILLED = 21; // 1 once the newest reading has been paired with a log end
 export const F_REWIND_LAG = 22; // lag at the last rewind's reading (NaN: no rewind, or not paired yet)
-const SCALARS = 23;
+export const F_RT_OFFSET = 23; // the committed offset whose record timestamp is known (NaN: none)
+export const F_RT_MS = 24; // the broker's timestamp of the first record at or after F_RT_OFFSET, ms
+export const F_RET_RISK = 25; // 1 while retention risk is flagged (hysteresis), else 0
+const SCALARS = 26;
 
 /** F_COMMIT_PENDING values: what the newest reading's log end is wanted for. */
 const PENDING_COMMIT = 1;
@@ -80,6 +83,7 @@ export class PartitionStore {
     a[b + F_REWIND_SHOWN] = 0;
     a[b + F_COMMIT_PENDING] = 0;
     a[b + F_SLOW_GAPS] = 0;
+    a[b + F_RET_RISK] = 0;
     return slot;
   }
 
@@ -89,6 +93,14 @@ export class PartitionStore {
 
   tpOf(slot: number): number {
     return this.slab.chunk(slot)[this.slab.base(slot) + F_TP]!;
+  }
+
+  /** The record timestamp of `offset` (the first record at or after it), for lag in seconds. */
+  recordTime(slot: number, offset: number, timestampMs: number): void {
+    const a = this.slab.chunk(slot);
+    const b = this.slab.base(slot);
+    a[b + F_RT_OFFSET] = offset;
+    a[b + F_RT_MS] = timestampMs;
   }
 
   /**

@@ -1,7 +1,7 @@
 // The evaluation rules for one group-partition, in order (see evaluator.ts for the full text).
 import type { LogEndHistory } from './log-end-history.js';
 import type { LagSettings } from './settings.js';
-import type { GroupState, PartitionStatus, PartitionVerdict } from './types.js';
+import type { GroupState, LagSecondsFrom, PartitionStatus, PartitionVerdict } from './types.js';
 import {
   F_ANCHOR_L,
   F_CAUGHTUP,
@@ -18,7 +18,10 @@ import {
   F_REWIND_LAG,
   F_REWIND_SHOWN,
   F_REWIND_TO,
+  F_RET_RISK,
   F_RHEAD,
+  F_RT_MS,
+  F_RT_OFFSET,
   F_SLOW_GAPS,
   F_TP,
   SLOW_RATIO,
@@ -47,7 +50,17 @@ const WARN_POINTS = 3;
 /** The WARN rule (b) needs this many consecutive slow busy gaps. */
 const SLOW_GAPS = 2;
 
+/** A retention risk clears only when the deletion is this many horizons away (hysteresis). */
+const RETENTION_CLEAR = 1.5;
+
 const sec = (ms: number): string => `${Math.round(ms / 1000)} s`;
+/** A duration for people: "45 s", "12 min", "3.5 h", "2.0 days". */
+export function humanDuration(seconds: number): string {
+  if (seconds < 90) return `${Math.max(0, Math.round(seconds))} s`;
+  if (seconds < 90 * 60) return `${Math.round(seconds / 60)} min`;
+  if (seconds < 48 * 3600) return `${(seconds / 3600).toFixed(1)} h`;
+  return `${(seconds / 86400).toFixed(1)} days`;
+}
 const int = (n: number): string => String(Math.round(n));
 
 function membershipNote(ownership: Ownership, state: GroupState | undefined): string {
@@ -93,16 +106,69 @@ export function judgePartition(
   const spacing = rCount >= 2 ? span / (rCount - 1) : 0;
   const slack = spacing / 2;
 
+  // Lag in seconds: the age of the next record to consume. The broker's timestamp of that very
+  // record when the sensor has read it (exact whatever the producers did: bursts, silences); else
+  // interpolated in the log-end history (an estimate, off by up to a reading interval at a burst,
+  // and only a lower bound for records older than the history).
   let lagSeconds: number | undefined;
+  let lagSecondsFrom: LagSecondsFrom | undefined;
+  let lagSecondsInterpolated: number | undefined;
   let lagSecondsCapped = false;
   if (lag === 0) lagSeconds = 0;
   else if (lag > 0) {
     const ms = history.lagMs(tp, committed, nowMs, s.lagSecondsCapMs);
-    if (ms === ms) {
-      lagSeconds = ms / 1000;
+    const interpolated = ms === ms ? ms / 1000 : undefined;
+    const rtMs = a[b + F_RT_MS]!;
+    if (a[b + F_RT_OFFSET] === committed && rtMs === rtMs) {
+      lagSeconds = Math.max(0, nowMs - rtMs) / 1000;
+      lagSecondsFrom = 'record-timestamp';
+      lagSecondsInterpolated = interpolated;
+    } else if (interpolated !== undefined) {
+      lagSeconds = interpolated;
+      lagSecondsFrom = 'interpolated';
       lagSecondsCapped = history.capped;
     }
   }
+  // Catching up: at the window's rates, when consuming outpaces producing.
+  const catchUpSeconds = lag > 0 && consumeRate !== undefined && consumeRate > (produceRate ?? 0) ? lag / (consumeRate - (produceRate ?? 0)) : undefined;
+
+  // Retention: how far the committed offset is from the log start, and how soon the log start
+  // (advancing at its observed rate) overtakes it at the consumer's rate: the window's rate, or
+  // none once the rules below find it silent (late, stopped, unowned): a consumer that has stopped
+  // does not move away from deletion at the pace it had before.
+  const logStart = history.logStart(tp);
+  let idle = false;
+  const retentionOf = (): Pick<PartitionVerdict, 'logStart' | 'retentionHeadroom' | 'retentionSecondsLeft' | 'logStartRate' | 'retention' | 'retentionReason'> => {
+    const out: ReturnType<typeof retentionOf> = { logStart: undefined, retentionHeadroom: undefined, retentionSecondsLeft: undefined, logStartRate: undefined, retention: undefined, retentionReason: undefined };
+    if (logStart !== logStart) return out;
+    out.logStart = logStart;
+    if (committed !== committed) return out;
+    const headroom = committed - logStart;
+    out.retentionHeadroom = headroom;
+    const lowRate = history.logStartRate(tp, nowMs) * 1000;
+    if (lowRate === lowRate) out.logStartRate = lowRate;
+    if (headroom < 0) {
+      out.retention = 'lost';
+      out.retentionReason = `${int(-headroom)} unconsumed records were deleted by retention: the committed offset ${int(committed)} is below the log start ${int(logStart)}`;
+      a[b + F_RET_RISK] = 1;
+      return out;
+    }
+    const consuming = idle ? 0 : (consumeRate ?? 0);
+    // The log start moves in steps: its trend since the last step (not the step itself) is
+    // what closes on the offset, so the time left counts down between steps.
+    const closing = lag > 0 && lowRate > 0 ? lowRate - consuming : 0;
+    if (closing > 0) out.retentionSecondsLeft = Math.max(0, headroom - lowRate * Math.max(0, (nowMs - history.logStartMovedAt(tp)) / 1000)) / closing;
+    const horizon = s.retentionHorizonMs / 1000;
+    const flagged = a[b + F_RET_RISK] === 1;
+    const atRisk = out.retentionSecondsLeft !== undefined && out.retentionSecondsLeft <= (flagged ? RETENTION_CLEAR * horizon : horizon);
+    a[b + F_RET_RISK] = atRisk ? 1 : 0;
+    out.retention = atRisk ? 'at-risk' : 'ok';
+    if (atRisk) {
+      const pace = consuming ? `, consumed at ${consuming.toFixed(1)}/s` : ', not consumed';
+      out.retentionReason = `unconsumed records of ${topic}/${partition} will be deleted in ~${humanDuration(out.retentionSecondsLeft!)}: the log start (${int(logStart)}) advances ${lowRate.toFixed(1)} records/s, ${int(headroom)} records below the committed offset ${int(committed)}${pace}`;
+    }
+    return out;
+  };
   const progress = a[b + F_PROGRESS]!;
 
   let status: PartitionStatus = 'OK';
@@ -113,7 +179,11 @@ export function judgePartition(
     status,
     lag: lag === lag ? lag : undefined,
     lagSeconds,
+    lagSecondsFrom,
+    lagSecondsInterpolated,
     lagSecondsCapped,
+    catchUpSeconds,
+    ...retentionOf(),
     committed: committed === committed ? committed : undefined,
     logEnd: logEnd === logEnd ? logEnd : undefined,
     consumeRate,
@@ -177,6 +247,7 @@ export function judgePartition(
 
   // 5. Membership says nobody owns it: STOP while records arrive, else ABANDONED (inventory).
   if (ownership === 'none' || ownership === 'unowned') {
+    idle = true;
     const who = ownership === 'none' ? `the group has no members (${state ?? 'no members'})` : `no member of the group (${state}, ${members} members) is assigned this partition`;
     if (growing) {
       status = 'STOP';
@@ -222,6 +293,7 @@ export function judgePartition(
   }
   const late = eligible && silence + slack >= lateAfter;
   if (late) {
+    idle = true;
     const usual = expected === expected ? ` (commits came every ~${sec(expected)})` : '';
     const grew = arrived > 0 ? ` while the log end grew by ${int(arrived)}` : '';
     const life = a[b + F_LIFE]!;

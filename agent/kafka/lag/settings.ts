@@ -38,6 +38,12 @@ export interface LagSettings {
   rewindHoldReadings: number;
   /** Extrapolated lag in seconds is capped at max(this, age of the oldest log-end reading), ms. */
   lagSecondsCapMs: number;
+  /**
+   * Retention risk: a partition whose unconsumed records will be deleted within this much time
+   * (its log start, advancing at its observed rate, overtaking the committed offset at the
+   * consumer's rate) is flagged at-risk; the flag clears above 1.5 x this (hysteresis), ms.
+   */
+  retentionHorizonMs: number;
   /** Groups tracked at most; readings of further groups are refused (counted in stats().refused). */
   maxGroups: number;
   /** Group-partitions tracked at most. */
@@ -58,6 +64,7 @@ export const LAG_DEFAULTS: Readonly<LagSettings> = Object.freeze({
   abandonAfterMs: 600_000,
   rewindHoldReadings: 3,
   lagSecondsCapMs: 3_600_000,
+  retentionHorizonMs: 3_600_000,
   maxGroups: 100_000,
   maxPartitions: 2_000_000,
   maxTopicPartitions: 1_000_000,

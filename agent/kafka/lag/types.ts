@@ -16,6 +16,12 @@
  */
 export type PartitionStatus = 'OK' | 'WARN' | 'STALL' | 'STOP' | 'REWIND' | 'ABANDONED' | 'UNKNOWN';
 
+/** How a lag in seconds was found: the broker's record timestamp, or the log-end history. */
+export type LagSecondsFrom = 'record-timestamp' | 'interpolated';
+
+/** Whether a partition's unconsumed records are safe from retention (see PartitionVerdict.retention). */
+export type RetentionState = 'ok' | 'at-risk' | 'lost';
+
 /**
  * A group's status: its worst partition, capped at ERR (Burrow); NOTFOUND when nothing is known;
  * ABANDONED when its worst partition is ABANDONED and no member is known to be in the group (its
@@ -49,10 +55,36 @@ export interface PartitionVerdict {
   status: PartitionStatus;
   /** Log end minus committed offset, clamped at 0; undefined when either is unknown. */
   lag: number | undefined;
-  /** How old the next record to consume is, from the log-end history; undefined when unknown. */
+  /**
+   * How old the next record to consume is, seconds: from the broker's timestamp of the record at
+   * the committed offset when the sensor read it (lagSecondsFrom 'record-timestamp'), else
+   * interpolated in the log-end history ('interpolated'); 0 when caught up; undefined when unknown.
+   */
   lagSeconds: number | undefined;
+  /** How lagSeconds was found; undefined when the lag is 0 or unknown. */
+  lagSecondsFrom: LagSecondsFrom | undefined;
+  /** The log-end interpolation, given beside a record-timestamp lagSeconds (for comparison); else undefined. */
+  lagSecondsInterpolated: number | undefined;
   /** True when lagSeconds is a bound, not an estimate (extrapolation capped, or no rate to extrapolate with). */
   lagSecondsCapped: boolean;
+  /** Seconds until the lag is consumed at the window's rates (lag / (consume - produce)); undefined unless the lag shrinks. */
+  catchUpSeconds: number | undefined;
+  /** The partition's log start (earliest offset held) as last read; undefined when not known. */
+  logStart: number | undefined;
+  /** committed - logStart: unconsumed records between the committed offset and deletion (negative: already deleted). */
+  retentionHeadroom: number | undefined;
+  /** At the rate the log start overtakes the committed offset, seconds until unconsumed records are deleted; undefined when it does not. */
+  retentionSecondsLeft: number | undefined;
+  /** Records/s the log start advances (retention at work); undefined until it has been seen to move. */
+  logStartRate: number | undefined;
+  /**
+   * 'lost': the committed offset is below the log start (records were deleted unconsumed);
+   * 'at-risk': they will be within retentionHorizonMs (flag held until 1.5 x that); 'ok'; undefined
+   * without a committed offset or a log start.
+   */
+  retention: RetentionState | undefined;
+  /** One sentence when retention is 'at-risk' or 'lost'. */
+  retentionReason: string | undefined;
   /** The latest committed offset read; undefined when the group has none for this partition. */
   committed: number | undefined;
   /** The latest log-end offset read for the topic-partition; undefined before the first. */
@@ -79,6 +111,12 @@ export interface TopicLag {
   unknown: number;
   /** The largest partition lagSeconds; undefined when none is known. */
   maxLagSeconds: number | undefined;
+  /** How that largest lagSeconds was found. */
+  maxLagSecondsFrom: LagSecondsFrom | undefined;
+  /** The longest partition catch-up; undefined when a lagging partition is not catching up (or none lags). */
+  catchUpSeconds: number | undefined;
+  /** The partition of the topic closest to losing unconsumed records to retention (see GroupVerdict.retention). */
+  retention: PartitionVerdict | undefined;
 }
 
 /** The verdict on one group at one moment. */
@@ -98,6 +136,16 @@ export interface GroupVerdict {
   maxLag: PartitionVerdict | undefined;
   /** The largest partition lagSeconds; undefined when none is known. */
   maxLagSeconds: number | undefined;
+  /** How that largest lagSeconds was found. */
+  maxLagSecondsFrom: LagSecondsFrom | undefined;
+  /** The longest partition catch-up; undefined when a lagging partition is not catching up (or none lags). */
+  catchUpSeconds: number | undefined;
+  /**
+   * The partition closest to losing unconsumed records to retention: 'lost' first (most records
+   * deleted), then the fewest seconds left, then the least headroom; partitions that are not
+   * ABANDONED before those that are. Undefined when no partition has a log start known.
+   */
+  retention: PartitionVerdict | undefined;
   /** Lag per topic, in the order the topics were first seen. */
   topics: TopicLag[];
   /** Every partition, in the order first seen. */

@@ -108,7 +108,7 @@ export const AGGREGATOR_DEFAULTS: AggregatorConfig = {
   retainEvents: 200_000,
   maxBatchSignals: 10_000,
   maxBatchBytes: 4 * 1024 * 1024,
-  maxCells: 1_000_000,
+  maxCells: 200_000,
   drainTimeoutMs: 10_000,
   tickMs: 250,
   decayAfterMs: 120_000,

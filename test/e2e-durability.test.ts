@@ -139,6 +139,7 @@ test('three SIGKILLs under load: every acknowledged signal journalled exactly on
   const ackedAtKills: Map<string, bigint>[] = [];
   const reconnectMs: number[] = [];
   let unackedAtKills = 0;
+  const unackedByAgent = new Map<string, number>();
   for (let k = 1; k <= 3; k++) {
     await until(async () => posted >= (k * total) / 5 || undefined, `${(k * total) / 5} signals posted before kill ${k}`, 60_000);
     agg.child.kill('SIGKILL');
@@ -148,7 +149,9 @@ test('three SIGKILLs under load: every acknowledged signal journalled exactly on
     for (const a of agents) {
       const s = await until(async () => { const x = await status(a); return !x.connected && x; }, `agent ${a.id} notices kill ${k}`);
       acked.set(a.id, BigInt(s.ackedSeq));
-      unackedAtKills += Number(BigInt(s.lastSeq) - BigInt(s.ackedSeq));
+      const unacked = Number(BigInt(s.lastSeq) - BigInt(s.ackedSeq));
+      unackedAtKills += unacked;
+      unackedByAgent.set(a.id, (unackedByAgent.get(a.id) ?? 0) + unacked);
     }
     ackedAtKills.push(acked);
     agg = await aggregator(['--data-dir', dataDir, '--grpc-port', String(port)]);
@@ -212,7 +215,10 @@ test('three SIGKILLs under load: every acknowledged signal journalled exactly on
   assert.match(refused, /OUT_OF_RANGE.*past the end of this aggregator's journal/);
   for (const a of agents) {
     const s = await status(a);
-    assert.ok(s.sent < 2 * PER_AGENT, `agent ${a.id} counted ${s.sent} signals sent for ${PER_AGENT} (resends only, nothing written into a dead stream)`);
+    // Sent once, plus resends of what each kill caught unacknowledged (a stream that fails while
+    // the restarted aggregator recovers may resend it once more); nothing written into a dead stream.
+    const caught = unackedByAgent.get(a.id) ?? 0;
+    assert.ok(s.sent <= PER_AGENT + 2 * caught, `agent ${a.id} counted ${s.sent} signals sent for ${PER_AGENT}, with ${caught} caught unacknowledged by the kills`);
     assert.is(s.outbox.dropped, 0);
   }
   channel.close();

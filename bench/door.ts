@@ -1,10 +1,12 @@
-// The door (phase `door` of `npm run bench`): what the bounds and the identity check cost.
+// The door (phase `door` of `npm run bench`): what the bounds and the identity check cost, and
+// the aggregator's memory per cell (whole process) at 200,000 and 500,000 cells.
 //   - RSS of the aggregator holding 5,000 idle signal streams (50 connections x 100 streams, each
 //     acknowledged), against the same aggregator before: the memory a stream costs.
 //   - The identity check per batch (each source id held to the caller's identity), against what
 //     ingesting the same batch costs (ingress + pipeline + event log, in process): the issue asks
 //     that it cost at most 5 % of ingest.
-// Tunables: BENCH_DOOR_STREAMS (5000), BENCH_DOOR_CONNECTIONS (50).
+// Tunables: BENCH_DOOR_STREAMS (5000), BENCH_DOOR_CONNECTIONS (50), BENCH_DOOR_RETAIN_EVENTS (the
+// aggregator's --retain-events while cells are counted; its default otherwise).
 // (The ingest compared with is the in-process part only: the gRPC decode and the journal, which the
 // real ingest adds, make the check's share smaller still.)
 import { setMaxListeners } from 'node:events';
@@ -116,6 +118,59 @@ function identityCost(size: number): { checkNs: number; ingestNs: number; signal
   return { checkNs: timePer(check), ingestNs, signals: signals.length };
 }
 
+/**
+ * The aggregator's RSS as its estate grows to each of `marks` cells (partitions of many topics,
+ * each with an aspect), streamed in by one client: memory per cell with everything that hangs on
+ * a cell (hierarchy, observers' state, the event ring of the default size).
+ */
+async function cellsRss(marks: number[], out: (s?: string) => void): Promise<{ cells: number; rssMb: number }[]> {
+  const max = marks.at(-1)!;
+  const retain = process.env.BENCH_DOOR_RETAIN_EVENTS;
+  const agg = await startAggregatorProc(['--max-cells', String(max + 10_000), ...(retain ? ['--retain-events', retain] : [])]);
+  const results: { cells: number; rssMb: number }[] = [];
+  try {
+    const channel = createChannel(agg.address);
+    const client = createClientFactory().create(directDefinition(SignalAggregatorDefinition), channel);
+    const before = readRss(agg.child.pid!)!;
+    results.push({ cells: 0, rssMb: before.rssMb });
+    let seq = 1n;
+    let i = 0;
+    const cellsNow = async (): Promise<number> => {
+      const m = await httpGetText(agg.metricsUrl);
+      return Number(/^kafkaobs_hierarchy_cells (\d+)/m.exec(m)?.[1] ?? 0);
+    };
+    for (const mark of marks) {
+      // Two cells a signal (the partition and its aspect), plus a topic every 100.
+      async function* batches(): AsyncIterable<SignalBatch> {
+        yield { signals: [] };
+        while (i < mark / 2) {
+          const now = BigInt(Date.now()) * 1_000_000n;
+          const signals: Signal[] = [];
+          for (let k = 0; k < 1000 && i < mark / 2; k++, i++) {
+            signals.push({ sourceId: 'estate', seq: seq++, timestamp: now, subject: `cluster/big/topic/t${Math.floor(i / 100)}/partition/${i % 100}#replicas`, context: {}, clock: {}, status: { condition: 2, confidence: 3 } } as Signal);
+          }
+          yield { signals };
+        }
+      }
+      for await (const ack of client.streamSignals(batches())) if (ack.sourceId === 'estate' && i >= mark / 2 && ack.ackedSeq === seq - 1n) break;
+      await waitUntil(`${mark} cells`, 60_000, async () => ((await cellsNow()) >= mark ? true : undefined), 200);
+      await new Promise((r) => setTimeout(r, 1000));
+      const r = readRss(agg.child.pid!)!;
+      const cells = await cellsNow();
+      results.push({ cells, rssMb: r.rssMb });
+      out(`    ${fmtInt(cells)} cells: aggregator rss ${fmt(r.rssMb, 1)} MB (${fmt(((r.rssMb - before.rssMb) * 1024 * 1024) / cells, 0)} B a cell over idle)`);
+    }
+    channel.close();
+  } finally {
+    await stopChild(agg.child, 3000);
+  }
+  return results;
+}
+
+async function httpGetText(url: string): Promise<string> {
+  return (await fetch(url)).text();
+}
+
 export async function doorBench(out: (s?: string) => void): Promise<Row[]> {
   const streams = env('BENCH_DOOR_STREAMS', 5000);
   const connections = env('BENCH_DOOR_CONNECTIONS', 50);
@@ -133,6 +188,13 @@ export async function doorBench(out: (s?: string) => void): Promise<Row[]> {
     rows.push({ what: `aggregator rss, ${fmtInt(streams)} idle streams`, value: `${fmt(after.rssMb, 1)} MB`, target: '', verdict: `${fmt(perStream, 1)} KB/stream (idle ${fmt(before.rssMb, 1)} MB)` });
   } finally {
     await stopChild(agg.child, 3000);
+  }
+  const marks = cellsRss([200_000, 500_000], out);
+  const grown = await marks;
+  const idle = grown[0]!.rssMb;
+  for (const g of grown.slice(1)) {
+    const perCell = ((g.rssMb - idle) * 1024 * 1024) / g.cells;
+    rows.push({ what: `aggregator rss at ${fmtInt(g.cells)} cells`, value: `${fmt(g.rssMb, 1)} MB`, target: '≤ 1 KB/cell', verdict: `${fmt(perCell, 0)} B/cell ${perCell <= 1024 ? 'meets' : 'MISSES'}` });
   }
   const { checkNs, ingestNs, signals } = identityCost(100);
   const share = checkNs / ingestNs;

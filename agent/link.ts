@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { SignalAggregatorDefinition, directDefinition, type Ack, type SignalBatch } from '../proto/index.js';
 import { bearerToken, channelCredentials, channelOptions, parseTarget, type ClientTls } from './connection.js';
 import type { Outbox } from './outbox.js';
+import { setTimeout as wait } from 'node:timers/promises';
 
 export interface LinkOptions {
   url: string;
@@ -196,15 +197,7 @@ export class AggregatorLink {
   }
 }
 
+/** Waits `ms`, or less if `signal` aborts (never rejects). */
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
+  return wait(ms, undefined, { signal }).catch(() => {});
 }

@@ -3,6 +3,8 @@
 // Colour through node:util styleText when the output is a terminal; plain ASCII otherwise.
 import { styleText } from 'node:util';
 import {
+  CONDITION_STYLE,
+  LEVEL_STYLE,
   Narrative_State,
   Situation_Level,
   Status_Condition,
@@ -31,22 +33,6 @@ export class Painter {
     return this.color ? '→' : '->';
   }
 }
-
-export const CONDITION_STYLE: Partial<Record<Status_Condition, Style>> = {
-  [Status_Condition.STABLE]: 'green',
-  [Status_Condition.CONVERGING]: 'cyan',
-  [Status_Condition.DIVERGING]: 'yellow',
-  [Status_Condition.ERRATIC]: 'yellow',
-  [Status_Condition.DEGRADED]: 'red',
-  [Status_Condition.DEFECTIVE]: ['red', 'bold'],
-  [Status_Condition.DOWN]: ['red', 'bold', 'inverse'],
-};
-
-const LEVEL_STYLE: Partial<Record<Situation_Level, Style>> = {
-  [Situation_Level.NORMAL]: 'green',
-  [Situation_Level.WARNING]: 'yellow',
-  [Situation_Level.CRITICAL]: ['red', 'bold'],
-};
 
 export const conditionName = (c: Status_Condition): string =>
   c === Status_Condition.CONDITION_UNSPECIFIED ? 'UNKNOWN' : (Status_Condition[c] ?? String(c));

@@ -49,5 +49,6 @@ export * from './validate.js';
 export * from './subject.js';
 export * from './aspects.js';
 export * from './json.js';
+export * from './palette.js';
 export { descriptorSet, SERVICE_NAMES } from './descriptor.js';
 export { directDefinition, type DirectDefinition } from './service.js';

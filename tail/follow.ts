@@ -3,6 +3,7 @@
 // health check again and subscribes anew, resuming after the last event it printed.
 import { ClientError, Status } from 'nice-grpc-common';
 import { HealthCheckResponse_ServingStatus, type Event, type HealthCheckRequest, type HealthCheckResponse, type SubscribeRequest } from '../proto/index.js';
+import { setTimeout as wait } from 'node:timers/promises';
 
 export interface FollowClients {
   subscribe(request: SubscribeRequest, options: { signal: AbortSignal }): AsyncIterable<Event>;
@@ -92,15 +93,7 @@ function delay(attempt: number, base: number, max: number): number {
   return Math.round(cap / 2 + (Math.random() * cap) / 2);
 }
 
+/** Waits `ms`, or less if `signal` aborts (never rejects). */
 function defaultSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
+  return wait(ms, undefined, { signal }).catch(() => {});
 }

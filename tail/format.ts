@@ -3,6 +3,8 @@
 // canonical JSON with --json.
 import { styleText } from 'node:util';
 import {
+  CONDITION_STYLE,
+  LEVEL_STYLE,
   Action_Sign,
   Narrative_State,
   Situation_Level,
@@ -16,28 +18,12 @@ import {
 
 type Style = Parameters<typeof styleText>[0];
 
-const CONDITION_STYLE: Partial<Record<Status_Condition, Style>> = {
-  [Status_Condition.STABLE]: 'green',
-  [Status_Condition.CONVERGING]: 'cyan',
-  [Status_Condition.DIVERGING]: 'yellow',
-  [Status_Condition.ERRATIC]: 'yellow',
-  [Status_Condition.DEGRADED]: 'red',
-  [Status_Condition.DEFECTIVE]: ['red', 'bold'],
-  [Status_Condition.DOWN]: ['red', 'bold', 'inverse'],
-};
-
 export function formatTime(ns: bigint): string {
   return new Date(Number(ns / 1_000_000n)).toISOString().slice(11, 23);
 }
 
 const condName = (c: Status_Condition): string => (c === Status_Condition.CONDITION_UNSPECIFIED ? 'UNKNOWN' : Status_Condition[c] ?? String(c));
 const confName = (c: Confidence): string => (c === Confidence.CONFIDENCE_UNSPECIFIED ? '' : ` (${Confidence[c]})`);
-
-const LEVEL_STYLE: Partial<Record<Situation_Level, Style>> = {
-  [Situation_Level.NORMAL]: 'green',
-  [Situation_Level.WARNING]: ['yellow', 'bold'],
-  [Situation_Level.CRITICAL]: ['red', 'bold'],
-};
 
 const levelName = (l: Situation_Level): string => Situation_Level[l] ?? String(l);
 

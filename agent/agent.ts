@@ -11,6 +11,7 @@ import { AggregatorLink } from './link.js';
 import { Intake } from './intake.js';
 import { createAgentMetrics } from './metrics.js';
 import { agentHttpServer } from './http.js';
+import { IntakeGuard } from './intake-guard.js';
 import type { Sensor } from './sensor.js';
 
 export interface RunningAgent {
@@ -19,6 +20,8 @@ export interface RunningAgent {
   outbox: Outbox;
   link: AggregatorLink;
   intake: Intake;
+  /** The intake's bounds and its refusals by reason. */
+  guard: IntakeGuard;
   /** Resolves when a --from-file run with exitWhenDone has sent and had acknowledged everything. */
   done: Promise<void>;
   stop(): Promise<void>;
@@ -27,8 +30,9 @@ export interface RunningAgent {
 export async function startAgent(config: AgentConfig, logger: Logger, sensors: readonly Sensor[] = []): Promise<RunningAgent> {
   const outbox = new Outbox(config.agentId, config.outboxCapacity, config.outboxPolicy, undefined, config.outboxBlockTimeoutMs);
   const link = new AggregatorLink(outbox, { ...config, url: config.aggregatorUrl }, logger);
-  const intake = new Intake(outbox, nowNs);
-  const registry = createAgentMetrics(outbox, link, intake);
+  const intake = new Intake(outbox, nowNs, config.intake.maxDepth);
+  const guard = new IntakeGuard(config.intake, logger.child({ component: 'intake' }));
+  const registry = createAgentMetrics(outbox, link, intake, guard);
 
   const grpc = createServer();
   grpc.add(directDefinition(LocalAgentDefinition), {
@@ -48,7 +52,7 @@ export async function startAgent(config: AgentConfig, logger: Logger, sensors: r
     lastError: link.stats.lastError,
     sensors: Object.fromEntries(sensors.map((s) => [s.name, s.status()])),
   });
-  const http = agentHttpServer(intake, registry, status);
+  const http = agentHttpServer(intake, registry, status, guard);
   http.listen(config.httpPort, config.httpHost);
   await once(http, 'listening');
   const httpPort = (http.address() as AddressInfo).port;
@@ -98,5 +102,5 @@ export async function startAgent(config: AgentConfig, logger: Logger, sensors: r
       logger.info({ acked: outbox.stats.acked, dropped: outbox.stats.dropped }, 'agent stopped');
     })());
 
-  return { grpcPort, httpPort, outbox, link, intake, done, stop };
+  return { grpcPort, httpPort, outbox, link, intake, guard, done, stop };
 }

@@ -2,16 +2,16 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { ServerCredentials } from '@grpc/grpc-js';
-import { createServer } from 'nice-grpc';
+import { ServerError, Status, createServer } from 'nice-grpc';
 import type { Logger } from 'pino';
-import { LocalAgentDefinition, directDefinition, nowNs, type SignalBatch } from '../proto/index.js';
+import { LocalAgentDefinition, SignalBatch, directDefinition, nowNs } from '../proto/index.js';
 import type { AgentConfig } from './config.js';
 import { Outbox } from './outbox.js';
 import { AggregatorLink } from './link.js';
 import { Intake } from './intake.js';
 import { createAgentMetrics } from './metrics.js';
 import { agentHttpServer } from './http.js';
-import { IntakeGuard } from './intake-guard.js';
+import { IntakeGuard, countSignals } from './intake-guard.js';
 import type { Sensor } from './sensor.js';
 
 export interface RunningAgent {
@@ -34,9 +34,35 @@ export async function startAgent(config: AgentConfig, logger: Logger, sensors: r
   const guard = new IntakeGuard(config.intake, logger.child({ component: 'intake' }));
   const registry = createAgentMetrics(outbox, link, intake, guard);
 
-  const grpc = createServer();
-  grpc.add(directDefinition(LocalAgentDefinition), {
-    emit: async (batch: SignalBatch) => intake.emit(batch.signals, 'grpc'),
+  const grpc = createServer(guard.grpcServerOptions());
+  // Refused as data by the decoder, answered by the handler: more signals than --intake-max-signals
+  // (counted before decoding: 4 MiB of empty signals would decode to 2 million objects), and a
+  // frame that is not a SignalBatch (INVALID_ARGUMENT with the reason, where grpc-js says INTERNAL).
+  const refused = new WeakMap<SignalBatch, { reason: 'too_many_signals' | 'malformed'; message: string }>();
+  grpc.add(directDefinition(LocalAgentDefinition, {
+    emit: (bytes: Uint8Array): SignalBatch => {
+      try {
+        if (countSignals(bytes, config.intake.maxSignals) > config.intake.maxSignals) {
+          const batch: SignalBatch = { signals: [] };
+          refused.set(batch, { reason: 'too_many_signals', message: `more than ${config.intake.maxSignals} signals in one call (the limit is --intake-max-signals); send smaller batches` });
+          return batch;
+        }
+        return SignalBatch.decode(bytes);
+      } catch (e) {
+        const batch: SignalBatch = { signals: [] };
+        refused.set(batch, { reason: 'malformed', message: `malformed SignalBatch (${bytes.length} bytes): ${(e as Error).message}` });
+        return batch;
+      }
+    },
+  }), {
+    emit: async (batch: SignalBatch) => {
+      const problem = refused.get(batch);
+      if (problem !== undefined) {
+        guard.refuse('grpc', problem.reason, problem.message);
+        throw new ServerError(problem.reason === 'malformed' ? Status.INVALID_ARGUMENT : Status.RESOURCE_EXHAUSTED, problem.message);
+      }
+      return intake.emit(batch.signals, 'grpc');
+    },
   });
   const grpcPort = await grpc.listen(`${config.grpcHost}:${config.grpcPort}`, ServerCredentials.createInsecure());
 
@@ -94,7 +120,10 @@ export async function startAgent(config: AgentConfig, logger: Logger, sensors: r
       // Let what is already in the outbox reach the aggregator, briefly.
       const grace = AbortSignal.timeout(2000);
       if (link.stats.connected && outbox.size > 0) await outbox.drained(grace);
-      await grpc.shutdown();
+      // Calls still open after a grace (a caller holding a refused call open, say) are cut.
+      const graceOver = new Promise<void>((resolve) => setTimeout(resolve, 2000).unref());
+      await Promise.race([grpc.shutdown(), graceOver]);
+      grpc.forceShutdown();
       await link.close();
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));

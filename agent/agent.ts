@@ -2,9 +2,9 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { ServerCredentials } from '@grpc/grpc-js';
-import { createServer } from 'nice-grpc';
+import { ServerError, Status, createServer } from 'nice-grpc';
 import type { Logger } from 'pino';
-import { LocalAgentDefinition, directDefinition, nowNs, type SignalBatch } from '../proto/index.js';
+import { LocalAgentDefinition, SignalBatch, directDefinition, nowNs } from '../proto/index.js';
 import type { AgentConfig } from './config.js';
 import { Outbox } from './outbox.js';
 import { AggregatorLink } from './link.js';
@@ -12,6 +12,7 @@ import { Intake } from './intake.js';
 import { createAgentMetrics } from './metrics.js';
 import { agentHttpServer, agentProbeServer } from './http.js';
 import { readiness } from './readiness.js';
+import { IntakeGuard, countSignals } from './intake-guard.js';
 import type { Sensor } from './sensor.js';
 
 export interface RunningAgent {
@@ -22,6 +23,8 @@ export interface RunningAgent {
   outbox: Outbox;
   link: AggregatorLink;
   intake: Intake;
+  /** The intake's bounds and its refusals by reason. */
+  guard: IntakeGuard;
   /** Resolves when a --from-file run with exitWhenDone has sent and had acknowledged everything. */
   done: Promise<void>;
   stop(): Promise<void>;
@@ -30,12 +33,39 @@ export interface RunningAgent {
 export async function startAgent(config: AgentConfig, logger: Logger, sensors: readonly Sensor[] = []): Promise<RunningAgent> {
   const outbox = new Outbox(config.agentId, config.outboxCapacity, config.outboxPolicy, undefined, config.outboxBlockTimeoutMs);
   const link = new AggregatorLink(outbox, { ...config, url: config.aggregatorUrl }, logger);
-  const intake = new Intake(outbox, nowNs);
-  const registry = createAgentMetrics(outbox, link, intake);
+  const intake = new Intake(outbox, nowNs, config.intake.maxDepth);
+  const guard = new IntakeGuard(config.intake, logger.child({ component: 'intake' }));
+  const registry = createAgentMetrics(outbox, link, intake, guard);
 
-  const grpc = createServer();
-  grpc.add(directDefinition(LocalAgentDefinition), {
-    emit: async (batch: SignalBatch) => intake.emit(batch.signals, 'grpc'),
+  const grpc = createServer(guard.grpcServerOptions());
+  // Refused as data by the decoder, answered by the handler: more signals than --intake-max-signals
+  // (counted before decoding: 4 MiB of empty signals would decode to 2 million objects), and a
+  // frame that is not a SignalBatch (INVALID_ARGUMENT with the reason, where grpc-js says INTERNAL).
+  const refused = new WeakMap<SignalBatch, { reason: 'too_many_signals' | 'malformed'; message: string }>();
+  grpc.add(directDefinition(LocalAgentDefinition, {
+    emit: (bytes: Uint8Array): SignalBatch => {
+      try {
+        if (countSignals(bytes, config.intake.maxSignals) > config.intake.maxSignals) {
+          const batch: SignalBatch = { signals: [] };
+          refused.set(batch, { reason: 'too_many_signals', message: `more than ${config.intake.maxSignals} signals in one call (the limit is --intake-max-signals); send smaller batches` });
+          return batch;
+        }
+        return SignalBatch.decode(bytes);
+      } catch (e) {
+        const batch: SignalBatch = { signals: [] };
+        refused.set(batch, { reason: 'malformed', message: `malformed SignalBatch (${bytes.length} bytes): ${(e as Error).message}` });
+        return batch;
+      }
+    },
+  }), {
+    emit: async (batch: SignalBatch) => {
+      const problem = refused.get(batch);
+      if (problem !== undefined) {
+        guard.refuse('grpc', problem.reason, problem.message);
+        throw new ServerError(problem.reason === 'malformed' ? Status.INVALID_ARGUMENT : Status.RESOURCE_EXHAUSTED, problem.message);
+      }
+      return intake.emit(batch.signals, 'grpc');
+    },
   });
   const grpcPort = await grpc.listen(`${config.grpcHost}:${config.grpcPort}`, ServerCredentials.createInsecure());
 
@@ -54,7 +84,7 @@ export async function startAgent(config: AgentConfig, logger: Logger, sensors: r
   });
   const ready = () =>
     readiness(link.stats.connected, config.aggregatorUrl, link.stats.lastError, sensors.map((s) => ({ name: s.name, ...s.answering() })));
-  const http = agentHttpServer(intake, registry, status, ready);
+  const http = agentHttpServer(intake, registry, status, ready, guard);
   http.listen(config.httpPort, config.httpHost);
   await once(http, 'listening');
   const httpPort = (http.address() as AddressInfo).port;
@@ -104,7 +134,10 @@ export async function startAgent(config: AgentConfig, logger: Logger, sensors: r
       // Let what is already in the outbox reach the aggregator, briefly.
       const grace = AbortSignal.timeout(2000);
       if (link.stats.connected && outbox.size > 0) await outbox.drained(grace);
-      await grpc.shutdown();
+      // Calls still open after a grace (a caller holding a refused call open, say) are cut.
+      const graceOver = new Promise<void>((resolve) => setTimeout(resolve, 2000).unref());
+      await Promise.race([grpc.shutdown(), graceOver]);
+      grpc.forceShutdown();
       await link.close();
       for (const server of probes ? [http, probes] : [http]) {
         server.closeAllConnections();
@@ -114,5 +147,5 @@ export async function startAgent(config: AgentConfig, logger: Logger, sensors: r
       logger.info({ acked: outbox.stats.acked, dropped: outbox.stats.dropped }, 'agent stopped');
     })());
 
-  return { grpcPort, httpPort, healthPort, outbox, link, intake, done, stop };
+  return { grpcPort, httpPort, healthPort, outbox, link, intake, guard, done, stop };
 }

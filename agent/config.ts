@@ -19,6 +19,8 @@ export interface AgentConfig {
   /** Probes and metrics only (/healthz, /readyz, /metrics), for kubelet and Prometheus; off when undefined. */
   healthHost: string;
   healthPort?: number;
+  /** Bounds on what the local intake (HTTP and gRPC) takes from callers; agent/README.md "Intake bounds". */
+  intake: IntakeBounds;
   outboxCapacity: number;
   outboxPolicy: FullPolicy;
   /** With the block policy: how long a caller of the intake waits for room before a 429/503. */
@@ -44,6 +46,40 @@ export interface AgentConfig {
   env: Record<string, string | undefined>;
 }
 
+/** Bounds on the local intake; each a CLI flag and environment variable (kafka-obs agent --help). */
+export interface IntakeBounds {
+  /** Largest HTTP body and gRPC message taken, in bytes (a declared larger one is refused before it is read). */
+  maxBodyBytes: number;
+  /** Deepest JSON nesting taken (a signal is about 4 deep); checked before parsing. */
+  maxDepth: number;
+  /** Most signals in one HTTP request or gRPC call; counted before parsing. */
+  maxSignals: number;
+  /** HTTP POST /v1/signals requests and gRPC Emit calls handled at once, together; the next gets 503 / RESOURCE_EXHAUSTED. */
+  maxInFlight: number;
+  /** HTTP: a request's headers must have arrived this long after it began (its first byte, or the connection). */
+  headersTimeoutMs: number;
+  /** HTTP and gRPC: a whole request (headers and body, or the call's message) must have arrived this long after it began. */
+  requestTimeoutMs: number;
+  /** HTTP: an idle keep-alive connection is closed after this long. */
+  keepAliveTimeoutMs: number;
+  /** HTTP: open connections at most (the intake, /metrics and /healthz together); the next is closed at once. */
+  maxConnections: number;
+  /** HTTP: the request line and headers together at most this many bytes (431 beyond). */
+  maxHeaderBytes: number;
+}
+
+export const INTAKE_DEFAULTS: IntakeBounds = {
+  maxBodyBytes: 4 * 1024 * 1024,
+  maxDepth: 32,
+  maxSignals: 10_000,
+  maxInFlight: 64,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000,
+  maxConnections: 256,
+  maxHeaderBytes: 16 * 1024,
+};
+
 export const AGENT_DEFAULTS: AgentConfig = {
   aggregatorUrl: 'grpc://localhost:50051',
   agentId: process.env.POD_NAME ?? hostname(),
@@ -53,6 +89,7 @@ export const AGENT_DEFAULTS: AgentConfig = {
   httpHost: '127.0.0.1',
   httpPort: 8081,
   healthHost: '0.0.0.0',
+  intake: INTAKE_DEFAULTS,
   outboxCapacity: 100_000,
   outboxPolicy: 'drop-oldest',
   outboxBlockTimeoutMs: 5000,

@@ -6,11 +6,13 @@ import type { Registry } from 'prom-client';
 import { SignalJsonError } from '../proto/index.js';
 import { IntakeFullError, parseSignalBody, type Intake } from './intake.js';
 import type { Readiness } from './readiness.js';
+import { INTAKE_DEFAULTS } from './config.js';
+import { IntakeGuard } from './intake-guard.js';
+import { JsonTooDeepError, TooManySignalsError } from './json-reader.js';
 
-const MAX_BODY_BYTES = 4 * 1024 * 1024;
-
-export function agentHttpServer(intake: Intake, registry: Registry, status: () => Record<string, unknown>, ready: () => Readiness): Server {
-  return createServer((req, res) => {
+/** `guard` bounds the intake (body size, JSON depth, requests in flight, deadlines, connections) and counts its refusals. */
+export function agentHttpServer(intake: Intake, registry: Registry, status: () => Record<string, unknown>, ready: () => Readiness, guard = new IntakeGuard(INTAKE_DEFAULTS)): Server {
+  const server = createServer(guard.httpServerOptions(), (req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const send = (code: number, body: unknown): void => {
       const text = typeof body === 'string' ? body : JSON.stringify(body, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
@@ -18,21 +20,14 @@ export function agentHttpServer(intake: Intake, registry: Registry, status: () =
       res.end(typeof body === 'string' ? text : `${text}\n`);
     };
     if (req.method === 'POST' && url.pathname === '/v1/signals') {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      let tooBig = false;
-      req.on('data', (c: Buffer) => {
-        size += c.length;
-        if (size > MAX_BODY_BYTES) tooBig = true;
-        else chunks.push(c);
-      });
-      req.on('end', () => {
-        if (tooBig) return send(413, { error: `body is ${size} bytes, more than ${MAX_BODY_BYTES}; send smaller requests` });
+      guard.receiveHttpBody(req, res, (body) => {
         let signals;
         try {
-          signals = parseSignalBody(Buffer.concat(chunks).toString('utf8'), req.headers['content-type'] ?? '');
+          signals = parseSignalBody(body, req.headers['content-type'] ?? '', guard.bounds);
         } catch (e) {
-          return send(400, { error: e instanceof SignalJsonError ? e.message : String(e) });
+          if (e instanceof JsonTooDeepError) guard.refuse('http', 'too_deep', e.message, req.socket.remoteAddress);
+          if (e instanceof TooManySignalsError) guard.refuse('http', 'too_many_signals', e.message, req.socket.remoteAddress);
+          return send(e instanceof TooManySignalsError ? 413 : 400, { error: e instanceof SignalJsonError ? e.message : String(e) });
         }
         intake.emit(signals, 'http').then(
           (reply) => send(reply.accepted === 0 && reply.rejections.length > 0 ? 400 : 200, reply),
@@ -51,6 +46,8 @@ export function agentHttpServer(intake: Intake, registry: Registry, status: () =
     if (url.pathname === '/v1/status') return send(200, status());
     if (!probe(url.pathname, res, registry, ready)) send(404, 'not found: try POST /v1/signals, GET /metrics, /healthz, /readyz, /v1/status\n');
   });
+  guard.watchHttp(server);
+  return server;
 }
 
 /** GET /healthz, /readyz and /metrics only: what kubelet and Prometheus reach from outside the pod. */

@@ -13,6 +13,8 @@ import {
 } from '../proto/index.js';
 import { ServerError, Status } from 'nice-grpc';
 import { OutboxFullError, type Outbox } from './outbox.js';
+import { INTAKE_DEFAULTS } from './config.js';
+import { checkJsonDepth, scanJsonBody } from './json-reader.js';
 
 /** The outbox stayed full (block policy) past its deadline; `accepted` of the request's signals were taken before. */
 export class IntakeFullError extends Error {
@@ -32,6 +34,8 @@ export class Intake {
   constructor(
     private readonly outbox: Outbox,
     private readonly nowNs: () => bigint,
+    /** Deepest JSON nesting taken from a line of a file (the HTTP intake passes its own to parseSignalBody). */
+    private readonly maxDepth = INTAKE_DEFAULTS.maxDepth,
   ) {}
 
   /**
@@ -85,7 +89,7 @@ export class Intake {
     for await (const line of lines) {
       n++;
       if (line.trim() === '') continue;
-      const parsed = parseSignalText(line);
+      const parsed = parseSignalText(line, this.maxDepth);
       const reply = await this.emit([parsed], 'file');
       accepted += reply.accepted;
       for (const r of reply.rejections) {
@@ -97,21 +101,36 @@ export class Intake {
   }
 }
 
-/** One JSON signal from text; a parse failure becomes data the reply reports. */
-export function parseSignalText(text: string): Signal | { error: string } {
+/** One JSON signal from text; a parse failure (or nesting deeper than `maxDepth`) becomes data the reply reports. */
+export function parseSignalText(text: string, maxDepth = INTAKE_DEFAULTS.maxDepth): Signal | { error: string } {
   try {
+    checkJsonDepth(text, maxDepth);
     return signalFromJson(JSON.parse(text));
   } catch (e) {
     return { error: e instanceof SignalJsonError ? e.message : `not valid JSON: ${(e as Error).message}` };
   }
 }
 
-/** The signals of an HTTP body: a JSON object, an array, {"signals": [...]}, or NDJSON. */
-export function parseSignalBody(body: string, contentType: string): (Signal | { error: string })[] {
-  if (/ndjson|jsonl/.test(contentType)) return body.split('\n').filter((l) => l.trim() !== '').map(parseSignalText);
+/**
+ * The signals of an HTTP body: a JSON object, an array, {"signals": [...]}, or NDJSON.
+ * A body nested deeper than `maxDepth` (any line of it, for NDJSON) is refused whole with
+ * JsonTooDeepError, one of more than `maxSignals` signals with TooManySignalsError, before
+ * anything is parsed.
+ */
+export function parseSignalBody(
+  body: Uint8Array | string,
+  contentType: string,
+  limits: { maxDepth: number; maxSignals: number } = INTAKE_DEFAULTS,
+): (Signal | { error: string })[] {
+  const ndjson = /ndjson|jsonl/.test(contentType);
+  const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
+  scanJsonBody(bytes, limits.maxDepth, limits.maxSignals, ndjson);
+  const text = typeof body === 'string' ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
+  // The depth of every line was checked with the body.
+  if (ndjson) return text.split('\n').filter((l) => l.trim() !== '').map((l) => parseSignalText(l, Infinity));
   let value: unknown;
   try {
-    value = JSON.parse(body);
+    value = JSON.parse(text);
   } catch (e) {
     throw new SignalJsonError(`body is not valid JSON: ${(e as Error).message}`);
   }

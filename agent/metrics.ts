@@ -3,8 +3,9 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Outbox } from './outbox.js';
 import type { AggregatorLink } from './link.js';
 import type { Intake } from './intake.js';
+import type { IntakeGuard } from './intake-guard.js';
 
-export function createAgentMetrics(outbox: Outbox, link: AggregatorLink, intake: Intake): Registry {
+export function createAgentMetrics(outbox: Outbox, link: AggregatorLink, intake: Intake, guard?: IntakeGuard): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'kafkaobs_agent_process_' });
   const counter = (name: string, help: string, read: () => number): void => {
@@ -35,6 +36,20 @@ export function createAgentMetrics(outbox: Outbox, link: AggregatorLink, intake:
   gauge('kafkaobs_agent_outbox_signals', 'Signals waiting for acknowledgement.', () => outbox.size);
   gauge('kafkaobs_agent_outbox_capacity', 'Outbox capacity in signals.', () => outbox.capacity);
   gauge('kafkaobs_agent_connected', '1 while a stream to the aggregator is up.', () => (link.stats.connected ? 1 : 0));
+  if (guard) {
+    new Counter({
+      name: 'kafkaobs_agent_intake_refusals_total',
+      help: 'Requests, calls and connections the local intake refused, by channel (http, grpc) and reason: body_too_large, too_deep, too_many_signals, too_many_requests, header_timeout, body_timeout, too_many_connections, header_too_large, bad_request, malformed.',
+      labelNames: ['channel', 'reason'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [channel, reasons] of guard.refusals) for (const [reason, n] of reasons) this.inc({ channel, reason }, n);
+      },
+    });
+    gauge('kafkaobs_agent_intake_in_flight', 'HTTP requests and gRPC calls the intake is handling now.', () => guard.inFlight);
+    gauge('kafkaobs_agent_intake_max_in_flight', 'The most the intake handles at once (--intake-max-in-flight).', () => guard.bounds.maxInFlight);
+  }
   gauge('kafkaobs_agent_acked_seq', 'Highest seq the aggregator acknowledged.', () => Number(outbox.ackedSeq));
   return registry;
 }

@@ -73,6 +73,13 @@ function size(v: string): number {
   return Math.round(Number(m[1]) * units[(m[2] ?? 'b').toLowerCase()]!);
 }
 
+/** A size (as `size`) of at least `min` bytes and at most 2 GiB. */
+const sizeAtLeast = (min: number, flag: string) => (v: string): number => {
+  const n = size(v);
+  if (n < min || n > 2 ** 31 - 1) throw new InvalidArgumentError(`--${flag} must be from ${min} bytes to 2GiB, got "${v}"`);
+  return n;
+};
+
 function fail(message: string): never {
   process.stderr.write(`kafka-obs: ${message}\n`);
   process.exit(2);
@@ -249,6 +256,15 @@ program
   .addOption(new Option('--http-host <host>', 'local HTTP address (0.0.0.0 to let Prometheus scrape it)').env('AGENT_HTTP_HOST').default(AGENT_DEFAULTS.httpHost))
   .addOption(new Option('--health-port <port>', 'probe port: GET /healthz, /readyz, /metrics only (no intake), for kubelet and Prometheus (off unless set)').env('AGENT_HEALTH_PORT').argParser(int(0, 65535)))
   .addOption(new Option('--health-host <host>', 'probe port address').env('AGENT_HEALTH_HOST').default(AGENT_DEFAULTS.healthHost))
+  .addOption(new Option('--intake-max-body-bytes <size>', 'intake: largest HTTP body and gRPC message taken (4MiB, 512KiB or bytes); a declared larger body gets 413 before it is read').env('AGENT_INTAKE_MAX_BODY_BYTES').argParser(sizeAtLeast(1024, 'intake-max-body-bytes')).default(AGENT_DEFAULTS.intake.maxBodyBytes, '4MiB'))
+  .addOption(new Option('--intake-max-depth <n>', 'intake: deepest JSON nesting taken (a signal is about 4 deep); deeper is refused (400) before parsing').env('AGENT_INTAKE_MAX_DEPTH').argParser(int(4, 1000)).default(AGENT_DEFAULTS.intake.maxDepth))
+  .addOption(new Option('--intake-max-signals <n>', 'intake: most signals in one HTTP request or gRPC call (counted before parsing); beyond, 413 (gRPC: RESOURCE_EXHAUSTED)').env('AGENT_INTAKE_MAX_SIGNALS').argParser(int(1, 10_000_000)).default(AGENT_DEFAULTS.intake.maxSignals))
+  .addOption(new Option('--intake-max-in-flight <n>', 'intake: HTTP requests and gRPC calls handled at once; beyond, 503 with Retry-After (gRPC: RESOURCE_EXHAUSTED)').env('AGENT_INTAKE_MAX_IN_FLIGHT').argParser(int(1, 100_000)).default(AGENT_DEFAULTS.intake.maxInFlight))
+  .addOption(new Option('--intake-headers-timeout-ms <ms>', 'intake: a request\'s headers must arrive within this (else 408 and the connection is closed)').env('AGENT_INTAKE_HEADERS_TIMEOUT_MS').argParser(int(100, 3_600_000)).default(AGENT_DEFAULTS.intake.headersTimeoutMs))
+  .addOption(new Option('--intake-request-timeout-ms <ms>', 'intake: a whole request (headers and body; gRPC: the call\'s message) must arrive within this; at least the headers timeout').env('AGENT_INTAKE_REQUEST_TIMEOUT_MS').argParser(int(100, 3_600_000)).default(AGENT_DEFAULTS.intake.requestTimeoutMs))
+  .addOption(new Option('--intake-keep-alive-timeout-ms <ms>', 'intake: an idle keep-alive HTTP connection is closed after this').env('AGENT_INTAKE_KEEP_ALIVE_TIMEOUT_MS').argParser(int(100, 3_600_000)).default(AGENT_DEFAULTS.intake.keepAliveTimeoutMs))
+  .addOption(new Option('--intake-max-connections <n>', 'intake: open HTTP connections at most (intake, /metrics and /healthz together); beyond, new ones are closed at once').env('AGENT_INTAKE_MAX_CONNECTIONS').argParser(int(1, 1_000_000)).default(AGENT_DEFAULTS.intake.maxConnections))
+  .addOption(new Option('--intake-max-header-bytes <size>', 'intake: request line and headers at most this large (431 beyond)').env('AGENT_INTAKE_MAX_HEADER_BYTES').argParser(sizeAtLeast(1024, 'intake-max-header-bytes')).default(AGENT_DEFAULTS.intake.maxHeaderBytes, '16KiB'))
   .addOption(new Option('--outbox-capacity <n>', 'signals held until acknowledged').env('OUTBOX_CAPACITY').argParser(int(1)).default(AGENT_DEFAULTS.outboxCapacity))
   .addOption(new Option('--outbox-policy <policy>', 'when the outbox is full').env('OUTBOX_POLICY').choices(['block', 'drop-oldest']).default(AGENT_DEFAULTS.outboxPolicy))
   .addOption(new Option('--outbox-block-timeout-ms <ms>', 'with block: how long a caller of the intake waits for room before 429 (aggregator connected) or 503 (unreachable)').env('OUTBOX_BLOCK_TIMEOUT_MS').argParser(int(1)).default(5000))
@@ -305,6 +321,11 @@ Examples:
       aggregatorUrl: o.aggregatorUrl, agentId: o.agentId,
       grpcHost: o.grpcHost, grpcPort: o.grpcPort, httpHost: o.httpHost, httpPort: o.httpPort,
       healthHost: o.healthHost, healthPort: o.healthPort,
+      intake: {
+        maxBodyBytes: o.intakeMaxBodyBytes, maxDepth: o.intakeMaxDepth, maxSignals: o.intakeMaxSignals, maxInFlight: o.intakeMaxInFlight,
+        headersTimeoutMs: o.intakeHeadersTimeoutMs, requestTimeoutMs: o.intakeRequestTimeoutMs, keepAliveTimeoutMs: o.intakeKeepAliveTimeoutMs,
+        maxConnections: o.intakeMaxConnections, maxHeaderBytes: o.intakeMaxHeaderBytes,
+      },
       outboxCapacity: o.outboxCapacity, outboxPolicy: o.outboxPolicy, outboxBlockTimeoutMs: o.outboxBlockTimeoutMs, maxBatch: o.maxBatch, lingerMs: o.lingerMs,
       backoffMaxMs: o.backoffMaxMs, keepaliveMs: o.keepalive,
       tls: { caFile: o.tlsCa, certFile: o.tlsCert, keyFile: o.tlsKey, serverName: o.tlsServerName },
@@ -321,6 +342,9 @@ Examples:
       env: process.env,
     };
     if (config.exitWhenDone && !config.fromFile) fail('--exit-when-done goes with --from-file');
+    if (config.intake.headersTimeoutMs > config.intake.requestTimeoutMs) {
+      fail(`--intake-headers-timeout-ms (${config.intake.headersTimeoutMs}) must not be longer than --intake-request-timeout-ms (${config.intake.requestTimeoutMs}): the headers are part of the request`);
+    }
     let sensors;
     try {
       sensors = buildSensors(config, log);

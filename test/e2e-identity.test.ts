@@ -73,7 +73,7 @@ test('a forged source with another identity\'s token is refused; the real agent 
   agg = await aggregator(['--identities-file', file]);
   assert.ok(agg.lines.some((l) => l.msg === 'aggregator listening' && l.auth === '3 identity tokens'));
   a = await agent('orders-1', agg.url, [], { AGGREGATOR_TOKEN: TOKENS.orders });
-  const sub = new Collector(aggregatorClient(`127.0.0.1:${agg.grpcPort}`).client, { kinds: [EventKind.SIGNAL], subjectPrefix: 'service/orders' }, bearer(TOKENS.reader).metadata);
+  const sub = new Collector(aggregatorClient(`127.0.0.1:${agg.grpcPort}`).client, { kinds: [EventKind.SIGNAL], subjectPrefix: 'service/orders', fromOffset: 0n }, bearer(TOKENS.reader).metadata);
   await emit(20, 0);
   await sub.until((ev) => ev.filter((e) => e.signal?.sourceId === 'orders-1').length >= 20, 'the first 20 signals');
 
@@ -140,7 +140,7 @@ test('with one shared token, an agent acknowledged beyond what it sent renumbers
   agg = await aggregator([], { KAFKA_OBS_TOKEN: TOKENS.shared });
   assert.ok(agg.lines.some((l) => /one shared token: whoever holds it may speak for any source/.test(String(l.msg))));
   a = await agent('orders-1', agg.url, [], { AGGREGATOR_TOKEN: TOKENS.shared });
-  const sub = new Collector(aggregatorClient(`127.0.0.1:${agg.grpcPort}`).client, { kinds: [EventKind.SIGNAL], subjectPrefix: 'service/orders' }, bearer(TOKENS.shared).metadata);
+  const sub = new Collector(aggregatorClient(`127.0.0.1:${agg.grpcPort}`).client, { kinds: [EventKind.SIGNAL], subjectPrefix: 'service/orders', fromOffset: 0n }, bearer(TOKENS.shared).metadata);
   await emit(5, 0);
   await sub.until((ev) => ev.filter((e) => e.signal?.sourceId === 'orders-1').length >= 5, 'the first signals');
   // The near-2^63 probe is refused as implausible; a forger within the plausible window gets in.

@@ -139,10 +139,10 @@ export async function startAggregator(config: AggregatorConfig, logger: Logger):
     }),
   );
   server.add(directDefinition(HealthDefinition), healthService([SERVICE_NAMES.aggregator], () => ready && refusal === undefined, draining.signal));
-  server.add(
-    ServerReflectionService,
-    ServerReflection(descriptorSet(), [SERVICE_NAMES.aggregator, SERVICE_NAMES.health, SERVICE_NAMES.reflection]),
-  );
+  // Reflection v1 and v1alpha: one implementation, two paths (the messages are the same on the wire).
+  const reflection = ServerReflection(descriptorSet(), [SERVICE_NAMES.aggregator, SERVICE_NAMES.health, SERVICE_NAMES.reflection, SERVICE_NAMES.reflectionV1alpha]);
+  server.add(ServerReflectionService, reflection);
+  server.add(reflectionV1alphaService, reflection);
 
   const grpcPort = await server.listen(`${config.grpcHost}:${config.grpcPort}`, serverCredentials(config));
   const api: ApiDeps = { hierarchy, listNarratives, log, journal, nowNs };
@@ -228,6 +228,11 @@ export async function startAggregator(config: AggregatorConfig, logger: Logger):
 
   return { grpcPort, httpPort, ingress, hierarchy, log, pipeline, journal, recovery, stop };
 }
+
+/** nice-grpc-server-reflection's v1 service definition at v1alpha's path. */
+const reflectionV1alphaService = {
+  serverReflectionInfo: { ...ServerReflectionService.serverReflectionInfo, path: `/${SERVICE_NAMES.reflectionV1alpha}/ServerReflectionInfo` as string },
+};
 
 const ms = (n: number): bigint => BigInt(n) * 1_000_000n;
 

@@ -1,6 +1,10 @@
 // Aggregator settings: embedded defaults, overridden by environment, overridden by flags.
 import type { ActorsSettings } from '../actors/config.js';
 import type { SyncPolicy } from './journal/journal.js';
+import { EXPOSITION_DEFAULTS, type ExpositionSettings } from './exposition.js';
+
+/** What /metrics exposes of Kafka and the cells (the expiry follows staleAfterMs). */
+export type MetricsSettings = Omit<ExpositionSettings, 'expireAfterNs'>;
 
 export interface AggregatorConfig {
   grpcHost: string;
@@ -53,6 +57,8 @@ export interface AggregatorConfig {
   recoveryMaxEvents: number;
   /** With the disk full, writing is tried again once this much is free. */
   journalMinFreeBytes: number;
+  /** The Kafka and cell series on /metrics: filters, partition series, cell kinds, the cap. */
+  metrics: MetricsSettings;
 }
 
 export const AGGREGATOR_DEFAULTS: AggregatorConfig = {
@@ -84,4 +90,5 @@ export const AGGREGATOR_DEFAULTS: AggregatorConfig = {
   recoveryWindowMs: 15 * 60 * 1000,
   recoveryMaxEvents: 2_000_000,
   journalMinFreeBytes: 64 * 1024 * 1024,
+  metrics: { partitions: EXPOSITION_DEFAULTS.partitions, maxSeries: EXPOSITION_DEFAULTS.maxSeries, cellKinds: EXPOSITION_DEFAULTS.cellKinds },
 };

@@ -28,6 +28,7 @@ import { startActing } from './acting.js';
 import { Journal, isDiskFull } from './journal/journal.js';
 import { NarrativeIds, recover, type RecoveryReport } from './recovery.js';
 import { ApiDeps } from './api.js';
+import { KafkaExposition } from './exposition.js';
 
 export interface RunningAggregator {
   grpcPort: number;
@@ -91,6 +92,9 @@ export async function startAggregator(config: AggregatorConfig, logger: Logger):
       retrying = false;
     }
   };
+  // Kafka state for /metrics, fed from every signal the pipeline takes (recovery's included).
+  const exposition = new KafkaExposition({ ...config.metrics, expireAfterNs: ms(config.staleAfterMs) }, hierarchy);
+  pipeline.signalListener = (s, info, now) => exposition.accept(s, info, now);
   const ingress = new Ingress(pipeline, log, nowNs);
   ingress.restore(state.highWater);
   const ids = new NarrativeIds();
@@ -146,7 +150,7 @@ export async function startAggregator(config: AggregatorConfig, logger: Logger):
 
   const grpcPort = await server.listen(`${config.grpcHost}:${config.grpcPort}`, serverCredentials(config));
   const api: ApiDeps = { hierarchy, listNarratives, log, journal, nowNs };
-  const http = aggregatorHttpServer(metrics.registry, api, () => (!ready ? 'starting or draining' : refusal));
+  const http = aggregatorHttpServer(metrics.registry, api, () => (!ready ? 'starting or draining' : refusal), (own) => exposition.render(pipeline.now, own));
   http.listen(config.httpPort, config.httpHost);
   await once(http, 'listening');
   const httpPort = (http.address() as AddressInfo).port;

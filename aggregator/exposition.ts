@@ -6,18 +6,17 @@
 // seconds family, kafkaobs_* for the rest. aggregator/README.md lists every series.
 //
 // Fed at the pipeline's edge: the aggregator hands each accepted signal (live, and those recovery
-// feeds back from the journal) to accept(), which keeps only the latest state per entity with its
-// exposition lines already written (one string per family). A scrape writes those, family by
-// family, into one buffer reused from scrape to scrape (render()): no Kafka call, no prom-client
-// object per series, no formatting for entities that did not change. Cells are read from the
-// hierarchy at scrape time (their label text cached).
+// feeds back from the journal) to accept() and the hierarchy's cell changes to acceptCells(),
+// which keep the latest state per entity already written as exposition lines, each family's lines
+// of a level in one buffer (a Column). A scrape copies those buffers whole into one output buffer
+// reused from scrape to scrape (render()): no Kafka call, no prom-client object per series, no
+// formatting at scrape time, a few copies per family however many entities.
 //
 // Cardinality: include/exclude regular expressions for groups and topics, per-partition series
 // off unless asked for, entity-cell kinds chosen, and one cap on the series rendered. The cap
 // leaves out whole entities, the least important level first (group-partitions, then cells,
 // partitions...), and says how many series it left out (kafkaobs_exporter_series_left_out{,_total}).
-import { SEVERITY, Status_Condition, type EntityKind, type Signal, type SubjectInfo } from '../proto/index.js';
-import type { CellState, HierarchyView } from '../hierarchy/manager.js';
+import { SEVERITY, Status_Condition, type CellChange, type EntityKind, type Signal, type SubjectInfo } from '../proto/index.js';
 
 /** The levels the series budget is spent on, in this order: what comes later is left out first. */
 export const EXPOSITION_LEVELS = ['broker', 'group', 'group-topic', 'topic', 'partition', 'cell', 'group-partition'] as const;
@@ -149,29 +148,211 @@ function numberOf(v: string | undefined): string | undefined {
 }
 
 const header = (f: Family): string => `# HELP ${f.name} ${f.help}\n# TYPE ${f.name} ${f.type ?? 'gauge'}\n`;
-const NO_LINES: readonly string[] = [];
+const NEWLINE = 0x0a;
 
-/** One entity's latest state as exposition text: lines[i] holds family i's lines ('' for none). */
+/**
+ * One family's lines for every entity of a level, in one buffer that a scrape copies whole. A line
+ * that keeps its length is rewritten in place (the usual case: a lag with as many digits as before,
+ * a condition); one that changes length moves to the end, and the bytes it leaves become blank
+ * lines, which the text format ignores, until the column is compacted (an eighth of it blank).
+ */
+class Column {
+  buf = Buffer.allocUnsafe(1024);
+  used = 0;
+  dead = 0;
+}
+
+/** An entity's place in its level and what it adds to the series count. */
 interface Entry {
-  readonly labels: string;
-  /** Kafka Lag Exporter's labels for its families (cluster_name, group...). */
-  readonly kle?: string;
-  /** Where it is in its level's list. */
+  /** Where it is in its level's list (its lines: pos/len[slot * families + f]). */
   slot: number;
   heardAt: bigint;
-  lines: readonly string[];
-  /** Whether every line is ASCII (its byte length is its string length). */
-  ascii: boolean;
   series: number;
 }
 
+/**
+ * The entities of one level (groups, group-topics...) and their lines, a Column per family. The
+ * list gives the order a capped scrape takes them in; deleting moves the last into the hole.
+ */
+class Level<E extends Entry> {
+  readonly entries = new Map<string, E>();
+  readonly list: E[] = [];
+  readonly columns: Column[];
+  private pos = new Int32Array(0);
+  private len = new Int32Array(0);
+  /** Series of all entries (each entry's `series` summed). */
+  series = 0;
+
+  constructor(readonly name: ExpositionLevel, readonly families: readonly Family[]) {
+    this.columns = families.map(() => new Column());
+  }
+
+  get(key: string): E | undefined {
+    return this.entries.get(key);
+  }
+
+  add(key: string, e: E): E {
+    e.slot = this.list.length;
+    this.list.push(e);
+    this.entries.set(key, e);
+    const need = this.list.length * this.families.length;
+    if (need > this.pos.length) {
+      const pos = new Int32Array(Math.max(need, this.pos.length * 2, 64));
+      const len = new Int32Array(pos.length);
+      pos.set(this.pos);
+      len.set(this.len);
+      this.pos = pos;
+      this.len = len;
+    }
+    return e;
+  }
+
+  /** Sets an entity's lines: one string per family ('' for none), each ending in a newline. */
+  set(e: E, lines: readonly string[], now: bigint): void {
+    let series = 0;
+    for (let f = 0; f < this.families.length; f++) {
+      const text = lines[f] ?? '';
+      for (let j = text.indexOf('\n'); j >= 0; j = text.indexOf('\n', j + 1)) series++;
+      this.write(e.slot, f, text);
+    }
+    this.series += series - e.series;
+    e.series = series;
+    if (now > e.heardAt) e.heardAt = now;
+  }
+
+  private write(slot: number, f: number, text: string): void {
+    const col = this.columns[f]!;
+    const i = slot * this.families.length + f;
+    const old = this.len[i]!;
+    const n = text === '' ? 0 : Buffer.byteLength(text);
+    if (n === old) {
+      if (n > 0) col.buf.write(text, this.pos[i]!);
+      return;
+    }
+    if (old > 0) {
+      this.kill(col, i);
+      if (col.dead * 8 >= col.used) this.compact(f);
+    }
+    if (n === 0) return;
+    if (col.used + n > col.buf.length) {
+      const grown = Buffer.allocUnsafe(Math.max(col.buf.length * 2, col.used + n));
+      col.buf.copy(grown, 0, 0, col.used);
+      col.buf = grown;
+    }
+    this.pos[i] = col.used;
+    this.len[i] = n;
+    col.buf.write(text, col.used);
+    col.used += n;
+  }
+
+  /** Blanks a record (its bytes become empty lines). */
+  private kill(col: Column, i: number): void {
+    col.buf.fill(NEWLINE, this.pos[i]!, this.pos[i]! + this.len[i]!);
+    col.dead += this.len[i]!;
+    this.len[i] = 0;
+  }
+
+  /** Rewrites a column without its blank bytes, in list order. */
+  private compact(f: number): void {
+    const col = this.columns[f]!;
+    const F = this.families.length;
+    const buf = Buffer.allocUnsafe(Math.max(1024, (col.used - col.dead) * 2));
+    let used = 0;
+    for (let s = 0; s < this.list.length; s++) {
+      const i = s * F + f;
+      const n = this.len[i]!;
+      if (n === 0) continue;
+      col.buf.copy(buf, used, this.pos[i]!, this.pos[i]! + n);
+      this.pos[i] = used;
+      used += n;
+    }
+    col.buf = buf;
+    col.used = used;
+    col.dead = 0;
+  }
+
+  delete(key: string): void {
+    const e = this.entries.get(key);
+    if (!e) return;
+    const F = this.families.length;
+    for (let f = 0; f < F; f++) {
+      const i = e.slot * F + f;
+      if (this.len[i]! > 0) this.kill(this.columns[f]!, i);
+    }
+    this.series -= e.series;
+    this.entries.delete(key);
+    const last = this.list.pop()!;
+    if (last !== e) {
+      this.list[e.slot] = last;
+      for (let f = 0; f < F; f++) {
+        this.pos[e.slot * F + f] = this.pos[last.slot * F + f]!;
+        this.len[e.slot * F + f] = this.len[last.slot * F + f]!;
+        this.len[last.slot * F + f] = 0;
+      }
+      last.slot = e.slot;
+    }
+    for (let f = 0; f < F; f++) {
+      const col = this.columns[f]!;
+      if (col.dead > 0 && col.dead * 8 >= col.used) this.compact(f);
+    }
+  }
+
+  /**
+   * Writes the level into `a`, family by family, within `budget` series: all of it as whole
+   * columns when it fits, else the entities of the list that fit, in order. Returns the series
+   * written and left out.
+   */
+  render(a: Arena, budget: number): { shown: number; leftOut: number } {
+    const F = this.families.length;
+    if (this.series <= budget) {
+      for (let f = 0; f < F; f++) {
+        const col = this.columns[f]!;
+        if (col.used === col.dead) continue;
+        a.string(header(this.families[f]!));
+        a.reserve(col.used);
+        a.used += col.buf.copy(a.buf, a.used, 0, col.used);
+      }
+      return { shown: this.series, leftOut: 0 };
+    }
+    let n = 0;
+    let shown = 0;
+    for (const e of this.list) {
+      if (shown + e.series > budget) break;
+      n++;
+      shown += e.series;
+    }
+    for (let f = 0; f < F; f++) {
+      const col = this.columns[f]!;
+      let bytes = 0;
+      for (let s = 0; s < n; s++) bytes += this.len[s * F + f]!;
+      if (bytes === 0) continue;
+      a.string(header(this.families[f]!));
+      a.reserve(bytes);
+      for (let s = 0; s < n; s++) {
+        const i = s * F + f;
+        if (this.len[i]! > 0) a.used += col.buf.copy(a.buf, a.used, this.pos[i]!, this.pos[i]! + this.len[i]!);
+      }
+    }
+    return { shown, leftOut: this.series - shown };
+  }
+}
+
+/** A consumer group, group-topic or group-partition: its label text. */
+interface Labelled extends Entry {
+  readonly labels: string;
+  /** Kafka Lag Exporter's labels for its families (cluster_name, group...). */
+  readonly kle: string;
+}
+
 interface Topic extends Entry {
+  readonly labels: string;
   partitions: number;
   urp: number;
   offline: number;
 }
 
 interface TopicPartition extends Entry {
+  readonly labels: string;
   readonly topic: Topic;
   /** What this partition adds to its topic's and leader's counts (taken back on change or expiry). */
   counted: { urp: boolean; offline: boolean; leader: Broker | undefined } | undefined;
@@ -192,78 +373,10 @@ interface Broker {
   leads: number;
 }
 
-function newEntry<T extends object>(labels: string, now: bigint, more: T, kle?: string): Entry & T {
-  return { labels, kle, slot: -1, heardAt: now, lines: NO_LINES, ascii: true, series: 0, ...more };
-}
-
-const NOT_ASCII = /[^\x00-\x7f]/;
-
-const byteLength = (line: string, ascii: boolean): number => (ascii ? line.length : Buffer.byteLength(line));
-
-/** Sets an entity's lines (one string per family, '' for none). */
-function encode(e: Entry, lines: readonly string[], now: bigint): void {
-  let series = 0;
-  let ascii = true;
-  for (const l of lines) {
-    for (let j = l.indexOf('\n'); j >= 0; j = l.indexOf('\n', j + 1)) series++;
-    if (ascii && NOT_ASCII.test(l)) ascii = false;
-  }
-  e.lines = lines;
-  e.ascii = ascii;
-  e.series = series;
-  if (now > e.heardAt) e.heardAt = now;
-}
-
-/**
- * The entities of one level, with the bytes per family and the series of all of them kept as they
- * change, so a scrape under the cap sizes its buffers without a pass over the entities.
- */
-class Level<E extends Entry> {
-  readonly entries = new Map<string, E>();
-  /** The same entries as an array, for scrapes (iterating an array is several times faster than a Map). */
-  readonly list: E[] = [];
-  readonly bytes: Float64Array;
-  series = 0;
-
-  constructor(readonly name: ExpositionLevel, readonly families: readonly Family[]) {
-    this.bytes = new Float64Array(families.length);
-  }
-
-  get(key: string): E | undefined {
-    return this.entries.get(key);
-  }
-
-  add(key: string, e: E): E {
-    e.slot = this.list.length;
-    this.list.push(e);
-    this.entries.set(key, e);
-    return e;
-  }
-
-  encode(e: E, lines: readonly string[], now: bigint): void {
-    this.account(e, -1);
-    encode(e, lines, now);
-    this.account(e, 1);
-  }
-
-  /** Removes an entry; the last one takes its place in the scrape order. */
-  delete(key: string): void {
-    const e = this.entries.get(key);
-    if (!e) return;
-    this.account(e, -1);
-    this.entries.delete(key);
-    const last = this.list.pop()!;
-    if (last !== e) {
-      this.list[e.slot] = last;
-      last.slot = e.slot;
-    }
-  }
-
-  private account(e: E, sign: number): void {
-    const lines = e.lines;
-    for (let f = 0; f < lines.length && f < this.bytes.length; f++) if (lines[f] !== '') this.bytes[f]! += sign * byteLength(lines[f]!, e.ascii);
-    this.series += sign * e.series;
-  }
+/** An entity cell: its two line prefixes; the condition and confidence last written. */
+interface CellEntry extends Entry {
+  readonly condition: string;
+  readonly confidence: string;
 }
 
 const countOf = (list: string | undefined): number => (list === undefined || list === '' ? 0 : list.split(',').length);
@@ -296,38 +409,34 @@ class Arena {
   }
 }
 
-/** One scrape's bookkeeping: the budget left, and the series shown and left out per level. */
-interface Round {
-  readonly arena: Arena;
-  budget: number;
-  readonly shown: Map<ExpositionLevel, number>;
-  readonly leftOut: Map<ExpositionLevel, number>;
-}
+/** Cell paths of entity kinds: what a CellChange is about, read once per path. */
+type CellKindOf = (path: string) => SubjectInfo | undefined;
 
 export class KafkaExposition {
-  private readonly groups = new Level<Entry>('group', GROUP_FAMILIES);
-  private readonly groupTopics = new Level<Entry>('group-topic', GT_FAMILIES);
-  private readonly groupPartitions = new Level<Entry>('group-partition', GP_FAMILIES);
+  private readonly groups = new Level<Labelled>('group', GROUP_FAMILIES);
+  private readonly groupTopics = new Level<Labelled>('group-topic', GT_FAMILIES);
+  private readonly groupPartitions = new Level<Labelled>('group-partition', GP_FAMILIES);
   private readonly topics = new Level<Topic>('topic', TOPIC_FAMILIES);
   private readonly partitions = new Level<TopicPartition>('partition', TP_FAMILIES);
+  private readonly cellLevel = new Level<CellEntry>('cell', [CELL_CONDITION, CELL_CONFIDENCE]);
   private readonly brokers = new Map<string, Broker>();
-  /** Cell path -> its two line prefixes, or null when a filter excludes it. */
-  private readonly cellLabels = new Map<string, readonly [string, string] | null>();
   private readonly cellKinds: ReadonlySet<string>;
   private readonly leftOutTotal = new Map<ExpositionLevel, number>(EXPOSITION_LEVELS.map((l) => [l, 0]));
   private readonly filtered = new Map<ExpositionLevel, number>(EXPOSITION_LEVELS.map((l) => [l, 0]));
   private lastRenderMs = 0;
   private lastExpiry = 0n;
   private readonly arena = new Arena(1 << 20);
-  private readonly belowCache = new Map<string, boolean>();
 
-  constructor(private readonly settings: ExpositionSettings, private readonly hierarchy?: HierarchyView) {
+  constructor(private readonly settings: ExpositionSettings, private readonly cellInfo?: CellKindOf) {
     this.cellKinds = new Set(settings.cellKinds);
   }
 
   /** Entities held, by level (tests, the bench). */
-  get size(): Record<Exclude<ExpositionLevel, 'cell'>, number> {
-    return { broker: this.brokers.size, group: this.groups.entries.size, 'group-topic': this.groupTopics.entries.size, topic: this.topics.entries.size, partition: this.partitions.entries.size, 'group-partition': this.groupPartitions.entries.size };
+  get size(): Record<ExpositionLevel, number> {
+    return {
+      broker: this.brokers.size, group: this.groups.entries.size, 'group-topic': this.groupTopics.entries.size, topic: this.topics.entries.size,
+      partition: this.partitions.entries.size, cell: this.cellLevel.entries.size, 'group-partition': this.groupPartitions.entries.size,
+    };
   }
 
   private groupPasses(g: string): boolean {
@@ -368,13 +477,27 @@ export class KafkaExposition {
     }
   }
 
+  /** Takes the hierarchy's cell changes: entity cells of the chosen kinds keep their condition and confidence lines. */
+  acceptCells(changes: readonly CellChange[], nowNs: bigint): void {
+    if (this.cellKinds.size === 0) return;
+    for (let k = 0; k < changes.length; k++) {
+      const c = changes[k]!;
+      let e = this.cellLevel.get(c.path);
+      if (!e) {
+        if (c.path.includes('#')) continue; // an aspect, not an entity
+        const info = this.cellInfo?.(c.path);
+        if (!info || !this.cellKinds.has(info.kind) || (info.group !== undefined && !this.groupPasses(info.group)) || (info.topic !== undefined && !this.topicPasses(info.topic))) continue;
+        const labels = `kind="${info.kind}",entity="${labelValue(c.path)}",${info.cluster !== undefined ? `cluster="${labelValue(info.cluster)}"` : `service="${labelValue(info.service ?? '')}"`}`;
+        e = this.cellLevel.add(c.path, { slot: -1, heardAt: nowNs, series: 0, condition: `${CELL_CONDITION.name}{${labels}} `, confidence: `${CELL_CONFIDENCE.name}{${labels}} ` });
+      }
+      this.cellLevel.set(e, [`${e.condition}${SEVERITY[c.current] ?? 0}\n`, `${e.confidence}${c.confidence}\n`], nowNs);
+    }
+  }
+
   private group(s: Signal, info: SubjectInfo, cluster: string, now: bigint): void {
     const g = info.group!;
     if (!this.groupPasses(g)) return this.filter('group');
-    let e = this.groups.get(info.entity);
-    if (!e) {
-      e = this.groups.add(info.entity, newEntry(`cluster="${labelValue(cluster)}",consumergroup="${labelValue(g)}"`, now, {}, `cluster_name="${labelValue(cluster)}",group="${labelValue(g)}"`));
-    }
+    const e = this.groups.get(info.entity) ?? this.groups.add(info.entity, labelled(`cluster="${labelValue(cluster)}",consumergroup="${labelValue(g)}"`, `cluster_name="${labelValue(cluster)}",group="${labelValue(g)}"`, now));
     const c = s.context;
     const lines: string[] = [c.burrow ? `${GROUP_STATUS.name}{${e.labels},status="${labelValue(c.burrow)}"} 1\n` : ''];
     let byStatus = '';
@@ -384,26 +507,16 @@ export class KafkaExposition {
       if (n !== undefined) byStatus += `${GROUP_PARTITIONS.name}{${e.labels},status="${labelValue(part.slice(0, eq))}"} ${n}\n`;
     }
     lines.push(byStatus, c['lag-seconds-from'] ? `${GROUP_LAG_FROM.name}{${e.labels},from="${labelValue(c['lag-seconds-from'])}"} 1\n` : '');
-    this.numbers(e, c, GROUP_NUMBERS, lines);
-    this.groups.encode(e, lines, now);
-  }
-
-  private numbers(e: Entry, c: Record<string, string>, families: readonly FromContext[], lines: string[]): void {
-    for (const f of families) {
-      const v = numberOf(c[f.key]);
-      lines.push(v === undefined ? '' : `${f.name}{${f.kle ? e.kle! : e.labels}} ${v}\n`);
-    }
+    numbers(e, c, GROUP_NUMBERS, lines);
+    this.groups.set(e, lines, now);
   }
 
   private groupTopic(s: Signal, info: SubjectInfo, cluster: string, now: bigint): void {
     if (!this.groupPasses(info.group!) || !this.topicPasses(info.topic!)) return this.filter('group-topic');
-    let e = this.groupTopics.get(info.entity);
-    if (!e) {
-      e = this.groupTopics.add(info.entity, newEntry(`cluster="${labelValue(cluster)}",consumergroup="${labelValue(info.group!)}",topic="${labelValue(info.topic!)}"`, now, {}));
-    }
+    const e = this.groupTopics.get(info.entity) ?? this.groupTopics.add(info.entity, labelled(`cluster="${labelValue(cluster)}",consumergroup="${labelValue(info.group!)}",topic="${labelValue(info.topic!)}"`, '', now));
     const lines: string[] = [];
-    this.numbers(e, s.context, GT_FAMILIES, lines);
-    this.groupTopics.encode(e, lines, now);
+    numbers(e, s.context, GT_FAMILIES, lines);
+    this.groupTopics.set(e, lines, now);
   }
 
   private groupPartition(s: Signal, info: SubjectInfo, cluster: string, now: bigint): void {
@@ -427,20 +540,16 @@ export class KafkaExposition {
     let e = this.groupPartitions.get(info.entity);
     if (!e) {
       const l = `topic="${labelValue(topic)}",partition="${info.partition!}"`;
-      e = this.groupPartitions.add(info.entity, newEntry(`cluster="${labelValue(cluster)}",consumergroup="${labelValue(info.group!)}",${l}`, now, {}, `cluster_name="${labelValue(cluster)}",group="${labelValue(info.group!)}",${l}`));
+      e = this.groupPartitions.add(info.entity, labelled(`cluster="${labelValue(cluster)}",consumergroup="${labelValue(info.group!)}",${l}`, `cluster_name="${labelValue(cluster)}",group="${labelValue(info.group!)}",${l}`, now));
     }
     const lines: string[] = [c.burrow ? `${PARTITION_STATUS.name}{${e.labels},status="${labelValue(c.burrow)}"} 1\n` : ''];
-    this.numbers(e, c, GP_NUMBERS, lines);
-    this.groupPartitions.encode(e, lines, now);
+    numbers(e, c, GP_NUMBERS, lines);
+    this.groupPartitions.set(e, lines, now);
   }
 
   private topic(cluster: string, name: string, now: bigint): Topic {
     const key = `${cluster}\u0000${name}`;
-    let t = this.topics.get(key);
-    if (!t) {
-      t = this.topics.add(key, newEntry(`cluster="${labelValue(cluster)}",topic="${labelValue(name)}"`, now, { partitions: 0, urp: 0, offline: 0 }));
-    }
-    return t;
+    return this.topics.get(key) ?? this.topics.add(key, { slot: -1, heardAt: now, series: 0, labels: `cluster="${labelValue(cluster)}",topic="${labelValue(name)}"`, partitions: 0, urp: 0, offline: 0 });
   }
 
   private topicPartition(cluster: string, topic: string, partition: string, now: bigint): TopicPartition {
@@ -448,9 +557,10 @@ export class KafkaExposition {
     let tp = this.partitions.get(key);
     if (!tp) {
       const t = this.topic(cluster, topic, now);
-      tp = this.partitions.add(key, newEntry(`${t.labels},partition="${partition}"`, now, {
+      tp = this.partitions.add(key, {
+        slot: -1, heardAt: now, series: 0, labels: `${t.labels},partition="${partition}"`,
         topic: t, counted: undefined, leader: -1, replicas: 0, isr: 0, preferred: false, current: undefined, oldest: undefined, offsetsAt: 0n,
-      }));
+      });
     }
     return tp;
   }
@@ -494,16 +604,16 @@ export class KafkaExposition {
 
   private topicLines(t: Topic, now: bigint): void {
     const l = t.labels;
-    this.topics.encode(t, t.partitions > 0 ? [`${TOPIC.partitions.name}{${l}} ${t.partitions}\n`, `${TOPIC.urp.name}{${l}} ${t.urp}\n`, `${TOPIC.offline.name}{${l}} ${t.offline}\n`] : ['', '', ''], now);
+    this.topics.set(t, t.partitions > 0 ? [`${TOPIC.partitions.name}{${l}} ${t.partitions}\n`, `${TOPIC.urp.name}{${l}} ${t.urp}\n`, `${TOPIC.offline.name}{${l}} ${t.offline}\n`] : [], now);
   }
 
   private partitionLines(tp: TopicPartition, now: bigint): void {
-    const lines: string[] = [];
-    const c = tp.counted;
     if (!this.settings.partitions) {
       if (now > tp.heardAt) tp.heardAt = now;
       return;
     }
+    const lines: string[] = [];
+    const c = tp.counted;
     const l = tp.labels;
     if (c === undefined) lines.push('', '', '', '', '', '');
     else {
@@ -511,7 +621,7 @@ export class KafkaExposition {
       lines.push(`${TP.urp.name}{${l}} ${c.urp ? 1 : 0}\n`, `${TP.offline.name}{${l}} ${c.offline ? 1 : 0}\n`);
     }
     lines.push(tp.current === undefined ? '' : `${TP.current.name}{${l}} ${tp.current}\n`, tp.oldest === undefined ? '' : `${TP.oldest.name}{${l}} ${tp.oldest}\n`);
-    this.partitions.encode(tp, lines, now);
+    this.partitions.set(tp, lines, now);
   }
 
   private broker(cluster: string, id: string, now: bigint): Broker {
@@ -559,192 +669,65 @@ export class KafkaExposition {
     arena.lent = true;
     arena.used = 0;
     arena.string(prefix);
-    const r: Round = { arena, budget: this.settings.maxSeries, shown: new Map(), leftOut: new Map() };
-    this.brokerSection(r);
-    this.level(r, this.groups);
-    this.level(r, this.groupTopics);
-    this.level(r, this.topics);
-    this.level(r, this.partitions);
-    this.cells(r);
-    this.level(r, this.groupPartitions);
+    let budget = this.settings.maxSeries;
+    const shown = new Map<ExpositionLevel, number>();
+    const leftOut = new Map<ExpositionLevel, number>();
+    const b = this.brokerSection(arena, budget);
+    shown.set('broker', b.shown);
+    leftOut.set('broker', b.leftOut);
+    budget -= b.shown;
+    for (const l of [this.groups, this.groupTopics, this.topics, this.partitions, this.cellLevel, this.groupPartitions] as Level<Entry>[]) {
+      const r = l.render(arena, budget);
+      budget -= r.shown;
+      shown.set(l.name, r.shown);
+      leftOut.set(l.name, r.leftOut);
+    }
     const ms = performance.now() - t0;
-    for (const [l, n] of r.leftOut) this.leftOutTotal.set(l, this.leftOutTotal.get(l)! + n);
+    for (const [l, n] of leftOut) this.leftOutTotal.set(l, this.leftOutTotal.get(l)! + n);
     const byLevel = (f: Family, m: ReadonlyMap<ExpositionLevel, number>): string => {
       let s = header(f);
       for (const l of EXPOSITION_LEVELS) s += `${f.name}{level="${l}"} ${m.get(l) ?? 0}\n`;
       return s;
     };
     arena.string(
-      byLevel(SELF.series, r.shown) + byLevel(SELF.leftOut, r.leftOut) + byLevel(SELF.leftOutTotal, this.leftOutTotal) + byLevel(SELF.filtered, this.filtered) +
+      byLevel(SELF.series, shown) + byLevel(SELF.leftOut, leftOut) + byLevel(SELF.leftOutTotal, this.leftOutTotal) + byLevel(SELF.filtered, this.filtered) +
       `${header(SELF.maxSeries)}${SELF.maxSeries.name} ${this.settings.maxSeries}\n${header(SELF.render)}${SELF.render.name} ${this.lastRenderMs / 1000}\n`,
     );
     this.lastRenderMs = ms;
     return { body: arena.buf.subarray(0, arena.used), done: () => void (arena.lent = false) };
   }
 
-  /** A level's entries that fit the budget, in order (the first that does not fit ends it), family by family; the rest counted left out. */
-  private level(r: Round, l: Level<Entry>): void {
-    const families = l.families;
-    let n = l.entries.size;
-    let series = l.series;
-    let rest = 0;
-    let bytes = l.bytes;
-    if (series > r.budget) {
-      n = 0;
-      series = 0;
-      bytes = new Float64Array(families.length);
-      for (const e of l.list) {
-        if (rest === 0 && series + e.series <= r.budget) {
-          n++;
-          series += e.series;
-          const lines = e.lines;
-          for (let f = 0; f < lines.length && f < families.length; f++) bytes[f]! += byteLength(lines[f]!, e.ascii);
-        } else rest += e.series;
-      }
-    }
-    r.budget -= series;
-    r.shown.set(l.name, series);
-    r.leftOut.set(l.name, rest);
-    const a = r.arena;
-    for (let f = 0; f < families.length; f++) {
-      if (bytes[f] === 0) continue;
-      const h = header(families[f]!);
-      a.reserve(h.length + bytes[f]!);
-      a.string(h);
-      const buf = a.buf;
-      let pos = a.used;
-      const list = l.list;
-      for (let i = 0; i < n; i++) {
-        const line = list[i]!.lines[f];
-        if (line) pos += buf.write(line, pos);
-      }
-      a.used = pos;
-    }
-  }
-
   /** kafka_brokers per cluster first, then per broker: up, partitions led. */
-  private brokerSection(r: Round): void {
+  private brokerSection(a: Arena, budget: number): { shown: number; leftOut: number } {
     const perCluster = new Map<string, number>();
     for (const b of this.brokers.values()) perCluster.set(b.cluster, (perCluster.get(b.cluster) ?? 0) + 1);
     let counts = '';
     let up = '';
     let leads = '';
     let series = 0;
-    for (const [cluster, n] of perCluster) if (series < r.budget) {
+    for (const [cluster, n] of perCluster) if (series < budget) {
       counts += `${BROKERS.name}{cluster="${labelValue(cluster)}"} ${n}\n`;
       series++;
     }
-    for (const b of this.brokers.values()) if (series + 2 <= r.budget) {
+    for (const b of this.brokers.values()) if (series + 2 <= budget) {
       up += `${BROKER_UP.name}{${b.labels}} ${b.down ? 0 : 1}\n`;
       leads += `${BROKER_LEADS.name}{${b.labels}} ${b.leads}\n`;
       series += 2;
     }
-    if (counts) r.arena.string(header(BROKERS) + counts);
-    if (up) r.arena.string(header(BROKER_UP) + up + header(BROKER_LEADS) + leads);
-    r.budget -= series;
-    r.shown.set('broker', series);
-    r.leftOut.set('broker', perCluster.size + 2 * this.brokers.size - series);
-  }
-
-  /** Entity cells of the chosen kinds, walked from the hierarchy's root, two series each. */
-  private cells(r: Round): void {
-    let condition = '';
-    let confidence = '';
-    let series = 0;
-    let rest = 0;
-    const budget = r.budget;
-    const tree = this.hierarchy;
-    const kinds = this.cellKinds;
-    if (tree && kinds.size > 0) {
-      // `under`: the kind of the nearest entity above (what a container's name means depends on it).
-      const visit = (c: CellState, under: string): void => {
-        const kind = c.info.kind;
-        if (kind !== 'container' && kind !== 'root') {
-          if (kinds.has(kind)) {
-            const labels = this.cellLabelsOf(c);
-            if (labels !== null) {
-              if (rest === 0 && series + 2 <= budget) {
-                condition += `${labels[0]}${SEVERITY[c.condition] ?? 0}\n`;
-                confidence += `${labels[1]}${c.confidence}\n`;
-                series += 2;
-              } else rest += 2;
-            }
-          }
-          under = kind;
-          // Nothing chosen below this entity (the usual group or topic): its children are not looked at.
-          if (!this.below(kind)) return;
-        }
-        for (const child of tree.children(c.path)) if (this.descend(child, under)) visit(child, under);
-      };
-      const root = tree.state('');
-      if (root) visit(root, 'root');
-    }
-    if (condition) {
-      r.arena.string(header(CELL_CONDITION));
-      r.arena.string(condition);
-      r.arena.string(header(CELL_CONFIDENCE));
-      r.arena.string(confidence);
-    }
-    r.budget -= series;
-    r.shown.set('cell', series);
-    r.leftOut.set('cell', rest);
-  }
-
-  /** Whether a chosen kind can lie at or below this cell (aspects never; a container by what it holds below `under`). */
-  private descend(c: CellState, under: string): boolean {
-    const info = c.info;
-    if (info.aspect !== '') return false;
-    const kinds = this.cellKinds;
-    if (info.kind !== 'container') return kinds.has(info.kind) || this.below(info.kind);
-    const holds = CONTAINS[`${under}/${c.path.slice(c.path.lastIndexOf('/') + 1)}`];
-    return holds !== undefined && holds.some((x) => kinds.has(x));
-  }
-
-  /** Whether a chosen kind lies below entities of this kind. */
-  private below(kind: string): boolean {
-    let b = this.belowCache.get(kind);
-    if (b === undefined) {
-      b = ((BELOW as Partial<Record<string, readonly EntityKind[]>>)[kind] ?? []).some((x) => x !== kind && this.cellKinds.has(x));
-      this.belowCache.set(kind, b);
-    }
-    return b;
-  }
-
-  /** A cell's two line prefixes (condition, confidence), or null when a filter excludes it; cached. */
-  private cellLabelsOf(c: CellState): readonly [string, string] | null {
-    let l = this.cellLabels.get(c.path);
-    if (l !== undefined) return l;
-    const i = c.info;
-    const passes = (i.group === undefined || this.groupPasses(i.group)) && (i.topic === undefined || this.topicPasses(i.topic));
-    const labels = `kind="${i.kind}",entity="${labelValue(c.path)}",${i.cluster !== undefined ? `cluster="${labelValue(i.cluster)}"` : `service="${labelValue(i.service ?? '')}"`}`;
-    l = passes ? [`${CELL_CONDITION.name}{${labels}} `, `${CELL_CONFIDENCE.name}{${labels}} `] : null;
-    this.cellLabels.set(c.path, l);
-    return l;
+    if (counts) a.string(header(BROKERS) + counts);
+    if (up) a.string(header(BROKER_UP) + up + header(BROKER_LEADS) + leads);
+    return { shown: series, leftOut: perCluster.size + 2 * this.brokers.size - series };
   }
 }
 
-/** Entity kinds that may lie at or below an entity of a kind (for the cell walk). */
-const BELOW = {
-  cluster: ['cluster', 'broker', 'topic', 'partition', 'group', 'group-topic', 'group-partition'],
-  topic: ['partition'],
-  group: ['group-topic', 'group-partition'],
-  'group-topic': ['group-partition'],
-  service: ['service', 'pod', 'client', 'jvm', 'agent'],
-  pod: ['client', 'jvm', 'agent'],
-} as const satisfies Partial<Record<string, readonly EntityKind[]>>;
+function labelled(labels: string, kle: string, now: bigint): Labelled {
+  return { slot: -1, heardAt: now, series: 0, labels, kle };
+}
 
-/** What a container holds, by the kind of the entity above it and its name. */
-const CONTAINS: Partial<Record<string, readonly EntityKind[]>> = {
-  'root/cluster': BELOW.cluster,
-  'root/service': BELOW.service,
-  'cluster/broker': ['broker'],
-  'cluster/topic': ['topic', 'partition'],
-  'cluster/group': ['group', 'group-topic', 'group-partition'],
-  'topic/partition': ['partition'],
-  'group/topic': ['group-topic', 'group-partition'],
-  'group-topic/partition': ['group-partition'],
-  'service/pod': ['pod', 'client', 'jvm', 'agent'],
-  'pod/producer': ['client'],
-  'pod/consumer': ['client'],
-  'pod/admin': ['client'],
-};
+/** Lines of number families read from context keys, appended to `lines`. */
+function numbers(e: Labelled, c: Record<string, string>, families: readonly FromContext[], lines: string[]): void {
+  for (const f of families) {
+    const v = numberOf(c[f.key]);
+    lines.push(v === undefined ? '' : `${f.name}{${f.kle ? e.kle : e.labels}} ${v}\n`);
+  }
+}

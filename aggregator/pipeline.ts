@@ -53,6 +53,8 @@ export class Pipeline {
    * aggregator's Prometheus exposition; recovery's signals too). Must not throw or take long.
    */
   signalListener: ((signal: Signal, info: SubjectInfo, nowNs: bigint) => void) | undefined;
+  /** Hears the hierarchy's cell changes as they happen (from signals, inferences and ticks). Must not throw or take long. */
+  cellListener: ((changes: readonly CellChange[], nowNs: bigint) => void) | undefined;
 
   /** `onNarrative` hears every narrative event (the aggregator logs openings and resolutions). */
   constructor(settings: Partial<PipelineSettings> = {}, private readonly onNarrative?: (n: Narrative) => void) {
@@ -79,6 +81,7 @@ export class Pipeline {
     changes.length = 0;
     const cell = this.hierarchy.applyTo(signal, now, changes);
     for (let i = 0; i < changes.length; i++) out.push({ cellChange: changes[i] });
+    if (changes.length > 0) this.cellListener?.(changes, now);
     this.signalListener?.(signal, cell.info, now);
     const route = this.routes.get(cell.info.kind)!;
     if (route.length === 0) return;
@@ -108,6 +111,7 @@ export class Pipeline {
     changes.length = 0;
     this.hierarchy.tick(now, changes);
     for (const c of changes) out.push({ cellChange: c });
+    if (changes.length > 0) this.cellListener?.(changes, now);
     for (const observer of this.observerSet.observers) {
       let found: readonly Finding[];
       try {
@@ -140,6 +144,7 @@ export class Pipeline {
         changes.length = 0;
         this.hierarchy.infer(f.subject, f.resolved ? undefined : { condition: f.condition, confidence: f.confidence }, f.resolved ? 'clients no longer failing against it' : `inferred: ${f.context['failing-clients'] ?? 'several'} clients failing against it`, changes);
         for (const c of changes) out.push({ cellChange: c });
+        if (changes.length > 0) this.cellListener?.(changes, now);
       }
       const situations = this.situationOut;
       situations.length = 0;

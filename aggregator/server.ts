@@ -93,8 +93,9 @@ export async function startAggregator(config: AggregatorConfig, logger: Logger):
     }
   };
   // Kafka state for /metrics, fed from every signal the pipeline takes (recovery's included).
-  const exposition = new KafkaExposition({ ...config.metrics, expireAfterNs: ms(config.staleAfterMs) }, hierarchy);
+  const exposition = new KafkaExposition({ ...config.metrics, expireAfterNs: ms(config.staleAfterMs) }, (path) => hierarchy.state(path)?.info);
   pipeline.signalListener = (s, info, now) => exposition.accept(s, info, now);
+  pipeline.cellListener = (changes, now) => exposition.acceptCells(changes, now);
   const ingress = new Ingress(pipeline, log, nowNs);
   ingress.restore(state.highWater);
   const ids = new NarrativeIds();

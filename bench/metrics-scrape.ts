@@ -253,7 +253,7 @@ if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).
   out('[11] metrics: /metrics of an aggregator holding 20 000 groups x 10 partitions');
   metricsBench(out).then(
     (rows) => {
-      for (const r of rows) out(`    ${r.what.padEnd(52)}${r.value.padEnd(30)}${r.target.padEnd(12)}${r.verdict}`);
+      for (const r of rows) out(`    ${r.what.padEnd(60)}${r.value.padEnd(30)}${r.target.padEnd(12)}${r.verdict}`);
       process.exit(0);
     },
     (e: Error) => {

@@ -126,6 +126,26 @@ test('filters: include and exclude groups and topics, cells of excluded entities
   assert.is(sample(all, 'kafkaobs_exporter_signals_filtered_total', { level: 'topic' })?.value, 1);
 });
 
+test('lag seconds\' origin, catch-up and retention risk: exposed at each level when the signals carry them (CTX keys), absent when not', () => {
+  const { feed, text } = setup({ partitions: true });
+  feed('cluster/prod/group/g#lag', { ...group(900, 'WARN'), 'lag-seconds-from': 'record-timestamp', 'catch-up-seconds': '120.5', 'retention-headroom': '5000', 'retention-seconds-left': '3600', members: '3' }, T0, C.DIVERGING);
+  feed('cluster/prod/group/g/topic/t#lag', { 'total-lag': '900', 'lag-seconds': '90', 'catch-up-seconds': '120.5', 'retention-seconds-left': 'unknown' });
+  feed('cluster/prod/group/g/topic/t/partition/0#lag', { burrow: 'WARN', lag: '900', 'committed-offset': '100', 'log-end-offset': '1000', 'log-start-offset': '40', 'lag-seconds': '90', 'catch-up-seconds': '120.5', 'retention-headroom': '60', 'retention-seconds-left': '3600' });
+  feed('cluster/prod/group/h#lag', group(0));
+  const all = parseExposition(text());
+  const g = { consumergroup: 'g' };
+  assert.is(sample(all, 'kafkaobs_consumergroup_lag_seconds_from', g)?.labels.from, 'record-timestamp');
+  assert.is(sample(all, 'kafkaobs_consumergroup_catch_up_seconds', g)?.value, 120.5);
+  assert.is(sample(all, 'kafkaobs_consumergroup_retention_headroom', g)?.value, 5000);
+  assert.is(sample(all, 'kafkaobs_consumergroup_retention_seconds_left', g)?.value, 3600);
+  assert.is(sample(all, 'kafka_consumergroup_members', g)?.value, 3);
+  assert.is(sample(all, 'kafkaobs_consumergroup_topic_catch_up_seconds', { ...g, topic: 't' })?.value, 120.5);
+  assert.is(sample(all, 'kafkaobs_consumergroup_topic_retention_seconds_left', { ...g, topic: 't' }), undefined, '"unknown" is no sample');
+  assert.is(sample(all, 'kafkaobs_consumergroup_partition_retention_headroom', { ...g, partition: '0' })?.value, 60);
+  assert.is(sample(all, 'kafka_topic_partition_oldest_offset', { topic: 't', partition: '0' })?.value, 40);
+  for (const n of ['kafkaobs_consumergroup_catch_up_seconds', 'kafkaobs_consumergroup_retention_seconds_left', 'kafka_consumergroup_members', 'kafkaobs_consumergroup_lag_seconds_from']) assert.is(sample(all, n, { consumergroup: 'h' }), undefined, `${n}: none for a group whose signals do not say`);
+});
+
 test('per-partition series off (the default): none of them, and per-topic counts still there', () => {
   const { feed, text, x } = setup();
   feed('cluster/prod/group/g#lag', group(1));

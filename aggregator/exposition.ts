@@ -191,6 +191,13 @@ class Level<E extends Entry> {
     return this.entries.get(key);
   }
 
+  /** Bytes of all its columns (blank ones included): what a scrape of it writes, headers aside. */
+  bytes(): number {
+    let n = 0;
+    for (const c of this.columns) n += c.used;
+    return n;
+  }
+
   add(key: string, e: E): E {
     e.slot = this.list.length;
     this.list.push(e);
@@ -668,6 +675,10 @@ export class KafkaExposition {
     const arena = this.arena.lent ? new Arena(1 << 20) : this.arena;
     arena.lent = true;
     arena.used = 0;
+    // One allocation for the whole body, not a series of doublings on a first or growing scrape.
+    let size = Buffer.byteLength(prefix) + 64 * 1024;
+    for (const l of [this.groups, this.groupTopics, this.topics, this.partitions, this.cellLevel, this.groupPartitions] as Level<Entry>[]) size += l.bytes();
+    arena.reserve(size);
     arena.string(prefix);
     let budget = this.settings.maxSeries;
     const shown = new Map<ExpositionLevel, number>();

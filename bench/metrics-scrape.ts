@@ -161,7 +161,7 @@ interface SettingResult {
   hwmMb: number;
 }
 
-async function runSetting(label: string, args: string[], out: (s?: string) => void): Promise<SettingResult> {
+async function runSetting(label: string, short: string, args: string[], out: (s?: string) => void): Promise<SettingResult & { short: string }> {
   const agg = await startAggregatorProc(['--journal-sync', 'os', ...args]);
   const p = pump(agg.address);
   try {
@@ -218,7 +218,7 @@ async function runSetting(label: string, args: string[], out: (s?: string) => vo
     const rs = render.filter(Number.isFinite).sort((a, b) => a - b);
     const rss = readRss(agg.child.pid!);
     return {
-      label, signals, loadSeconds, plain: stat(plain), gzip: stat(zipped),
+      label, short, signals, loadSeconds, plain: stat(plain), gzip: stat(zipped),
       series: metric(last, 'kafkaobs_exporter_series') ?? 0, leftOut: metric(last, 'kafkaobs_exporter_series_left_out') ?? 0,
       renderMs: { p50: percentile(rs, 0.5), max: rs.at(-1) ?? NaN }, rssMb: rss?.rssMb ?? NaN, hwmMb: rss?.hwmMb ?? NaN,
     };
@@ -228,22 +228,22 @@ async function runSetting(label: string, args: string[], out: (s?: string) => vo
   }
 }
 
-function print(out: (s?: string) => void, r: SettingResult, target?: number): Row[] {
+function print(out: (s?: string) => void, r: SettingResult & { short: string }, target?: number): Row[] {
   out(`    ${r.label}: scrape plain p50 ${fmt(r.plain.p50, 0)} ms, max ${fmt(r.plain.max, 0)} ms, ${fmt(r.plain.bytes / 1e6, 1)} MB; gzip p50 ${fmt(r.gzip.p50, 0)} ms, max ${fmt(r.gzip.max, 0)} ms, ${fmt(r.gzip.bytes / 1e6, 2)} MB`);
   out(`      ${fmtInt(r.series)} Kafka and cell series (${fmtInt(r.leftOut)} left out by the cap); render in the aggregator p50 ${fmt(r.renderMs.p50, 0)} ms, max ${fmt(r.renderMs.max, 0)} ms; aggregator ${fmt(r.rssMb, 0)} MB resident (peak ${fmt(r.hwmMb, 0)} MB)`);
   const verdict = (v: number): string => (target === undefined ? '' : v <= target ? 'meets' : 'MISSES');
   return [
-    { what: `/metrics ${r.label}, plain, p50 / max`, value: `${fmt(r.plain.p50, 0)} / ${fmt(r.plain.max, 0)} ms, ${fmt(r.plain.bytes / 1e6, 1)} MB`, target: target ? `≤ ${target} ms` : '', verdict: verdict(r.plain.p50) },
-    { what: `/metrics ${r.label}, gzip, p50 / max`, value: `${fmt(r.gzip.p50, 0)} / ${fmt(r.gzip.max, 0)} ms, ${fmt(r.gzip.bytes / 1e6, 2)} MB`, target: target ? `≤ ${target} ms` : '', verdict: verdict(r.gzip.p50) },
-    { what: `/metrics ${r.label}, series, render p50`, value: `${fmtInt(r.series)}, ${fmt(r.renderMs.p50, 0)} ms`, target: '', verdict: `${fmt(r.rssMb, 0)} MB rss` },
+    { what: `/metrics ${r.short}: scrape p50 / max`, value: `${fmt(r.plain.p50, 0)} / ${fmt(r.plain.max, 0)} ms, ${fmt(r.plain.bytes / 1e6, 1)} MB`, target: target ? `≤ ${target} ms` : '', verdict: verdict(r.plain.p50) },
+    { what: `/metrics ${r.short}: gzip p50 / max`, value: `${fmt(r.gzip.p50, 0)} / ${fmt(r.gzip.max, 0)} ms, ${fmt(r.gzip.bytes / 1e6, 2)} MB`, target: target ? `≤ ${target} ms` : '', verdict: verdict(r.gzip.p50) },
+    { what: `/metrics ${r.short}: series, render p50`, value: `${fmtInt(r.series)}, ${fmt(r.renderMs.p50, 0)} ms`, target: '', verdict: `${fmt(r.rssMb, 0)} MB rss` },
   ];
 }
 
 export async function metricsBench(out: (s?: string) => void): Promise<Row[]> {
   const { groups, partitions } = CFG;
-  const off = await runSetting(`${fmtInt(groups)} groups x ${partitions}, partitions off`, [], out);
+  const off = await runSetting(`${fmtInt(groups)} groups x ${partitions}, partitions off`, 'partitions off', [], out);
   const rows = print(out, off, METRICS_TARGET.scrapeMs);
-  const on = await runSetting(`${fmtInt(groups)} groups x ${partitions}, partitions on`, ['--metrics-partitions', '--metrics-max-series', '5000000'], out);
+  const on = await runSetting(`${fmtInt(groups)} groups x ${partitions}, partitions on`, 'partitions on', ['--metrics-partitions', '--metrics-max-series', '5000000'], out);
   rows.push(...print(out, on));
   return rows;
 }
@@ -253,7 +253,7 @@ if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).
   out('[11] metrics: /metrics of an aggregator holding 20 000 groups x 10 partitions');
   metricsBench(out).then(
     (rows) => {
-      for (const r of rows) out(`    ${r.what.padEnd(60)}${r.value.padEnd(30)}${r.target.padEnd(12)}${r.verdict}`);
+      for (const r of rows) out(`    ${r.what.padEnd(44)}${r.value.padEnd(30)}${r.target.padEnd(12)}${r.verdict}`);
       process.exit(0);
     },
     (e: Error) => {

@@ -416,7 +416,7 @@ class Arena {
   }
 }
 
-/** Cell paths of entity kinds: what a CellChange is about, read once per path. */
+/** What a cell path is about (the hierarchy has read it): its kind, cluster, group, topic. */
 type CellKindOf = (path: string) => SubjectInfo | undefined;
 
 export class KafkaExposition {

@@ -7,7 +7,8 @@ import type { IntakeGuard } from './intake-guard.js';
 
 export function createAgentMetrics(outbox: Outbox, link: AggregatorLink, intake: Intake, guard?: IntakeGuard): Registry {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'kafkaobs_agent_process_' });
+  // The standard process_* and nodejs_* names, so Node dashboards and alerts find them.
+  collectDefaultMetrics({ register: registry });
   const counter = (name: string, help: string, read: () => number): void => {
     new Counter({ name, help, registers: [registry], collect() { this.reset(); this.inc(read()); } });
   };

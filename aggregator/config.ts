@@ -3,6 +3,10 @@ import type { ActorsSettings } from '../actors/config.js';
 import type { Identities } from './identity.js';
 import type { SyncPolicy } from './journal/journal.js';
 import type { WebhookSettings } from './webhook.js';
+import { EXPOSITION_DEFAULTS, type ExpositionSettings } from './exposition.js';
+
+/** What /metrics exposes of Kafka and the cells (the expiry follows staleAfterMs). */
+export type MetricsSettings = Omit<ExpositionSettings, 'expireAfterNs'>;
 
 export interface AggregatorConfig {
   /** Listen addresses; undefined: all interfaces when callers must prove who they are, loopback otherwise. */
@@ -86,6 +90,8 @@ export interface AggregatorConfig {
   journalMinFreeBytes: number;
   /** The sidecar injector (a mutating admission webhook over HTTPS); off when absent. */
   webhook?: WebhookSettings;
+  /** The Kafka and cell series on /metrics: filters, partition series, cell kinds, the cap. */
+  metrics: MetricsSettings;
 }
 
 export const AGGREGATOR_DEFAULTS: AggregatorConfig = {
@@ -128,4 +134,5 @@ export const AGGREGATOR_DEFAULTS: AggregatorConfig = {
   recoveryWindowMs: 15 * 60 * 1000,
   recoveryMaxEvents: 2_000_000,
   journalMinFreeBytes: 64 * 1024 * 1024,
+  metrics: { partitions: EXPOSITION_DEFAULTS.partitions, maxSeries: EXPOSITION_DEFAULTS.maxSeries, cellKinds: EXPOSITION_DEFAULTS.cellKinds },
 };

@@ -1,5 +1,6 @@
 // The aggregator's Prometheus metrics. Hot-path numbers live in plain fields of the pipeline's
 // stats and are read at scrape time, so ingest pays nothing per signal for them.
+import { readFileSync } from 'node:fs';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { IngressStats } from './ingress.js';
 import type { EventLog } from './event-log.js';
@@ -25,7 +26,14 @@ export interface AggregatorMetrics {
 export function createAggregatorMetrics(stats: IngressStats, pipeline: Pipeline, log: EventLog, journal?: Journal, refusing: () => string | undefined = () => undefined): AggregatorMetrics {
   const hierarchy = pipeline.hierarchy;
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'kafkaobs_aggregator_process_' });
+  // The standard process_* and nodejs_* names, so Node dashboards and alerts find them.
+  collectDefaultMetrics({ register: registry });
+  new Gauge({
+    name: 'kafkaobs_build_info',
+    help: 'Always 1: the kafka-obs version and the Node.js running it.',
+    labelNames: ['version', 'nodejs_version'],
+    registers: [registry],
+  }).set({ version: packageVersion(), nodejs_version: process.version }, 1);
   const gaugeFrom = (name: string, help: string, read: () => number): void => {
     new Gauge({ name, help, registers: [registry], collect() { this.set(read()); } });
   };
@@ -81,6 +89,18 @@ export function createAggregatorMetrics(stats: IngressStats, pipeline: Pipeline,
   const n = pipeline.narratives.stats;
   counterFrom('kafkaobs_narratives_total', 'Narrative events, by state (opened, updated, resolved, merged into another).', 'state', () => [['opened', n.opened], ['updated', n.updated], ['resolved', n.resolved], ['merged', n.merged]]);
   gaugeFrom('kafkaobs_narratives_open', 'Narratives open now.', () => pipeline.narratives.open);
+  new Gauge({
+    name: 'kafkaobs_narratives_open_by_level',
+    help: 'Narratives open now, by the level they were last told at (NORMAL, WARNING, CRITICAL).',
+    labelNames: ['level'],
+    registers: [registry],
+    collect() {
+      const c = pipeline.narratives.openByLevel();
+      this.set({ level: 'NORMAL' }, c[1]!);
+      this.set({ level: 'WARNING' }, c[2]!);
+      this.set({ level: 'CRITICAL' }, c[3]!);
+    },
+  });
   new Counter({
     name: 'kafkaobs_narratives_unnarrated_total',
     help: 'Findings not narrated because too many incidents were open at once.',
@@ -137,4 +157,14 @@ export function createAggregatorMetrics(stats: IngressStats, pipeline: Pipeline,
     connectionsOpen: new Gauge({ name: 'kafkaobs_grpc_connections_open', help: 'TCP connections open on the gRPC port.', registers: [registry] }),
     certificateExpiry: new Gauge({ name: 'kafkaobs_tls_certificate_expiry_timestamp_seconds', help: 'When the TLS certificate expires (unix seconds): alert well before it.', labelNames: ['certificate'], registers: [registry] }),
   };
+}
+
+/** The version in package.json (dist/aggregator/ is two levels below it). */
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+    return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+  } catch {
+    return 'unknown';
+  }
 }

@@ -3,7 +3,7 @@
 // situations, narratives) for the event log. The aggregator calls ingest() for every accepted
 // signal and tick() on a timer; tests and replays call both with a fake clock. Actors follow the
 // event log like any subscriber.
-import { ENTITY_KINDS, type CellKind, type CellChange, type ListNarrativesRequest, type ListNarrativesResponse, type Narrative, type Signal, type Situation, type Finding } from '../proto/index.js';
+import { ENTITY_KINDS, type CellKind, type CellChange, type ListNarrativesRequest, type ListNarrativesResponse, type Narrative, type Signal, type Situation, type Finding, type SubjectInfo } from '../proto/index.js';
 import { HierarchyManager, type HierarchyOptions } from '../hierarchy/manager.js';
 import { OBSERVER_DEFAULTS, buildObservers, emptyFact, readFact, type Observer, type ObserverSet, type ObserverSettings } from '../observers/index.js';
 import type { Observation } from '../observers/observer.js';
@@ -48,6 +48,13 @@ export class Pipeline {
   /** Findings of the current step, handed to the narratives together once every observer has spoken. */
   private readonly stepFindings: Finding[] = [];
   private clock = 0n;
+  /**
+   * Hears every signal taken, with what the hierarchy read of its subject, at pipeline time (the
+   * aggregator's Prometheus exposition; recovery's signals too). Must not throw or take long.
+   */
+  signalListener: ((signal: Signal, info: SubjectInfo, nowNs: bigint) => void) | undefined;
+  /** Hears the hierarchy's cell changes as they happen (from signals, inferences and ticks). Must not throw or take long. */
+  cellListener: ((changes: readonly CellChange[], nowNs: bigint) => void) | undefined;
 
   /** `onNarrative` hears every narrative event (the aggregator logs openings and resolutions). */
   constructor(settings: Partial<PipelineSettings> = {}, private readonly onNarrative?: (n: Narrative) => void) {
@@ -74,6 +81,8 @@ export class Pipeline {
     changes.length = 0;
     const cell = this.hierarchy.applyTo(signal, now, changes);
     for (let i = 0; i < changes.length; i++) out.push({ cellChange: changes[i] });
+    if (changes.length > 0) this.cellListener?.(changes, now);
+    this.signalListener?.(signal, cell.info, now);
     const route = this.routes.get(cell.info.kind)!;
     if (route.length === 0) return;
     const o = this.observation;
@@ -102,6 +111,7 @@ export class Pipeline {
     changes.length = 0;
     this.hierarchy.tick(now, changes);
     for (const c of changes) out.push({ cellChange: c });
+    if (changes.length > 0) this.cellListener?.(changes, now);
     for (const observer of this.observerSet.observers) {
       let found: readonly Finding[];
       try {
@@ -134,6 +144,7 @@ export class Pipeline {
         changes.length = 0;
         this.hierarchy.infer(f.subject, f.resolved ? undefined : { condition: f.condition, confidence: f.confidence }, f.resolved ? 'clients no longer failing against it' : `inferred: ${f.context['failing-clients'] ?? 'several'} clients failing against it`, changes);
         for (const c of changes) out.push({ cellChange: c });
+        if (changes.length > 0) this.cellListener?.(changes, now);
       }
       const situations = this.situationOut;
       situations.length = 0;

@@ -31,6 +31,7 @@ import { Journal, isDiskFull } from './journal/journal.js';
 import { NarrativeIds, recover, type RecoveryReport } from './recovery.js';
 import { ApiDeps } from './api.js';
 import { startWebhook } from './webhook.js';
+import { KafkaExposition } from './exposition.js';
 
 export interface RunningAggregator {
   grpcPort: number;
@@ -94,6 +95,10 @@ export async function startAggregator(config: AggregatorConfig, logger: Logger):
       retrying = false;
     }
   };
+  // Kafka state for /metrics, fed from every signal the pipeline takes (recovery's included).
+  const exposition = new KafkaExposition({ ...config.metrics, expireAfterNs: ms(config.staleAfterMs) }, (path) => hierarchy.state(path)?.info);
+  pipeline.signalListener = (s, info, now) => exposition.accept(s, info, now);
+  pipeline.cellListener = (changes, now) => exposition.acceptCells(changes, now);
   const ingress = new Ingress(pipeline, log, nowNs, { maxSources: config.maxSources, evictAfterNs: BigInt(config.sourceEvictAfterMs) * 1_000_000n });
   ingress.restore(state.highWater);
   const ids = new NarrativeIds();
@@ -167,22 +172,29 @@ export async function startAggregator(config: AggregatorConfig, logger: Logger):
     }),
   );
   server.add(directDefinition(HealthDefinition), healthService([SERVICE_NAMES.aggregator], () => ready && refusal === undefined, draining.signal));
-  server.add(
-    ServerReflectionService,
-    ServerReflection(descriptorSet(), [SERVICE_NAMES.aggregator, SERVICE_NAMES.health, SERVICE_NAMES.reflection]),
-  );
+  // Reflection v1 and v1alpha: one implementation, two paths (the messages are the same on the wire).
+  const reflection = ServerReflection(descriptorSet(), [SERVICE_NAMES.aggregator, SERVICE_NAMES.health, SERVICE_NAMES.reflection, SERVICE_NAMES.reflectionV1alpha]);
+  server.add(ServerReflectionService, reflection);
+  server.add(reflectionV1alphaService, reflection);
+
   const stopWatchingCertificate = config.tls
     ? watchCertificate(config.tls.certFile, config.certificateWarnMs, logger, (info) => metrics.certificateExpiry.set({ certificate: 'server' }, info.notAfter.getTime() / 1000))
     : undefined;
 
   const grpcPort = await server.listen(grpcHost, config.grpcPort, serverCredentials(config));
   const api: ApiDeps = { hierarchy, listNarratives, log, journal, nowNs, maxResponseCells: config.maxResponseCells };
-  const http = aggregatorHttpServer(metrics.registry, api, () => (!ready ? 'starting or draining' : refusal), {
-    auth,
-    metricsOpen: config.metricsOpen,
-    tls: config.tls ? { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile), ca: config.tls.clientCaFile ? readFileSync(config.tls.clientCaFile) : undefined } : undefined,
-    refused: (reason) => metrics.refusals.inc({ door: 'http', reason }),
-  });
+  const http = aggregatorHttpServer(
+    metrics.registry,
+    api,
+    () => (!ready ? 'starting or draining' : refusal),
+    {
+      auth,
+      metricsOpen: config.metricsOpen,
+      tls: config.tls ? { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile), ca: config.tls.clientCaFile ? readFileSync(config.tls.clientCaFile) : undefined } : undefined,
+      refused: (reason) => metrics.refusals.inc({ door: 'http', reason }),
+    },
+    (own) => exposition.render(pipeline.now, own),
+  );
   http.listen(config.httpPort, httpHost);
   await once(http, 'listening');
   const httpPort = (http.address() as AddressInfo).port;
@@ -267,6 +279,11 @@ export async function startAggregator(config: AggregatorConfig, logger: Logger):
 
   return { grpcPort, httpPort, ingress, hierarchy, log, pipeline, journal, recovery, stop };
 }
+
+/** nice-grpc-server-reflection's v1 service definition at v1alpha's path. */
+const reflectionV1alphaService = {
+  serverReflectionInfo: { ...ServerReflectionService.serverReflectionInfo, path: `/${SERVICE_NAMES.reflectionV1alpha}/ServerReflectionInfo` as string },
+};
 
 const ms = (n: number): bigint => BigInt(n) * 1_000_000n;
 

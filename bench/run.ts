@@ -12,7 +12,7 @@
 //  2b. durable: the ingest with its journal (durable acks) beside the ceiling of the same run, ack p99.
 //  2c. journal: bytes per signal, replay speed, recovery time for 10M signals (bench/journal.ts;
 //      BENCH_JOURNAL_SIGNALS, BENCH_JOURNAL_SPAN_MS, BENCH_JOURNAL_SOURCES).
-// `npm run bench -- actors latency` runs only the phases named (ingest, nosub, ceiling, durable, journal, latency, rss, actors, jmx, lag, record-times, instrument, pipeline, narrative-latency, door).
+// `npm run bench -- actors latency` runs only the phases named (ingest, nosub, ceiling, durable, journal, latency, rss, actors, jmx, lag, record-times, instrument, pipeline, narrative-latency, door, metrics).
 // Tunables (environment): BENCH_AGENTS (50), BENCH_LOAD_PROCS (1), BENCH_INFLIGHT (8),
 // BENCH_BATCH (100), BENCH_WARMUP_MS (2000), BENCH_MEASURE_MS (10000), BENCH_LATENCY_RATE (20000),
 // BENCH_LATENCY_MS (8000), BENCH_RSS_RATE (5000), BENCH_SKIP (comma list of: ingest, nosub, ceiling,
@@ -31,7 +31,9 @@
 //  10. Narrative latency: recorded incidents played through real agents into a real aggregator,
 //      first causal signal / completed evidence -> narrative at a subscriber (bench/narrative-latency.ts).
 //  11. Door: RSS with 5,000 idle streams; the identity check's cost per batch against ingest (bench/door.ts).
-//   Their tunables (BENCH_PIPELINE_*, BENCH_NARRATIVE_*, BENCH_DOOR_*) are listed at the top of those files.
+//  12. Metrics: /metrics scrape time and size of an aggregator holding 20 000 groups x 10 partitions,
+//      per-partition series off and on, while the estate keeps changing (bench/metrics-scrape.ts).
+//   Their tunables (BENCH_PIPELINE_*, BENCH_NARRATIVE_*, BENCH_DOOR_*, BENCH_METRICS_*) are listed at the top of those files.
 // Phases can be named on the command line to run only those: `npm run bench -- jmx`, or
 // `node dist/bench/run.js pipeline narrative-latency`.
 import { cpus } from 'node:os';
@@ -49,6 +51,7 @@ import { pipelineBench } from './pipeline.js';
 import { narrativeLatencyBench } from './narrative-latency.js';
 import { journalBench } from './journal.js';
 import { doorBench } from './door.js';
+import { metricsBench } from './metrics-scrape.js';
 
 const env = (name: string, dflt: number): number => {
   const v = process.env[name];
@@ -56,7 +59,7 @@ const env = (name: string, dflt: number): number => {
   return Number.isFinite(n) && n > 0 ? n : dflt;
 };
 
-const PHASES = ['ingest', 'nosub', 'ceiling', 'durable', 'journal', 'latency', 'rss', 'actors', 'jmx', 'lag', 'record-times', 'instrument', 'pipeline', 'narrative-latency', 'door'];
+const PHASES = ['ingest', 'nosub', 'ceiling', 'durable', 'journal', 'latency', 'rss', 'actors', 'jmx', 'lag', 'record-times', 'instrument', 'pipeline', 'narrative-latency', 'door', 'metrics'];
 /** BENCH_SKIP, or every phase but those named as arguments. */
 function skipped(): Set<string> {
   const only = process.argv.slice(2).filter((a) => PHASES.includes(a));
@@ -83,7 +86,7 @@ const TARGET = { ingestPerSec: 250_000, p99Ms: 20, agentRssMb: 60 };
 /** The ingest subscriber reads SubscribeBatches unless BENCH_SUBSCRIBE=single (one event per message). */
 const SUBSCRIBE_BATCHES = process.env.BENCH_SUBSCRIBE !== 'single';
 /** The whole run must stay well inside ~4 minutes (~6 with phases 7 and 8); past this, give up and clean up. */
-const BUDGET_MS = 230_000 + (CFG.skip.has('pipeline') ? 0 : 90_000) + (CFG.skip.has('narrative-latency') ? 0 : 120_000) + (CFG.skip.has('journal') ? 0 : 240_000) + (CFG.skip.has('durable') ? 0 : 60_000);
+const BUDGET_MS = 230_000 + (CFG.skip.has('metrics') ? 0 : 150_000) + (CFG.skip.has('pipeline') ? 0 : 90_000) + (CFG.skip.has('narrative-latency') ? 0 : 120_000) + (CFG.skip.has('journal') ? 0 : 240_000) + (CFG.skip.has('durable') ? 0 : 60_000);
 
 const out = (s = ''): void => void process.stdout.write(`${s}\n`);
 const failures: string[] = [];
@@ -593,6 +596,14 @@ async function main(): Promise<void> {
     });
   }
 
+  let metricsRows: Row[] = [];
+  if (!CFG.skip.has('metrics')) {
+    out('[12] metrics: /metrics of an aggregator holding 20 000 groups x 10 partitions, per-partition series off and on, scraped while the estate changes');
+    await phase('metrics', async () => {
+      metricsRows = await metricsBench(out);
+    });
+  }
+
   // Summary.
   if (ingest) rows.push({ what: 'ingest, aggregator + subscriber', value: `${fmtInt(ingest.window.accepted)} signals/s`, target: `≥ ${fmtInt(TARGET.ingestPerSec)}/s`, verdict: verdict(ingest.window.accepted >= TARGET.ingestPerSec) });
   if (ingest?.window.sub) rows.push({ what: 'subscriber received', value: `${fmtInt(ingest.window.sub.events)} events/s`, target: '', verdict: `${ingest.sub?.end.gaps ?? 0} gaps, ${fmtInt(ingest.sub?.end.gapMissed ?? 0)} missed` });
@@ -617,6 +628,7 @@ async function main(): Promise<void> {
   rows.push(...pipelineRows);
   rows.push(...narrativeRows);
   rows.push(...doorRows);
+  rows.push(...metricsRows);
   out('SUMMARY');
   const w = [46, 34, 18];
   out(`  ${'figure'.padEnd(w[0]!)}${'value'.padEnd(w[1]!)}${'target'.padEnd(w[2]!)}`);

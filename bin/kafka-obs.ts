@@ -3,8 +3,10 @@
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { pino, type Logger } from 'pino';
-import { ClientError, Status, createChannel, createClientFactory } from 'nice-grpc';
-import { AGGREGATOR_DEFAULTS, type AggregatorConfig } from '../aggregator/config.js';
+import { createChannel, createClientFactory, ClientError, Status } from 'nice-grpc';
+import { AGGREGATOR_DEFAULTS, type AggregatorConfig, type MetricsSettings } from '../aggregator/config.js';
+import { CELL_KINDS } from '../aggregator/exposition.js';
+import type { EntityKind } from '../proto/index.js';
 import { startAggregator } from '../aggregator/server.js';
 import { JournalError } from '../aggregator/journal/journal.js';
 import { readSidecarTemplate } from '../aggregator/webhook.js';
@@ -79,6 +81,32 @@ const sizeAtLeast = (min: number, flag: string) => (v: string): number => {
   if (n < min || n > 2 ** 31 - 1) throw new InvalidArgumentError(`--${flag} must be from ${min} bytes to 2GiB, got "${v}"`);
   return n;
 };
+/** true/false, on/off, yes/no, 1/0 (a flag given without a value is on). */
+function onOff(v: string | boolean): boolean {
+  if (typeof v === 'boolean') return v;
+  const t = v.trim().toLowerCase();
+  if (['true', 'on', 'yes', '1'].includes(t)) return true;
+  if (['false', 'off', 'no', '0'].includes(t)) return false;
+  throw new InvalidArgumentError(`expected true or false, got "${v}"`);
+}
+
+/** A regular expression setting, or a precise refusal naming the flag and its variable. */
+function regexOption(flag: string, envName: string, v: string | undefined): RegExp | undefined {
+  if (v === undefined || v === '') return undefined;
+  try {
+    return new RegExp(v);
+  } catch (e) {
+    fail(`${flag} (${envName}): "${v}" is not a valid regular expression: ${(e as Error).message.replace(/^Invalid regular expression: /, '')}`);
+  }
+}
+
+/** --metrics-cells: entity kinds, comma-separated, or "none". */
+function cellKinds(v: string): EntityKind[] {
+  const list = v.split(',').map((k) => k.trim()).filter((k) => k !== '');
+  if (list.length === 1 && list[0] === 'none') return [];
+  for (const k of list) if (!(CELL_KINDS as readonly string[]).includes(k)) fail(`--metrics-cells (KAFKA_OBS_METRICS_CELLS): unknown kind "${k}" (expected "none" or some of ${CELL_KINDS.join(', ')})`);
+  return list as EntityKind[];
+}
 
 function fail(message: string): never {
   process.stderr.write(`kafka-obs: ${message}\n`);
@@ -183,8 +211,24 @@ program
   .addOption(new Option('--recovery-window <duration>', 'on start, rebuild the pipeline from the journal\'s signals of this last stretch of time').env('KAFKA_OBS_RECOVERY_WINDOW').argParser(duration).default(AGGREGATOR_DEFAULTS.recoveryWindowMs, '15m'))
   .addOption(new Option('--recovery-max-events <n>', 'but from at most this many events').argParser(int(0)).default(AGGREGATOR_DEFAULTS.recoveryMaxEvents))
   .addOption(new Option('--journal-min-free <size>', 'with the disk full, writing is tried again once this much is free').argParser(size).default(AGGREGATOR_DEFAULTS.journalMinFreeBytes, '64MiB'))
+  .addOption(new Option('--metrics-partitions [on]', '/metrics also has per-partition lag series (kafka_consumergroup_lag{partition}...): about 10 times the group series').env('KAFKA_OBS_METRICS_PARTITIONS').preset('true').argParser(onOff).default(AGGREGATOR_DEFAULTS.metrics.partitions))
+  .addOption(new Option('--metrics-max-series <n>', 'most Kafka and cell series per scrape of /metrics; whole entities beyond it are left out, counted in kafkaobs_exporter_series_left_out_total').env('KAFKA_OBS_METRICS_MAX_SERIES').argParser(int(0)).default(AGGREGATOR_DEFAULTS.metrics.maxSeries))
+  .addOption(new Option('--metrics-groups <regex>', 'only consumer groups whose name matches (JavaScript regular expression, unanchored)').env('KAFKA_OBS_METRICS_GROUPS'))
+  .addOption(new Option('--metrics-exclude-groups <regex>', 'no series for consumer groups whose name matches').env('KAFKA_OBS_METRICS_EXCLUDE_GROUPS'))
+  .addOption(new Option('--metrics-topics <regex>', 'only topics whose name matches (lag per topic and partition, partition health)').env('KAFKA_OBS_METRICS_TOPICS'))
+  .addOption(new Option('--metrics-exclude-topics <regex>', 'no series for topics whose name matches, e.g. "^__"').env('KAFKA_OBS_METRICS_EXCLUDE_TOPICS'))
+  .addOption(new Option('--metrics-cells <kinds>', `entity kinds whose cells get kafkaobs_cell_condition/_confidence series, comma-separated, or "none" (kinds: ${CELL_KINDS.join(', ')})`).env('KAFKA_OBS_METRICS_CELLS').default(AGGREGATOR_DEFAULTS.metrics.cellKinds.join(',')))
   .action(async (o) => {
     const log = logger('aggregator');
+    const metrics: MetricsSettings = {
+      partitions: o.metricsPartitions,
+      maxSeries: o.metricsMaxSeries,
+      includeGroups: regexOption('--metrics-groups', 'KAFKA_OBS_METRICS_GROUPS', o.metricsGroups),
+      excludeGroups: regexOption('--metrics-exclude-groups', 'KAFKA_OBS_METRICS_EXCLUDE_GROUPS', o.metricsExcludeGroups),
+      includeTopics: regexOption('--metrics-topics', 'KAFKA_OBS_METRICS_TOPICS', o.metricsTopics),
+      excludeTopics: regexOption('--metrics-exclude-topics', 'KAFKA_OBS_METRICS_EXCLUDE_TOPICS', o.metricsExcludeTopics),
+      cellKinds: cellKinds(o.metricsCells),
+    };
     let actors;
     try {
       actors = loadActorsSettings({ file: o.actors, dryRun: o.dryRun, env: process.env });
@@ -233,6 +277,7 @@ program
       maxResponseCells: o.maxResponseCells, maxResponseNarratives: o.maxResponseNarratives, certificateWarnMs: o.certificateWarn,
       actors,
       webhook: o.webhookPort === undefined ? undefined : { host: o.webhookHost, port: o.webhookPort, certFile: o.webhookCert, keyFile: o.webhookKey, sidecarFile: o.webhookSidecar },
+      metrics,
     };
     const running = await startAggregator(config, log).catch((e) => {
       if (e instanceof JournalError) {

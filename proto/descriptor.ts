@@ -14,4 +14,6 @@ export const SERVICE_NAMES = {
   localAgent: 'kafkaobs.v1.LocalAgent',
   health: 'grpc.health.v1.Health',
   reflection: 'grpc.reflection.v1.ServerReflection',
+  /** The same service under its older name: grpcui, Postman, evans and older grpcurl ask for it. */
+  reflectionV1alpha: 'grpc.reflection.v1alpha.ServerReflection',
 } as const;

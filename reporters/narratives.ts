@@ -109,6 +109,13 @@ export class NarrativeReporter {
     return n;
   }
 
+  /** Open narratives by the level they were last told at: index = Situation_Level (0 unspecified, 1 NORMAL, 2 WARNING, 3 CRITICAL). */
+  openByLevel(): number[] {
+    const counts = [0, 0, 0, 0];
+    for (const i of this.incidents) if (i.published && i.last) counts[i.last.level >= 0 && i.last.level <= 3 ? i.last.level : 0]!++;
+    return counts;
+  }
+
   accept(f: Finding, now: bigint, out: Narrative[]): void {
     this.acceptAll([f], now, out);
   }

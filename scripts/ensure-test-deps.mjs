@@ -6,9 +6,13 @@
 // node_modules/.cache/kafka-obs-tools/. Installs Debian packages when missing (as root, or
 // through `sudo -n`), then compiles test/support/kafka-mock/mock-cluster.c into
 // dist/test/support/kafka-mock/mock-cluster unless the binary is newer than its source.
+// And Prometheus's promtool (checks and unit-tests the alert rules, lints the /metrics text): the
+// one on the PATH, else taken out of Debian's `prometheus` package (apt-get download, dpkg-deb -x;
+// nothing installed, no service started) into dist/test/support/prometheus/promtool.
 // Exits non-zero with the reason, and what to run, when it cannot.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -113,7 +117,36 @@ function ensureHelm() {
   if (spawnSync(HELM, ['version', '--short'], { stdio: 'inherit' }).status !== 0) fail(`${HELM} does not run`);
 }
 
+/** Prometheus's promtool: the system's, else out of Debian's package (downloaded, not installed). */
+const PROMTOOL = join(root, 'dist/test/support/prometheus/promtool');
+
+function ensurePromtool() {
+  if (existsSync(PROMTOOL)) return;
+  if (spawnSync('promtool', ['--version'], { stdio: 'ignore' }).status === 0) return; // the system's
+  if (spawnSync('apt-get', ['--version'], { stdio: 'ignore' }).status !== 0) fail('the alert-rule tests need promtool: put Prometheus\'s promtool on the PATH');
+  const dir = mkdtempSync(join(tmpdir(), 'kafka-obs-promtool-'));
+  chmodSync(dir, 0o777); // apt-get download writes as its _apt user
+  try {
+    const download = () => spawnSync('apt-get', ['download', 'prometheus'], { cwd: dir, stdio: 'inherit' }).status === 0;
+    if (!download()) {
+      console.log('ensure-test-deps: apt-get download prometheus failed; refreshing the package lists (apt-get update) and retrying');
+      const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+      const update = isRoot ? run('apt-get', ['update']) : run('sudo', ['-n', 'apt-get', 'update']);
+      if (!update || !download()) fail('could not download Debian\'s prometheus package for its promtool (see apt-get\'s output above); install promtool on the PATH instead');
+    }
+    const deb = readdirSync(dir).find((f) => f.endsWith('.deb'));
+    if (!deb || !run('dpkg-deb', ['-x', join(dir, deb), join(dir, 'x')])) fail(`could not unpack ${deb ?? 'the prometheus package'} (dpkg-deb -x)`);
+    mkdirSync(dirname(PROMTOOL), { recursive: true });
+    copyFileSync(join(dir, 'x/usr/bin/promtool'), PROMTOOL);
+    chmodSync(PROMTOOL, 0o755);
+    console.log(`ensure-test-deps: took promtool out of ${deb} into ${PROMTOOL.slice(root.length + 1)}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 ensureLibrdkafka();
 buildLauncher();
 ensureCompose();
 ensureHelm();
+ensurePromtool();

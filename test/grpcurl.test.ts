@@ -1,6 +1,7 @@
 // Users call the aggregator with grpcurl; here `buf curl` stands in for it. Through server
 // reflection it lists the services, describes kafkaobs.v1.Signal (map and oneof fields), calls
-// GetCell, and streams Subscribe.
+// GetCell, and streams Subscribe; and does the same through reflection v1alpha, the protocol
+// grpcui, Postman and evans speak.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFile, spawn } from 'node:child_process';
@@ -52,6 +53,24 @@ test('describes kafkaobs.v1.Signal, map and imported types included', async () =
   for (const name of ['source_id', 'seq', 'subject', 'timestamp', 'status', 'queue', 'service', 'probe', 'resource', 'gauge', 'counter', 'context', 'clock']) assert.ok(fields[name], `field ${name}`);
   assert.is(msg.oneofDecl[0]!.name, 'sign');
   assert.is(fields.context!.typeName, '.kafkaobs.v1.Signal.ContextEntry', 'context is a map');
+});
+
+test('reflection v1alpha (grpcui, Postman, evans): lists, describes and calls through it alone', async () => {
+  const alpha = ['--reflect-protocol', 'grpc-v1alpha'];
+  const services = (await bufCurl(...alpha, '--list-services', base)).split('\n').filter(Boolean);
+  for (const s of ['kafkaobs.v1.SignalAggregator', 'grpc.health.v1.Health', 'grpc.reflection.v1.ServerReflection', 'grpc.reflection.v1alpha.ServerReflection']) assert.ok(services.includes(s), `${s} listed: ${services}`);
+  const methods = await bufCurl(...alpha, '--list-methods', base);
+  assert.ok(methods.includes('kafkaobs.v1.SignalAggregator/GetCell'), methods);
+  assert.ok(methods.includes('grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo'), methods);
+  // describe: the v1alpha service itself answers a file_containing_symbol request.
+  const out = await bufCurl(...alpha, '-d', '{"fileContainingSymbol":"kafkaobs.v1.Signal"}', `${base}/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo`);
+  const reply = JSON.parse(out) as { fileDescriptorResponse: { fileDescriptorProto: string[] } };
+  const file = reply.fileDescriptorResponse.fileDescriptorProto.map((b) => fromBinary(FileDescriptorProtoSchema, Buffer.from(b, 'base64'))).find((f) => f.name === 'kafkaobs/v1/signal.proto');
+  assert.ok(file?.messageType.some((m) => m.name === 'Signal'), 'kafkaobs.v1.Signal described through v1alpha');
+  const cell = JSON.parse(await bufCurl(...alpha, '-d', '{"path":"cluster/prod/broker/1","depth":1}', `${base}/kafkaobs.v1.SignalAggregator/GetCell`));
+  assert.is(cell.condition, 'DEGRADED');
+  const health = JSON.parse(await bufCurl(...alpha, `${base}/grpc.health.v1.Health/Check`));
+  assert.is(health.status, 'SERVING');
 });
 
 test('calls GetCell', async () => {

@@ -24,7 +24,7 @@ export async function buildSensors(config: AgentConfig, _logger: Logger): Promis
   const sensors: Sensor[] = [];
   if (wantsJvmSources(config)) {
     const { jvmSources } = await import('./sources/build.js');
-    sensors.push(...jvmSources(config));
+    sensors.push(...(await jvmSources(config)));
   }
   if (wantsKafka(config)) {
     const { kafkaSettings } = await import('./kafka/settings.js');

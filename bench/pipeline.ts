@@ -56,7 +56,7 @@ export const SCENARIO_DIR = join(REPO_ROOT, 'test', 'fixtures', 'scenarios');
 
 const SECOND = 1_000_000_000n;
 export const TICK_NS = SECOND;
-const CHUNK = 4096;
+const CHUNK = Number(process.env.BENCH_PIPELINE_CHUNK ?? 4096);
 const BATCH = 100;
 /** Sequence numbers (and clock entries) move on by this much per lap. */
 const SEQ_PER_LAP = 1_000_000n;

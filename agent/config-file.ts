@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { JmxTargetSchema, PrometheusTargetSchema } from './sources/config.js';
+import { JmxTargetSchema, PrometheusTargetSchema } from './sources/schemas.js';
 
 export const AgentFileSchema = z
   .object({

@@ -22,7 +22,9 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { Kafka, logLevel } from 'kafkajs';
 import { createInstrumentation, type Instrumentation } from '../agent/instrument/index.js';
-import { fmt, fmtInt, nowMs } from './common.js';
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { fmt, fmtInt, nowMs, readRss, sleep } from './common.js';
 
 const envInt = (name: string, dflt: number): number => {
   const n = Number(process.env[name]);
@@ -30,7 +32,7 @@ const envInt = (name: string, dflt: number): number => {
 };
 const out = (s = ''): void => void process.stdout.write(`${s}\n`);
 
-export const INSTRUMENT_TARGET = { nsPerSend: 5000 };
+export const INSTRUMENT_TARGET = { nsPerSend: 5000, addedRssMb: 5 };
 
 export interface InstrumentBenchRow {
   what: string;
@@ -177,6 +179,91 @@ export async function measureInstrumentOverhead(sends = envInt('BENCH_INSTRUMENT
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// What the instrumentation adds to a service's resident memory: the same service twice, each in
+// a fresh process — kafkajs loaded, one producer sending 5,000 records/s through the stand-in
+// above for 8 s — once plain, once instrumented (kafka-obs/instrument loaded, the producer
+// instrumented, flushing every second to an HTTP intake in the parent). Both sample their own
+// VmRSS every 10 ms after a 3 s warm-up; the figure is the difference of the means over that
+// window (the peaks' difference beside it: they move with when each process collects garbage). BENCH_INSTRUMENT_RSS_RATE (5000), BENCH_INSTRUMENT_RSS_MS (5000).
+
+interface RssSample {
+  peakMb: number;
+  meanMb: number;
+  endMb: number;
+  sends: number;
+}
+
+async function rssService(instrumented: boolean, agentUrl: string, rate: number, measureMs: number): Promise<RssSample> {
+  const producer = benchProducer();
+  let obs: Instrumentation | undefined;
+  if (instrumented) {
+    const mod = await import('../agent/instrument/index.js');
+    obs = mod.createInstrumentation({ agent: agentUrl, service: 'bench', pod: 'bench-1', flushIntervalMs: 1000 });
+    obs.producer(producer as unknown as Parameters<Instrumentation['producer']>[0]);
+  }
+  const record = { topic: 'orders', messages: [{ value: 'order-created' }] };
+  const perTick = Math.max(1, Math.round(rate / 100));
+  let sends = 0;
+  let peak = 0;
+  let last = 0;
+  let sum = 0;
+  let samples = 0;
+  const started = Date.now();
+  const warmupMs = 3000;
+  await new Promise<void>((resolve) => {
+    const timer = setInterval(() => {
+      for (let i = 0; i < perTick; i++) void producer.send(record);
+      sends += perTick;
+      const t = Date.now() - started;
+      if (t >= warmupMs) {
+        last = readRss(process.pid)?.rssMb ?? NaN;
+        peak = Math.max(peak, last);
+        sum += last;
+        samples++;
+      }
+      if (t >= warmupMs + measureMs) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, 10);
+  });
+  await obs?.close(1000);
+  return { peakMb: peak, meanMb: sum / samples, endMb: last, sends };
+}
+
+async function measureAddedRss(): Promise<{ plain: RssSample; instrumented: RssSample; signals: number }> {
+  let signals = 0;
+  const sink = createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (c: string) => (body += c));
+    req.on('end', () => {
+      const n = body.split('\n').filter((l) => l.trim() !== '').length;
+      signals += n;
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ accepted: n, dropped: 0, rejections: [] }));
+    });
+  });
+  sink.listen(0, '127.0.0.1');
+  await once(sink, 'listening');
+  const url = `http://127.0.0.1:${(sink.address() as AddressInfo).port}`;
+  const run = async (mode: 'plain' | 'instrumented'): Promise<RssSample> => {
+    const child = fork(fileURLToPath(import.meta.url), ['rss-service', mode, url], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] });
+    const [reply] = (await once(child, 'message')) as [RssSample];
+    await once(child, 'exit');
+    return reply;
+  };
+  try {
+    const plain = await run('plain');
+    await sleep(200);
+    const instrumented = await run('instrumented');
+    return { plain, instrumented, signals };
+  } finally {
+    sink.closeAllConnections();
+    sink.close();
+  }
+}
+
 /** Prints the figures; returns summary rows for run.ts. */
 export async function instrumentBench(print: (s?: string) => void = out): Promise<InstrumentBenchRow[]> {
   const r = await measureInstrumentOverhead();
@@ -184,13 +271,27 @@ export async function instrumentBench(print: (s?: string) => void = out): Promis
   print(`    send, awaited one by one     ${fmt(r.plainNs, 0)} ns plain, ${fmt(r.instrumentedNs, 0)} ns instrumented: +${fmt(r.overheadNs, 0)} ns per send`);
   print(`    send, 100 in flight          ${fmt(r.plainConcurrentNs, 0)} ns plain, ${fmt(r.instrumentedConcurrentNs, 0)} ns instrumented: +${fmt(r.overheadConcurrentNs, 0)} ns per send`);
   print(`    (each send: 1 REQUEST + 2 REQUEST_QUEUE_SIZE events; ${fmtInt(r.sends)} instrumented sends made ${fmtInt(r.signals)} signals in ${fmtInt(r.posts)} POSTs${r.failedPosts ? `, ${r.failedPosts} failed POSTs` : ''})`);
+  const m = await measureAddedRss();
+  const added = m.instrumented.meanMb - m.plain.meanMb;
+  print(`    service rss, ${fmtInt(envInt('BENCH_INSTRUMENT_RSS_RATE', 5000))} sends/s  ${fmt(m.plain.meanMb, 1)} MB plain, ${fmt(m.instrumented.meanMb, 1)} MB instrumented (means over ${envInt('BENCH_INSTRUMENT_RSS_MS', 5000) / 1000} s): +${fmt(added, 1)} MB   target ≤ ${INSTRUMENT_TARGET.addedRssMb} MB`);
+  print(`      peaks ${fmt(m.plain.peakMb, 1)} / ${fmt(m.instrumented.peakMb, 1)} MB (+${fmt(m.instrumented.peakMb - m.plain.peakMb, 1)}), at the end ${fmt(m.plain.endMb, 1)} / ${fmt(m.instrumented.endMb, 1)} MB`);
+  print(`      (kafkajs and one producer in both; ${fmtInt(m.signals)} signals reached the intake)`);
   return [
+    { what: 'instrument: rss added to a service', value: `+${fmt(added, 1)} MB (${fmt(m.plain.meanMb, 1)} -> ${fmt(m.instrumented.meanMb, 1)})`, target: `≤ ${INSTRUMENT_TARGET.addedRssMb} MB`, verdict: added <= INSTRUMENT_TARGET.addedRssMb ? 'meets' : 'MISSES' },
     { what: 'instrument: overhead per send', value: `+${fmt(r.overheadNs, 0)} ns (${fmt(r.plainNs, 0)} -> ${fmt(r.instrumentedNs, 0)})`, target: `≤ ${fmtInt(INSTRUMENT_TARGET.nsPerSend)} ns`, verdict: ok ? 'meets' : 'MISSES' },
     { what: 'instrument: overhead, 100 in flight', value: `+${fmt(r.overheadConcurrentNs, 0)} ns`, target: `≤ ${fmtInt(INSTRUMENT_TARGET.nsPerSend)} ns`, verdict: r.overheadConcurrentNs <= INSTRUMENT_TARGET.nsPerSend ? 'meets' : 'MISSES' },
   ];
 }
 
-if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
+if (process.argv[2] === 'rss-service') {
+  rssService(process.argv[3] === 'instrumented', process.argv[4]!, envInt('BENCH_INSTRUMENT_RSS_RATE', 5000), envInt('BENCH_INSTRUMENT_RSS_MS', 5000)).then(
+    (r) => process.send!(r, () => process.exit(0)),
+    (e: Error) => {
+      process.stderr.write(`rss-service failed: ${e.stack ?? e.message}\n`);
+      process.exit(1);
+    },
+  );
+} else if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
   out('[7] instrument: kafkajs instrumentation overhead per producer.send (in process)');
   instrumentBench().then((rows) => {
     for (const r of rows) out(`  ${r.what.padEnd(38)}${r.value.padEnd(28)}${r.target.padEnd(18)}${r.verdict}`);

@@ -16,7 +16,7 @@ const env = (name: string, dflt: number): number => {
   return Number.isFinite(n) && n > 0 ? n : dflt;
 };
 
-export const JMX_TARGET = { p99Ms: 50, rssMb: 110, bridgeRssMb: 48 };
+export const JMX_TARGET = { p99Ms: 50, rssMb: 90, bridgeRssMb: 48 };
 
 export interface JmxBenchRow {
   what: string;
@@ -37,7 +37,7 @@ interface SensorStatus {
 }
 
 async function startFixture(producers: number): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn('java', ['-Xmx128m', '-XX:+UseSerialGC', '-cp', join(REPO_ROOT, 'dist', 'aggregator', 'demo', 'java'), 'FakeKafkaJvm', '--profile', 'none', '--bench-producers', String(producers)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn('java', ['-Xmx128m', '-XX:+UseSerialGC', '-cp', join(REPO_ROOT, 'dist', 'demo', 'java'), 'FakeKafkaJvm', '--profile', 'none', '--bench-producers', String(producers)], { stdio: ['pipe', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
     createInterface({ input: child.stdout! }).on('line', (l) => {
       const m = /^READY (\d+) /.exec(l);

@@ -39,7 +39,7 @@
 // BENCH_PIPELINE_VARIANTS (full,hierarchy,core), BENCH_PIPELINE_SWEEP (copies: 1,4,24; empty: none),
 // BENCH_PIPELINE_NODE_ARGS (node flags for the workers, e.g. --cpu-prof --cpu-prof-dir=/tmp/prof).
 import { join } from 'node:path';
-import { Narrative_State, Signal as SignalCodec, type Signal, type SignalBatch } from '../proto/index.js';
+import { Narrative_State, Signal as SignalCodec, Status_Condition, Status_Confidence, entity, subjectOf, type Signal, type SignalBatch } from '../proto/index.js';
 import { Pipeline } from '../aggregator/pipeline.js';
 import { pipelineSettings } from '../aggregator/server.js';
 import { AGGREGATOR_DEFAULTS } from '../aggregator/config.js';
@@ -55,13 +55,13 @@ export const PIPELINE_TARGET_PER_SEC = 200_000;
 export const SCENARIO_DIR = join(REPO_ROOT, 'test', 'fixtures', 'scenarios');
 
 const SECOND = 1_000_000_000n;
-const TICK_NS = SECOND;
-const CHUNK = 4096;
+export const TICK_NS = SECOND;
+const CHUNK = Number(process.env.BENCH_PIPELINE_CHUNK ?? 4096);
 const BATCH = 100;
 /** Sequence numbers (and clock entries) move on by this much per lap. */
 const SEQ_PER_LAP = 1_000_000n;
 /** Where lap 0 starts (2025-03-01T09:00:00Z, as the recordings). */
-const EPOCH_NS = 1_740_819_600n * SECOND;
+export const EPOCH_NS = 1_740_819_600n * SECOND;
 
 // ---------------------------------------------------------------------------------------------
 // The stream
@@ -140,7 +140,7 @@ export function buildEstate(copies: number): Estate {
  * Signal i of lap `lap`, decoded as the aggregator's gRPC handler would (fresh objects, fresh
  * strings), with its time, sequence number and clock moved on by the lap.
  */
-function instantiate(e: Estate, i: number, lap: number, lapBase: bigint): Signal {
+export function instantiate(e: Estate, i: number, lap: number, lapBase: bigint): Signal {
   const s = SignalCodec.decode(e.bytes.subarray(e.offsets[i]!, e.offsets[i + 1]!));
   s.timestamp = lapBase + e.tsNs[i]!;
   if (lap > 0) {
@@ -491,9 +491,75 @@ export async function pipelineBench(out: (s?: string) => void): Promise<BenchRow
     out(`    by estate size         ${points.map((r) => `${r.copies} ${r.copies === 1 ? 'copy' : 'copies'} (${fmtInt(r.cells)} cells, ${fmtInt(r.copies * 7)} incidents/lap): ${fmtInt(r.perSec)}/s, ${fmtInt(r.perCpuSec)} per CPU-s`).join('; ')}`);
     rows.push({ what: 'pipeline by estate size, per CPU-s', value: points.map((r) => `${Math.round(r.perCpuSec / 1000)}k`).join(' / ') + ' /s', target: '', verdict: `${points.map((r) => fmtInt(r.cells)).join(' / ')} cells` });
   }
+  const cellTarget = env('BENCH_PIPELINE_CELLS', 500_000);
+  const w = new Worker('pipeline-cells', 'pipeline.js', ['pipeline-worker'], ['--expose-gc']);
+  try {
+    const m = await w.call<CellMemory>('cells', cellTarget, 120_000);
+    out(`    hierarchy memory       ${fmtInt(m.bytesPerCell)} bytes per cell at ${fmtInt(m.cells)} cells (${fmt(m.heapMb, 0)} MB of heap; each cell heard once; built in ${fmt(m.buildSeconds, 1)} s)   target ≤ ${fmtInt(CELL_BYTES_TARGET)} B`);
+    rows.push({ what: `hierarchy memory per cell (${fmtInt(m.cells)} cells)`, value: `${fmtInt(m.bytesPerCell)} B`, target: `≤ ${fmtInt(CELL_BYTES_TARGET)} B`, verdict: m.bytesPerCell <= CELL_BYTES_TARGET ? 'meets' : 'MISSES' });
+  } finally {
+    await w.stop();
+  }
   return rows;
 }
 
+/** Issue 14: at most 1 KB of memory per hierarchy cell. */
+export const CELL_BYTES_TARGET = 1024;
+
+// ---------------------------------------------------------------------------------------------
+// Memory per cell (issue 14): the hierarchy alone grown to BENCH_PIPELINE_CELLS cells (500,000)
+// of a large estate's shape — partitions of 4,000 topics, consumer groups' partitions, and
+// services' pods with producer and consumer clients and their aspects — each cell having heard
+// one signal (a cell that never hears is cheaper). Heap after a full GC, less the heap before,
+// over the cells: the paths (each cell keeps its own) included.
+
+export interface CellMemory {
+  cells: number;
+  bytesPerCell: number;
+  heapMb: number;
+  buildSeconds: number;
+}
+
+export function measureCellMemory(target: number): CellMemory {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) throw new Error('the cell-memory worker needs --expose-gc');
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  const h = new HierarchyManager({ maxCells: target + 1000 });
+  const changes: CellChange[] = [];
+  const status = { condition: Status_Condition.STABLE, confidence: Status_Confidence.MEASURED };
+  const t0 = performance.now();
+  let seq = 0n;
+  const hear = (subject: string): void => {
+    const s: Signal = { sourceId: 'bench', seq: ++seq, subject, timestamp: EPOCH_NS + seq, context: {}, clock: {}, status: { ...status } };
+    h.applyTo(s, s.timestamp, changes);
+    changes.length = 0;
+  };
+  for (let i = 0; h.size < target; i++) {
+    switch (i % 5) {
+      case 0:
+      case 1:
+        hear(entity.partition('prod', `topic-${i % 4000}`, Math.floor(i / 4000)));
+        break;
+      case 2:
+      case 3:
+        hear(entity.groupPartition('prod', `group-${i % 500}`, `topic-${(i >> 3) % 4000}`, Math.floor(i / 4000)));
+        break;
+      default: {
+        const pod = `pod-${Math.floor(i / 40)}`;
+        const service = `service-${Math.floor(i / 400)}`;
+        const role = i % 2 === 0 ? 'producer' : 'consumer';
+        hear(subjectOf(entity.client(service, pod, role, `${role}-1`), (i >> 1) % 4 === 0 ? 'buffer' : (i >> 1) % 4 === 1 ? 'request-latency' : (i >> 1) % 4 === 2 ? 'records-lag-max' : 'fetch-latency'));
+      }
+    }
+  }
+  const buildSeconds = (performance.now() - t0) / 1000;
+  gc();
+  const heap = process.memoryUsage().heapUsed - before;
+  if (h.size === 0) throw new Error('no cells');
+  return { cells: h.size, bytesPerCell: heap / h.size, heapMb: heap / 2 ** 20, buildSeconds };
+}
+
 if (process.argv[2] === 'pipeline-worker') {
-  serveIpc({ run: (a: PipelineArgs) => measurePipeline(a) });
+  serveIpc({ run: (a: PipelineArgs) => measurePipeline(a), cells: (n: number) => measureCellMemory(n) });
 }

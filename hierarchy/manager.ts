@@ -282,6 +282,17 @@ export class HierarchyManager implements HierarchyView {
       node.ownConfidence = a.confidence;
       return;
     }
+    if (streams.length === 1 && streams[0]!.key === key) {
+      // The common case, one stream heard again: it is the cell's only current word (just heard,
+      // so within the stale horizon).
+      const only = streams[0]!;
+      only.condition = a.condition;
+      only.confidence = a.confidence;
+      only.heardAt = nowNs;
+      node.own = a.condition;
+      node.ownConfidence = a.confidence;
+      return;
+    }
     let found: Stream | undefined;
     for (let i = 0; i < streams.length; i++) if (streams[i]!.key === key) found = streams[i];
     if (found) {

@@ -37,6 +37,9 @@ interface Cascade {
   brokers: BrokerTrouble[];
   members: Episode[];
   gist: string;
+  /** c.causes joined, for the array it was made of (causes are replaced, never changed in place). */
+  causesOf?: readonly string[];
+  causesJoined?: string;
   /** What the gist was built from: when none of it changed, neither did the gist (no strings built). */
   said?: { root: string; confidence: Status_Confidence; condition: Status_Condition; causes: string; brokers: readonly BrokerTrouble[]; members: readonly Episode[] };
 }
@@ -99,13 +102,18 @@ export class CascadingFailure implements Observer {
       for (const e of this.board.active) position.set(e, position.size);
     }
     let out: Finding[] | undefined;
-    const clusters = new Set([...byCluster.keys(), ...this.cascades.keys()]);
-    for (const cluster of clusters) {
+    const troubledClusters = byCluster.size;
+    const visit = (cluster: string): void => {
       const own = downstream.get(cluster);
       const candidates = !unnamed ? own ?? NO_EPISODES : !own ? unnamed : inBoardOrder(own, unnamed, position!);
-      const f = this.correlate(cluster, byCluster.get(cluster) ?? [], byCluster.size, candidates);
+      const f = this.correlate(cluster, byCluster.get(cluster) ?? [], troubledClusters, candidates);
       if (f) (out ??= []).push(f);
-    }
+    };
+    // The clusters with troubled brokers, then those with a cascade and none (correlate only ever
+    // adds or removes its own cluster's cascade, and adds none without troubles: the same clusters,
+    // in the same order, as a set made of both beforehand).
+    for (const cluster of byCluster.keys()) visit(cluster);
+    for (const cluster of this.cascades.keys()) if (!byCluster.has(cluster)) visit(cluster);
     return out ?? NO_FINDINGS;
   }
 
@@ -154,7 +162,7 @@ export class CascadingFailure implements Observer {
   private update(c: Cascade): Finding | undefined {
     const condition = this.condition(c);
     const said = c.said;
-    const causes = c.causes.join(',');
+    const causes = c.causes === c.causesOf ? c.causesJoined! : ((c.causesOf = c.causes), (c.causesJoined = c.causes.join(',')));
     const confidence = this.confidence(c);
     if (said && said.root === c.root.subject && said.confidence === confidence && said.condition === condition && said.causes === causes && sameItems(said.brokers, c.brokers) && sameItems(said.members, c.members)) return undefined;
     c.said = { root: c.root.subject, confidence, condition, causes, brokers: c.brokers, members: c.members };

@@ -18,6 +18,8 @@ export interface OscillationSettings {
 }
 
 interface CellFlips {
+  /** When it began to be followed, in order: the map's own order. */
+  seq: number;
   flips: bigint[];
   newest: bigint;
   lastFlipAt: bigint;
@@ -31,10 +33,25 @@ interface CellFlips {
 const DIVERGING = SEVERITY[Status_Condition.DIVERGING];
 const KEEP = 24;
 
+/** A cell's flip, in the order they happened: the head is the cell whose last flip is oldest. */
+interface Flip {
+  readonly subject: string;
+  readonly cell: CellFlips;
+  readonly at: bigint;
+}
+
 export class Oscillation implements Observer {
   readonly name = 'oscillation';
   readonly kinds = 'all' as const;
   private readonly cells = new Map<string, CellFlips>();
+  /**
+   * Every flip in clock order (the clock never runs back); an entry is current while it is its
+   * cell's last flip. The first current entry is the cell silent longest: while it is within the
+   * window, so is every cell, and a tick has nothing to look at.
+   */
+  private flipQueue: Flip[] = [];
+  private flipHead = 0;
+  private followed = 0;
 
   constructor(private readonly settings: OscillationSettings, private readonly ids: Ids) {}
 
@@ -46,7 +63,7 @@ export class Oscillation implements Observer {
     let c = this.cells.get(subject);
     if (!c) {
       if (this.cells.size >= this.settings.maxCells) this.cells.delete(this.cells.keys().next().value!);
-      c = { flips: [], newest: 0n, lastFlipAt: now, first: undefined, lastPair: '', id: '', confidence: Status_Confidence.CONFIDENCE_UNSPECIFIED, open: false };
+      c = { seq: ++this.followed, flips: [], newest: 0n, lastFlipAt: now, first: undefined, lastPair: '', id: '', confidence: Status_Confidence.CONFIDENCE_UNSPECIFIED, open: false };
       this.cells.set(subject, c);
     }
     const ts = o.signal.timestamp;
@@ -54,6 +71,8 @@ export class Oscillation implements Observer {
     if (c.flips.length > KEEP) c.flips.shift();
     if (ts > c.newest) c.newest = ts;
     c.lastFlipAt = now;
+    this.flipQueue.push({ subject, cell: c, at: now });
+    if (this.flipQueue.length - this.flipHead > 4 * this.cells.size + 4096) this.rebuildFlips();
     c.lastPair = `${Status_Condition[previousOwn]} and ${Status_Condition[own]}`;
     const cutoff = c.newest - this.settings.windowNs;
     const recent = c.flips.filter((t) => t >= cutoff).length;
@@ -70,13 +89,38 @@ export class Oscillation implements Observer {
   }
 
   tick(now: bigint): readonly Finding[] {
+    // The cells silent for the window: from the oldest flips, up to the first cell still within it
+    // (stale entries are skipped), then in the map's order, as a walk over the whole map finds them.
+    const q = this.flipQueue;
+    const window = this.settings.windowNs;
+    let due: Flip[] | undefined;
+    let i = this.flipHead;
+    for (; i < q.length; i++) {
+      const f = q[i]!;
+      if (this.cells.get(f.subject) !== f.cell || f.cell.lastFlipAt !== f.at) continue;
+      if (now - f.at < window) break;
+      (due ??= []).push(f);
+    }
+    this.flipHead = i;
+    if (this.flipHead > 1024 && this.flipHead * 2 > q.length) {
+      this.flipQueue = q.slice(this.flipHead);
+      this.flipHead = 0;
+    }
+    if (!due) return NO_FINDINGS;
+    if (due.length > 1) due.sort((a, b) => a.cell.seq - b.cell.seq);
     let out: Finding[] | undefined;
-    for (const [subject, c] of this.cells) {
-      if (now - c.lastFlipAt < this.settings.windowNs) continue;
+    for (const { subject, cell: c } of due) {
+      if (this.cells.get(subject) !== c) continue; // twice in the queue (two flips at one clock time)
       this.cells.delete(subject);
       if (c.open) (out ??= []).push(this.findingOf(subject, c, 0, true));
     }
     return out ?? NO_FINDINGS;
+  }
+
+  /** One entry per followed cell, oldest flip first (when no tick has come to drop stale ones). */
+  private rebuildFlips(): void {
+    this.flipQueue = [...this.cells].map(([subject, cell]) => ({ subject, cell, at: cell.lastFlipAt })).sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
+    this.flipHead = 0;
   }
 
   private findingOf(subject: string, c: CellFlips, recent: number, resolved: boolean): Finding {

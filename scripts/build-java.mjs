@@ -1,4 +1,5 @@
-// Build step after tsc: copies the default translation rules next to their compiled module and
+// Build step after tsc: copies the default translation rules next to their compiled module (and
+// writes them validated, as JSON: default-rules.json) and
 // the recorded incidents (test/fixtures/scenarios, `npm run record`) into dist/demo/recordings, and
 // compiles the JMX bridge (agent/jmx), the scripted Kafka JVM of the demo and the tests
 // (demo) and any test JVM fixtures (test/fixtures) with the JDK's javac. Without a JDK
@@ -6,13 +7,24 @@
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { isDeepStrictEqual } from 'node:util';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const from = (p) => join(root, p);
 
 mkdirSync(from('dist/agent/translate'), { recursive: true });
 copyFileSync(from('agent/translate/default-rules.yaml'), from('dist/agent/translate/default-rules.yaml'));
+// ... and the set loadRules() makes of them, validated here once: an agent using the defaults reads
+// this (agent/translate/defaults.ts) instead of parsing YAML and building zod schemas as it starts.
+const { loadRules } = await import(pathToFileURL(from('dist/agent/translate/rules.js')).href);
+const defaultRules = loadRules();
+const defaultRulesJson = JSON.stringify(defaultRules);
+if (!isDeepStrictEqual(JSON.parse(defaultRulesJson), defaultRules)) {
+  console.error('build: the default rule set does not survive JSON (undefined, NaN or Infinity in it?): dist/agent/translate/default-rules.json not written');
+  process.exit(1);
+}
+writeFileSync(from('dist/agent/translate/default-rules.json'), `${defaultRulesJson}\n`);
 
 // The recorded incidents `kafka-obs demo` replays where there is no JDK (or with --no-jvm): every
 // scenario of test/fixtures/scenarios recorded from an incident, with an index naming them.

@@ -30,8 +30,9 @@ test('npm pack holds the command and what it needs at run time, and no tests, be
   assert.ok(paths.some((p) => p.startsWith('dist/jmx/') && p.endsWith('.class')), 'the JMX helper is packed');
   const unwanted = paths.filter((p) => /^dist\/(test|bench)\//.test(p) || p.endsWith('.map') || (p.endsWith('.ts') && !p.endsWith('.d.ts')) || p.startsWith('test/') || p.startsWith('helm/'));
   assert.equal(unwanted, []);
-  // Measured 0.36 MB packed, 2.2 MB unpacked, 157 files (1.2 MB of it the demo's recorded incidents).
-  assert.ok(listing.unpackedSize < 3_000_000, `unpacked ${listing.unpackedSize} bytes`);
+  // Measured 0.36 MB packed, 2.2 MB unpacked, 157 files (1.2 MB of it the demo's recorded incidents),
+  // then 1.7 MB more with the agent's bundle (dist/bundle: what `kafka-obs agent` loads, minified).
+  assert.ok(listing.unpackedSize < 4_500_000, `unpacked ${listing.unpackedSize} bytes`);
   console.log(`  npm pack: ${(listing.size / 1e6).toFixed(2)} MB packed, ${(listing.unpackedSize / 1e6).toFixed(2)} MB unpacked, ${listing.entryCount} files`);
 });
 

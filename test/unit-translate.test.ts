@@ -5,6 +5,7 @@ import * as assert from 'uvu/assert';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeSign, type Signal } from '../proto/index.js';
+import { loadDefaultRules } from '../agent/translate/defaults.js';
 import { Translator, loadRules, mergeRules, parseRuleFile, readRuleFile, DEFAULT_RULES_FILE, RuleFileError, type Observation } from '../agent/translate/index.js';
 import { tempDir } from './support/procs.js';
 
@@ -264,6 +265,10 @@ test('every default rule reads a metric of the catalogue and is valid', () => {
   const rules = loadRules();
   assert.ok(rules.rules.length >= 25);
   for (const r of rules.rules) assert.match(r.metric, /^(producer|consumer|jvm|broker)\./);
+});
+
+test('the build\'s default-rules.json is the set loadRules() makes of default-rules.yaml (what an agent without a rules file reads)', async () => {
+  assert.equal(await loadDefaultRules(), loadRules());
 });
 
 test.run();

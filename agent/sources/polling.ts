@@ -6,7 +6,8 @@
 // polls, errors by reason and poll durations on the agent's /metrics.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { ASPECT, Status_Condition, Status_Confidence, entity, segment, subjectOf, type Signal } from '../../proto/index.js';
-import { Translator, type RuleSet } from '../translate/index.js';
+import { Translator } from '../translate/engine.js';
+import type { RuleSet } from '../translate/rules.js';
 import { sensorSignal, type CheckResult, type Sensor, type SensorContext } from '../sensor.js';
 import { toObservation, type Reading } from './catalogue.js';
 

@@ -288,20 +288,4 @@ export function loadRules(userFile?: string): RuleSet {
   return userFile ? mergeRules(base, { file: readRuleFile(userFile), where: userFile }) : mergeRules(base);
 }
 
-/**
- * The rule set with every duration (…Ms) multiplied by `factor`: an agent started with
- * --time-scale 0.2 judges trends over 12 s instead of a minute. For demos and scenario tests that
- * play incidents faster than life; thresholds and counts are unchanged.
- */
-export function scaleRules(set: RuleSet, factor: number): RuleSet {
-  if (factor === 1) return set;
-  return scaleDurations(set, factor);
-}
-
-function scaleDurations<T>(value: T, factor: number): T {
-  if (Array.isArray(value)) return value.map((v) => scaleDurations(v, factor)) as T;
-  if (value === null || typeof value !== 'object') return value;
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) out[k] = k.endsWith('Ms') && typeof v === 'number' ? Math.max(1, Math.round(v * factor)) : scaleDurations(v, factor);
-  return out as T;
-}
+export { scaleRules } from './defaults.js';

@@ -51,7 +51,7 @@ export function addAgentCommand(program: Command): void {
     .option('--check', 'print what each configured source can see (and what is wrong), then exit', false)
     .addHelpText('after', `
   Sources (each on when its variable is set; --config lists several):
-    JMX_URL, KAFKA_JMX_URL          a JVM's JMX (host:port or service:jmx:...), see README "JVM sources"
+    JMX_URL, KAFKA_JMX_URL          a JVM's JMX (host:port or service:jmx:...), see agent/README.md "JVM sources"
     PROMETHEUS_URL                  a JMX exporter page (Strimzi), comma-separated
     KAFKA_BOOTSTRAP_SERVERS         the Kafka Admin API: partition health and consumer lag (also KAFKA_BROKER_URL)
       KAFKA_SECURITY_PROTOCOL       PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL

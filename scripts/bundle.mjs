@@ -4,7 +4,7 @@
 // and their packages: less to parse, to compile and to keep — about 10 MB of resident memory per
 // pod (npm run bench -- rss). What a configuration may not use stays behind a dynamic import()
 // and becomes a chunk of its own (dist/bundle/chunk-*.mjs), loaded only when used: the JVM
-// sources, the config file's reader, kafkajs.
+// sources, the config file's reader; kafkajs and the AWS SDK stay packages (external, below).
 //
 // Reproducible: the same sources and lock give the same files (esbuild is pinned; chunk names are
 // content hashes; no timestamps). Modules that find files next to themselves (import.meta.url:
@@ -69,6 +69,10 @@ const result = await build({
   legalComments: 'none',
   // CommonJS packages (grpc-js, pino, prom-client) require Node's modules: give them a real require.
   banner: { js: "import { createRequire as __kafkaObsRequire } from 'node:module'; const require = __kafkaObsRequire(import.meta.url);" },
+  // Loaded from node_modules when a configuration uses them, as packages: kafkajs (its chunk would
+  // be as large), and the AWS SDK and the MSK IAM mechanism (AWS_MSK_IAM only; the SDK finds its
+  // credential providers by dynamic imports that a bundle would break).
+  external: ['kafkajs', '@aws-sdk/*', '@smithy/*', '@jm18457/*'],
   plugins: [ownUrl, slimPromClient],
   logLevel: 'warning',
   metafile: true,

@@ -5,6 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { cpSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { CHART, find, helm, render, secretData, validate, type Manifest } from './support/k8s.js';
 import { tempDir } from './support/procs.js';
 
@@ -13,7 +14,7 @@ const EXAMPLES = readdirSync(join(CHART, 'examples')).filter((f) => f.endsWith('
 const EVERYTHING = [
   'aggregator.tls.enabled=true', 'aggregator.tls.secretName=agg-tls', 'aggregator.tls.clientCa=true',
   'aggregator.auth.enabled=true', 'aggregator.networkPolicy.enabled=true', 'aggregator.serviceMonitor.enabled=true',
-  'aggregator.prometheusRule.enabled=true', 'aggregator.actors.actors[0].type=log', 'aggregator.actors.actors[0].enabled=true',
+  'aggregator.prometheusRule.enabled=true', 'aggregator.grafanaDashboard.enabled=true', 'aggregator.actors.actors[0].type=log', 'aggregator.actors.actors[0].enabled=true',
   'webhook.enabled=true', 'sidecar.readinessProbe=true',
   'clusterSensor.enabled=true', 'clusterSensor.clusters[0].name=prod', 'clusterSensor.clusters[0].bootstrapServers=kafka:9092',
 ];
@@ -62,6 +63,21 @@ test('each example and everything-on render manifests that validate', async () =
   const token = secretData(find(ms, 'Secret', 'token')).token!;
   assert.ok(token.length >= 32);
   for (const m of ms.filter((x) => x.kind !== 'Secret')) assert.not.ok(JSON.stringify(m).includes(token), `${m.kind}/${m.metadata.name} does not hold the token`);
+});
+
+test('the Kafka alert rules and the Grafana dashboard the chart installs are the files the metrics test runs against a real aggregator', async () => {
+  const ms = render({ set: ['aggregator.prometheusRule.enabled=true', 'aggregator.grafanaDashboard.enabled=true'] });
+  await allValid(ms);
+  const file = parseYaml(readFileSync(join(CHART, 'files/kafka-alert-rules.yaml'), 'utf8')) as { groups: { name: string }[] };
+  const groups = find(ms, 'PrometheusRule').spec.groups as { name: string }[];
+  assert.ok(groups.some((g) => g.name === 'kafka-obs'), "kafka-obs's own alerts stay");
+  assert.equal(groups.filter((g) => g.name !== 'kafka-obs'), file.groups);
+  const dashboard = find(ms, 'ConfigMap', 'dashboard');
+  assert.is((dashboard.metadata.labels as Record<string, string>).grafana_dashboard, '1');
+  assert.equal(JSON.parse(dashboard.data['kafka-obs.json']), JSON.parse(readFileSync(join(CHART, 'files/grafana-dashboard.json'), 'utf8')));
+  const without = render({ set: ['aggregator.prometheusRule.enabled=true', 'aggregator.prometheusRule.kafkaRules=false'] });
+  assert.equal((find(without, 'PrometheusRule').spec.groups as { name: string }[]).map((g) => g.name), ['kafka-obs']);
+  assert.not.ok(without.some((m) => m.kind === 'ConfigMap' && m.metadata.name.includes('dashboard')), 'no dashboard unless asked');
 });
 
 test('the cluster sensor: one Deployment per Kafka cluster, one replica, replaced not rolled, credentials from Secrets under seed 002 names', async () => {

@@ -22,8 +22,8 @@ const test = suite('Kafka on /metrics: series from the signals, the cap, the das
 
 const BILLING = 'cluster/prod/group/billing';
 const AUDITORS = 'cluster/prod/group/auditors';
-const DASHBOARD = join(ROOT, 'deploy/grafana/kafka-obs.json');
-const RULES = join(ROOT, 'deploy/prometheus/kafka-obs-rules.yaml');
+const DASHBOARD = join(ROOT, 'helm/kafka-obs/files/grafana-dashboard.json');
+const RULES = join(ROOT, 'helm/kafka-obs/files/kafka-alert-rules.yaml');
 
 let mock: MockKafka;
 let agg: AggregatorProc;

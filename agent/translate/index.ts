@@ -1,4 +1,4 @@
-// Translators: metric series -> signs, driven by declarative rules. See README "JVM sources".
+// Translators: metric series -> signs, driven by declarative rules. See agent/README.md "JVM sources".
 //
 //   const translator = new Translator(loadRules(userFileOrUndefined));
 //   for (const signal of translator.observe({ metric, subject, value, atMs, context })) emit(signal);

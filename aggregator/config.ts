@@ -3,6 +3,7 @@ import type { ActorsSettings } from '../actors/config.js';
 import type { Identities } from './identity.js';
 import type { SyncPolicy } from './journal/journal.js';
 import type { WebhookSettings } from './webhook.js';
+import type { UpstreamSettings } from './federation/leaf.js';
 
 export interface AggregatorConfig {
   /** Listen addresses; undefined: all interfaces when callers must prove who they are, loopback otherwise. */
@@ -86,6 +87,8 @@ export interface AggregatorConfig {
   journalMinFreeBytes: number;
   /** The sidecar injector (a mutating admission webhook over HTTPS); off when absent. */
   webhook?: WebhookSettings;
+  /** Federation: forward what this aggregator decides to an upstream aggregator (this one is then a leaf). */
+  upstream?: UpstreamSettings;
 }
 
 export const AGGREGATOR_DEFAULTS: AggregatorConfig = {

@@ -19,6 +19,8 @@ export interface ApiDeps {
   nowNs(): bigint;
   /** Most cells (or listed entities) in one answer. */
   maxResponseCells: number;
+  /** Marks the cells mirrored from a leaf aggregator (federation) with the leaf's name. */
+  tagCells?(c: Cell): Cell;
 }
 
 export const OPENAPI = spec;
@@ -241,7 +243,7 @@ export function handleApi(d: ApiDeps, req: IncomingMessage, res: ServerResponse,
       const limit = intParam(url, 'limit', d.maxResponseCells, d.maxResponseCells);
       const cell = d.hierarchy.get(path, depth, { limit, after: url.searchParams.get('after') ?? '' });
       if (!cell) return fail(404, `no cell at path "${path}"`);
-      return json(200, cellJson(cell));
+      return json(200, cellJson(d.tagCells ? d.tagCells(cell) : cell));
     }
     if (p === '/api/clusters') {
       const root = d.hierarchy.get('cluster', 1, { limit: d.maxResponseCells });

@@ -7,6 +7,7 @@ import { EXPOSITION_DEFAULTS, type ExpositionSettings } from './exposition.js';
 
 /** What /metrics exposes of Kafka and the cells (the expiry follows staleAfterMs). */
 export type MetricsSettings = Omit<ExpositionSettings, 'expireAfterNs'>;
+import type { UpstreamSettings } from './federation/leaf.js';
 
 export interface AggregatorConfig {
   /** Listen addresses; undefined: all interfaces when callers must prove who they are, loopback otherwise. */
@@ -92,6 +93,8 @@ export interface AggregatorConfig {
   webhook?: WebhookSettings;
   /** The Kafka and cell series on /metrics: filters, partition series, cell kinds, the cap. */
   metrics: MetricsSettings;
+  /** Federation: forward what this aggregator decides to an upstream aggregator (this one is then a leaf). */
+  upstream?: UpstreamSettings;
 }
 
 export const AGGREGATOR_DEFAULTS: AggregatorConfig = {

@@ -161,7 +161,8 @@ async function openInJournal(journal: Journal, sinceNs: bigint): Promise<Map<str
     if (idx.times[0]! < sinceNs || ++scanned > 200_000) break;
     if (idx.kinds[0] !== EventKind.NARRATIVE) continue;
     const n = decodeFramed(v.framed, 0).narrative!;
-    if (!latest.has(n.id)) latest.set(n.id, n);
+    // A leaf's narrative (federation) is the leaf's to resolve, not this pipeline's.
+    if (!n.leaf && !latest.has(n.id)) latest.set(n.id, n);
   }
   for (const [id, n] of latest) if (n.state === Narrative_State.RESOLVED) latest.delete(id);
   return latest;

@@ -10,6 +10,7 @@ import { ServerCredentials } from '@grpc/grpc-js';
 import type { ServerMiddleware } from 'nice-grpc';
 import { ServerReflection, ServerReflectionService } from 'nice-grpc-server-reflection';
 import type { Logger } from 'pino';
+import { Counter, type Registry } from 'prom-client';
 import { HealthDefinition, Narrative_State, SERVICE_NAMES, Situation_Level, descriptorSet, directDefinition, nowNs, type Narrative } from '../proto/index.js';
 import type { HierarchyManager } from '../hierarchy/manager.js';
 import { OBSERVER_DEFAULTS, scaledObserverSettings } from '../observers/index.js';
@@ -32,6 +33,10 @@ import { NarrativeIds, recover, type RecoveryReport } from './recovery.js';
 import { ApiDeps } from './api.js';
 import { startWebhook } from './webhook.js';
 import { KafkaExposition } from './exposition.js';
+import { FederationUpstream } from './federation/upstream.js';
+import { startLeaf } from './federation/leaf.js';
+import { decodeFramed, indexEvents } from './journal/codec.js';
+import { EventKind } from '../proto/index.js';
 
 export interface RunningAggregator {
   grpcPort: number;
@@ -101,6 +106,10 @@ export async function startAggregator(config: AggregatorConfig, logger: Logger):
   pipeline.cellListener = (changes, now) => exposition.acceptCells(changes, now);
   const ingress = new Ingress(pipeline, log, nowNs, { maxSources: config.maxSources, evictAfterNs: BigInt(config.sourceEvictAfterMs) * 1_000_000n });
   ingress.restore(state.highWater);
+  // What leaf aggregators forward (federation): dedupe state and their narratives from the journal.
+  const federation = new FederationUpstream(log, pipeline.hierarchy, nowNs);
+  federation.restore(state.highWater);
+  if ([...state.highWater.keys()].some((k) => k.startsWith('federation/'))) await restoreLeafNarratives(journal, federation);
   const ids = new NarrativeIds();
   const recovery = await recover(journal, pipeline, ids, { windowMs: config.recoveryWindowMs, maxEvents: config.recoveryMaxEvents, tickMs: config.tickMs, nowNs: nowNs() });
   recovering = false;
@@ -116,7 +125,7 @@ export async function startAggregator(config: AggregatorConfig, logger: Logger):
   );
   const listNarratives = (req: Parameters<Pipeline['listNarratives']>[0]) => {
     const r = pipeline.listNarratives(req);
-    return ids.size > 0 ? { narratives: r.narratives.map((n) => ids.translate(n)) } : r;
+    return federation.merge(ids.size > 0 ? { narratives: r.narratives.map((n) => ids.translate(n)) } : r, req);
   };
   const metrics = createAggregatorMetrics(ingress.stats, pipeline, log, journal, () => refusal);
   const acting = startActing(config.actors, log, metrics.registry, logger);
@@ -169,6 +178,7 @@ export async function startAggregator(config: AggregatorConfig, logger: Logger):
       subscribers,
       streams: { open: () => signalStreams++, close: () => signalStreams--, get count() { return signalStreams; } },
       refused: (reason) => metrics.refusals.inc({ door: 'grpc', reason }),
+      federation,
     }),
   );
   server.add(directDefinition(HealthDefinition), healthService([SERVICE_NAMES.aggregator], () => ready && refusal === undefined, draining.signal));
@@ -182,23 +192,19 @@ export async function startAggregator(config: AggregatorConfig, logger: Logger):
     : undefined;
 
   const grpcPort = await server.listen(grpcHost, config.grpcPort, serverCredentials(config));
-  const api: ApiDeps = { hierarchy, listNarratives, log, journal, nowNs, maxResponseCells: config.maxResponseCells };
-  const http = aggregatorHttpServer(
-    metrics.registry,
-    api,
-    () => (!ready ? 'starting or draining' : refusal),
-    {
-      auth,
-      metricsOpen: config.metricsOpen,
-      tls: config.tls ? { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile), ca: config.tls.clientCaFile ? readFileSync(config.tls.clientCaFile) : undefined } : undefined,
-      refused: (reason) => metrics.refusals.inc({ door: 'http', reason }),
-    },
-    (own) => exposition.render(pipeline.now, own),
-  );
+  const api: ApiDeps = { hierarchy, listNarratives, log, journal, nowNs, maxResponseCells: config.maxResponseCells, tagCells: (c) => federation.tagCells(c) };
+  const http = aggregatorHttpServer(metrics.registry, api, () => (!ready ? 'starting or draining' : refusal), {
+    auth,
+    metricsOpen: config.metricsOpen,
+    tls: config.tls ? { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile), ca: config.tls.clientCaFile ? readFileSync(config.tls.clientCaFile) : undefined } : undefined,
+    refused: (reason) => metrics.refusals.inc({ door: 'http', reason }),
+  }, (own) => exposition.render(pipeline.now, own));
   http.listen(config.httpPort, httpHost);
   await once(http, 'listening');
   const httpPort = (http.address() as AddressInfo).port;
   const webhook = config.webhook ? await startWebhook(config.webhook, metrics.registry, logger) : undefined;
+  federationMetrics(metrics.registry, federation);
+  const leaf = config.upstream ? startLeaf(config.upstream, log, journal.id, hierarchy, metrics.registry, logger) : undefined;
   // Time passes in the pipeline on its own too: silent cells go stale, windows close, narratives resolve.
   let observerErrorsLogged = 0;
   let lastErrorLog = 0;
@@ -267,6 +273,7 @@ export async function startAggregator(config: AggregatorConfig, logger: Logger):
       await Promise.race([server.shutdown(), timedOut]);
       clearTimeout(timer);
       stopWatchingCertificate?.();
+      await leaf?.stop();
       await acting.stop();
       await log.committedAll().catch(() => {});
       clearInterval(retryTimer);
@@ -286,6 +293,41 @@ const reflectionV1alphaService = {
 };
 
 const ms = (n: number): bigint => BigInt(n) * 1_000_000n;
+
+/** The leaves' narratives as the journal last recorded them (newest verdicts first, bounded), for ListNarratives. */
+async function restoreLeafNarratives(journal: Journal, federation: FederationUpstream): Promise<void> {
+  let scanned = 0;
+  for await (const v of journal.verdicts({ reverse: true })) {
+    if (++scanned > 200_000) break;
+    if (indexEvents(v.framed).kinds[0] !== EventKind.NARRATIVE) continue;
+    const n = decodeFramed(v.framed, 0).narrative;
+    if (n?.leaf) federation.restoreNarrative(n);
+  }
+}
+
+function federationMetrics(registry: Registry, f: FederationUpstream): void {
+  new Counter({
+    name: 'kafkaobs_federation_received_total',
+    help: 'Events leaf aggregators forwarded, by leaf and outcome (accepted; duplicate: already held).',
+    labelNames: ['leaf', 'outcome'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [leaf, n] of f.stats.accepted) this.inc({ leaf, outcome: 'accepted' }, n);
+      if (f.stats.duplicates > 0) this.inc({ leaf: '', outcome: 'duplicate' }, f.stats.duplicates);
+    },
+  });
+  new Counter({
+    name: 'kafkaobs_federation_rejected_total',
+    help: 'Events leaf aggregators forwarded that were refused, by reason (invalid_event, unexpected_kind, hierarchy_full).',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [reason, n] of f.stats.rejected) this.inc({ reason }, n);
+    },
+  });
+}
 
 /** The pipeline's settings from the aggregator's (the rest are the defaults each stage documents). */
 export function pipelineSettings(config: AggregatorConfig, idPrefix: string): PipelineSettings {

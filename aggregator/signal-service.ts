@@ -11,6 +11,8 @@ import {
   directDefinition,
   nowNs,
   type Ack,
+  type FederationAck,
+  type FederationBatch,
   type Cell,
   type GetCellRequest,
   type ListNarrativesRequest,
@@ -35,6 +37,7 @@ const SUBSCRIBE_BATCH = 5000;
 import type { Logger } from 'pino';
 import type { IdentityContext } from './auth.js';
 import { ANONYMOUS, SourcePermit, type Identity } from './identity.js';
+import { FederationRefusal, type FederationUpstream } from './federation/upstream.js';
 
 /** A frame that could not be read as a SignalBatch: carried as data so the stream can say why. */
 const FRAME_PROBLEM = Symbol('frameProblem');
@@ -176,6 +179,8 @@ export interface SignalServiceDeps {
   streams: { open(): void; close(): void; readonly count: number };
   /** A refusal counted by reason (stream_limit, subscriber_limit, idle_stream, foreign_source). */
   refused(reason: string): void;
+  /** Takes what leaf aggregators forward (Federate). */
+  federation: FederationUpstream;
 }
 
 const VERDICT_KINDS = new Set([EventKind.FINDING, EventKind.SITUATION, EventKind.NARRATIVE, EventKind.ACTION]);
@@ -404,6 +409,55 @@ export function signalService(d: SignalServiceDeps) {
       }
     },
 
+    async *federate(requests: AsyncIterable<FederationBatch>, context: CallContext & Partial<IdentityContext>): AsyncIterable<FederationAck> {
+      if (d.limits.maxSignalStreams > 0 && d.streams.count >= d.limits.maxSignalStreams) {
+        d.refused('stream_limit');
+        throw new ServerError(Status.RESOURCE_EXHAUSTED, `${d.streams.count} signal streams are open, the most this aggregator takes (--max-streams ${d.limits.maxSignalStreams}); try again later`);
+      }
+      const permit = permitOf(context.identity ?? ANONYMOUS);
+      d.metrics.streamsOpen.inc();
+      d.streams.open();
+      const iterator = requests[Symbol.asyncIterator]();
+      try {
+        for (;;) {
+          const next = await nextOrDrain(iterator, d.draining, d.limits.streamIdleTimeoutMs);
+          if (next === 'idle') {
+            d.refused('idle_stream');
+            throw new ServerError(Status.DEADLINE_EXCEEDED, `federation stream sent nothing for ${d.limits.streamIdleTimeoutMs / 1000} s (--stream-idle-timeout)`);
+          }
+          if (next === 'drain' || next.done) break;
+          const batch = next.value;
+          try {
+            d.federation.check(batch, d.limits.maxBatchSignals);
+          } catch (e) {
+            if (!(e instanceof FederationRefusal)) throw e;
+            d.refused(e.reason);
+            d.metrics.streamErrors.inc({ reason: e.reason });
+            d.logger.warn({ peer: context.peer, reason: e.reason }, e.message);
+            throw new ServerError(e.reason === 'oversize_batch' ? Status.RESOURCE_EXHAUSTED : Status.INVALID_ARGUMENT, e.message);
+          }
+          if (!permit.any && !permit.allows(batch.leaf)) {
+            d.refused('foreign_source');
+            const who = permit.identity;
+            d.logger.warn({ peer: context.peer, identity: who.name, leaf: batch.leaf }, 'federation stream refused: a leaf name not its own');
+            throw new ServerError(Status.PERMISSION_DENIED, `leaf "${batch.leaf}" is not among the sources identity "${who.name}" (${who.via}) may speak for (${who.sources.length > 0 ? who.sources.join(', ') : 'none'}); nothing of this batch was taken`);
+          }
+          const refusal = d.refusing();
+          if (refusal) {
+            d.metrics.streamErrors.inc({ reason: 'unavailable' });
+            throw new ServerError(Status.UNAVAILABLE, `not taking events: ${refusal}`);
+          }
+          const ack = d.federation.ingest(batch);
+          await d.log.committedAll();
+          yield ack;
+        }
+      } finally {
+        d.metrics.streamsOpen.dec();
+        d.streams.close();
+        void iterator.return?.();
+      }
+    },
+
     async *subscribe(request: SubscribeRequest, context: CallContext): AsyncIterable<Event | Uint8Array> {
       for await (const chunk of subscription(request, context)) {
         const idx = frameStarts(chunk);
@@ -425,7 +479,7 @@ export function signalService(d: SignalServiceDeps) {
       const limit = request.limit === 0 ? d.limits.maxResponseCells : Math.min(request.limit, d.limits.maxResponseCells);
       const cell = d.hierarchy.get(request.path, request.depth, { limit, after: request.after });
       if (!cell) throw new ServerError(Status.NOT_FOUND, `no cell at path "${request.path}" (use "" for the root)`);
-      return cell;
+      return d.federation.tagCells(cell);
     },
 
     async listNarratives(request: ListNarrativesRequest): Promise<ListNarrativesResponse> {

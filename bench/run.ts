@@ -12,7 +12,7 @@
 //  2b. durable: the ingest with its journal (durable acks) beside the ceiling of the same run, ack p99.
 //  2c. journal: bytes per signal, replay speed, recovery time for 10M signals (bench/journal.ts;
 //      BENCH_JOURNAL_SIGNALS, BENCH_JOURNAL_SPAN_MS, BENCH_JOURNAL_SOURCES).
-// `npm run bench -- actors latency` runs only the phases named (ingest, nosub, ceiling, durable, journal, latency, rss, actors, jmx, lag, record-times, instrument, pipeline, narrative-latency, door, metrics).
+// `npm run bench -- actors latency` runs only the phases named (ingest, nosub, ceiling, durable, journal, latency, rss, actors, jmx, lag, record-times, instrument, pipeline, narrative-latency, door, metrics, federation).
 // Tunables (environment): BENCH_AGENTS (50), BENCH_LOAD_PROCS (1), BENCH_INFLIGHT (8),
 // BENCH_BATCH (100), BENCH_WARMUP_MS (2000), BENCH_MEASURE_MS (10000), BENCH_LATENCY_RATE (20000),
 // BENCH_LATENCY_MS (8000), BENCH_RSS_RATE (5000), BENCH_SKIP (comma list of: ingest, nosub, ceiling,
@@ -33,7 +33,9 @@
 //  11. Door: RSS with 5,000 idle streams; the identity check's cost per batch against ingest (bench/door.ts).
 //  12. Metrics: /metrics scrape time and size of an aggregator holding 20 000 groups x 10 partitions,
 //      per-partition series off and on, while the estate keeps changing (bench/metrics-scrape.ts).
-//   Their tunables (BENCH_PIPELINE_*, BENCH_NARRATIVE_*, BENCH_DOOR_*, BENCH_METRICS_*) are listed at the top of those files.
+//  13. Federation: two leaves -> one upstream: events/s, the upstream's CPU per leaf event, leaf decision ->
+//      upstream subscriber lag p50/p99 (bench/federation.ts; BENCH_FED_*).
+//   Their tunables (BENCH_PIPELINE_*, BENCH_NARRATIVE_*, BENCH_DOOR_*, BENCH_METRICS_*, BENCH_FED_*) are listed at the top of those files.
 // Phases can be named on the command line to run only those: `npm run bench -- jmx`, or
 // `node dist/bench/run.js pipeline narrative-latency`.
 import { cpus } from 'node:os';
@@ -55,6 +57,7 @@ import { narrativeLatencyBench } from './narrative-latency.js';
 import { journalBench } from './journal.js';
 import { doorBench } from './door.js';
 import { metricsBench } from './metrics-scrape.js';
+import { federationBench } from './federation.js';
 
 const env = (name: string, dflt: number): number => {
   const v = process.env[name];
@@ -62,7 +65,7 @@ const env = (name: string, dflt: number): number => {
   return Number.isFinite(n) && n > 0 ? n : dflt;
 };
 
-const PHASES = ['ingest', 'nosub', 'ceiling', 'durable', 'journal', 'latency', 'rss', 'actors', 'jmx', 'lag', 'record-times', 'instrument', 'pipeline', 'narrative-latency', 'door', 'metrics'];
+const PHASES = ['ingest', 'nosub', 'ceiling', 'durable', 'journal', 'latency', 'rss', 'actors', 'jmx', 'lag', 'record-times', 'instrument', 'pipeline', 'narrative-latency', 'door', 'metrics', 'federation'];
 /** BENCH_SKIP, or every phase but those named as arguments. */
 function skipped(): Set<string> {
   const only = process.argv.slice(2).filter((a) => PHASES.includes(a));
@@ -637,6 +640,14 @@ async function main(): Promise<void> {
     });
   }
 
+  let federationRows: Row[] = [];
+  if (!CFG.skip.has('federation')) {
+    out('[13] federation: two leaf aggregators -> one upstream (bench/federation.ts)');
+    await phase('federation', async () => {
+      federationRows = await federationBench(out);
+    });
+  }
+
   // Summary.
   if (ingest) rows.push({ what: 'ingest, aggregator + subscriber', value: `${fmtInt(ingest.window.accepted)} signals/s`, target: `≥ ${fmtInt(TARGET.ingestPerSec)}/s`, verdict: verdict(ingest.window.accepted >= TARGET.ingestPerSec) });
   if (ingest?.window.sub) rows.push({ what: 'subscriber received', value: `${fmtInt(ingest.window.sub.events)} events/s`, target: '', verdict: `${ingest.sub?.end.gaps ?? 0} gaps, ${fmtInt(ingest.sub?.end.gapMissed ?? 0)} missed` });
@@ -663,6 +674,7 @@ async function main(): Promise<void> {
   rows.push(...narrativeRows);
   rows.push(...doorRows);
   rows.push(...metricsRows);
+  rows.push(...federationRows);
   out('SUMMARY');
   const w = [46, 34, 18];
   out(`  ${'figure'.padEnd(w[0]!)}${'value'.padEnd(w[1]!)}${'target'.padEnd(w[2]!)}`);

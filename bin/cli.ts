@@ -6,6 +6,7 @@ import { AGGREGATOR_DEFAULTS, type AggregatorConfig, type MetricsSettings } from
 import { CELL_KINDS } from '../aggregator/exposition.js';
 import type { EntityKind } from '../proto/index.js';
 import { startAggregator } from '../aggregator/server.js';
+import { UPSTREAM_DEFAULTS, checkLeafName, defaultLeafName } from '../aggregator/federation/leaf.js';
 import { JournalError } from '../aggregator/journal/journal.js';
 import { readSidecarTemplate } from '../aggregator/webhook.js';
 import { Identities, IdentityError } from '../aggregator/identity.js';
@@ -125,8 +126,32 @@ program
   .addOption(new Option('--metrics-topics <regex>', 'only topics whose name matches (lag per topic and partition, partition health)').env('KAFKA_OBS_METRICS_TOPICS'))
   .addOption(new Option('--metrics-exclude-topics <regex>', 'no series for topics whose name matches, e.g. "^__"').env('KAFKA_OBS_METRICS_EXCLUDE_TOPICS'))
   .addOption(new Option('--metrics-cells <kinds>', `entity kinds whose cells get kafkaobs_cell_condition/_confidence series, comma-separated, or "none" (kinds: ${CELL_KINDS.join(', ')})`).env('KAFKA_OBS_METRICS_CELLS').default(AGGREGATOR_DEFAULTS.metrics.cellKinds.join(',')))
+  .addOption(new Option('--upstream <url>', 'federation: forward what this aggregator decides (entity cells, findings, situations, narratives) to an upstream aggregator, grpc://host:port or grpcs://host:port').env('KAFKA_OBS_UPSTREAM'))
+  .addOption(new Option('--leaf-name <name>', 'federation: this aggregator\'s name upstream (default: the host name); the upstream\'s identity for it must allow this name as a source').env('KAFKA_OBS_LEAF_NAME'))
+  .addOption(new Option('--upstream-signals', 'federation: forward raw signals too').env('KAFKA_OBS_UPSTREAM_SIGNALS').default(false))
+  .addOption(new Option('--upstream-tls-ca <file>', 'federation: CA to trust for the upstream (grpcs://)').env('UPSTREAM_TLS_CA'))
+  .addOption(new Option('--upstream-tls-cert <file>', 'federation: client certificate for mutual TLS with the upstream').env('UPSTREAM_TLS_CERT'))
+  .addOption(new Option('--upstream-tls-key <file>', 'federation: client key for mutual TLS with the upstream').env('UPSTREAM_TLS_KEY'))
+  .addOption(new Option('--upstream-tls-server-name <name>', 'federation: expected name in the upstream\'s certificate').env('UPSTREAM_TLS_SERVER_NAME'))
+  .addOption(new Option('--upstream-token-file <file>', 'federation: file holding the bearer token for the upstream (or set UPSTREAM_TOKEN)').env('UPSTREAM_TOKEN_FILE'))
   .action(async (o) => {
     const log = logger('aggregator');
+    let upstream: AggregatorConfig['upstream'];
+    if (o.upstream !== undefined) {
+      const leaf = (o.leafName as string | undefined) ?? defaultLeafName();
+      const bad = checkLeafName(leaf);
+      if (bad) fail(`--leaf-name: ${bad}`);
+      const tls = { caFile: o.upstreamTlsCa, certFile: o.upstreamTlsCert, keyFile: o.upstreamTlsKey, serverName: o.upstreamTlsServerName };
+      try {
+        channelCredentials(parseTarget(o.upstream), tls);
+      } catch (e) {
+        if (!(e instanceof TargetError)) throw e;
+        fail(`--upstream: ${e.message}`);
+      }
+      upstream = { ...UPSTREAM_DEFAULTS, url: o.upstream, leaf, tls, token: secret(o.upstreamTokenFile, 'UPSTREAM_TOKEN'), signals: o.upstreamSignals === true || o.upstreamSignals === 'true' };
+    } else if (o.leafName !== undefined || o.upstreamTlsCa !== undefined || o.upstreamTokenFile !== undefined) {
+      fail('--leaf-name, --upstream-tls-* and --upstream-token-file go with --upstream');
+    }
     const metrics: MetricsSettings = {
       partitions: o.metricsPartitions,
       maxSeries: o.metricsMaxSeries,
@@ -185,6 +210,7 @@ program
       actors,
       webhook: o.webhookPort === undefined ? undefined : { host: o.webhookHost, port: o.webhookPort, certFile: o.webhookCert, keyFile: o.webhookKey, sidecarFile: o.webhookSidecar },
       metrics,
+      upstream,
     };
     const running = await startAggregator(config, log).catch((e) => {
       if (e instanceof JournalError) {

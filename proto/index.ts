@@ -31,6 +31,8 @@ export {
   SignalAggregatorDefinition,
   SubscribeRequest,
   ReplayRequest,
+  FederationAck,
+  FederationBatch,
   type SignalAggregatorClient,
   type SignalAggregatorServiceImplementation,
 } from './gen/kafkaobs/v1/aggregator.js';

@@ -61,7 +61,8 @@ export async function startAggregator(config: AggregatorConfig, logger: Logger):
   });
   const state = await journal.open();
   let recovering = true;
-  const pipeline = new Pipeline(pipelineSettings(config, `n-${Date.now().toString(36)}-`), (n) => {
+  // An HA pair's members name incidents alike (from the evidence that opened them), so the upstream merges their copies.
+  const pipeline = new Pipeline(pipelineSettings(config, config.upstream?.group !== undefined ? 'h-' : `n-${Date.now().toString(36)}-`), (n) => {
     if (!recovering) logNarrative(logger, ingress.narrativeIds ? ingress.narrativeIds.translate(n) : n);
   });
   const hierarchy = pipeline.hierarchy;
@@ -318,6 +319,26 @@ function federationMetrics(registry: Registry, f: FederationUpstream): void {
     },
   });
   new Counter({
+    name: 'kafkaobs_federation_ha_narratives_total',
+    help: 'HA groups (--ha-group on the leaves): member narrative revisions by outcome (opened: new to the group; taken: the speaking member\'s revision; copy: another member\'s, dropped; aliased: matched by root subject; held: a resolve waiting for the other live member; resolved_on_leave: resolved when a member left).',
+    labelNames: ['outcome'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const outcome of ['opened', 'taken', 'copy', 'aliased', 'held', 'resolved_on_leave']) this.inc({ outcome }, f.stats.ha.narratives.get(outcome) ?? 0);
+    },
+  });
+  new Counter({
+    name: 'kafkaobs_federation_ha_deduped_total',
+    help: 'HA groups: events dropped as a copy of what another member of the group forwarded, by kind (signal: by source and seq; finding, situation: taken from the group\'s primary only).',
+    labelNames: ['kind'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const kind of ['signal', 'finding', 'situation']) this.inc({ kind }, f.stats.ha.deduped.get(kind) ?? 0);
+    },
+  });
+  new Counter({
     name: 'kafkaobs_federation_rejected_total',
     help: 'Events leaf aggregators forwarded that were refused, by reason (invalid_event, unexpected_kind, hierarchy_full).',
     labelNames: ['reason'],
@@ -342,7 +363,7 @@ export function pipelineSettings(config: AggregatorConfig, idPrefix: string): Pi
       config.timeScale,
     ),
     situations: { ...SITUATION_DEFAULTS, lowerAfterNs: ms(config.situationHoldMs) },
-    narratives: { ...NARRATIVE_DEFAULTS, causeWaitNs: ms(config.causeWaitMs), resolveAfterNs: ms(config.resolveAfterMs), idPrefix },
+    narratives: { ...NARRATIVE_DEFAULTS, causeWaitNs: ms(config.causeWaitMs), resolveAfterNs: ms(config.resolveAfterMs), idPrefix, stableIds: config.upstream?.group !== undefined },
   };
 }
 

@@ -418,6 +418,8 @@ export function signalService(d: SignalServiceDeps) {
       d.metrics.streamsOpen.inc();
       d.streams.open();
       const iterator = requests[Symbol.asyncIterator]();
+      // The leaf and HA group this stream speaks for, once its first batch was taken.
+      let member: { leaf: string; group: string } | undefined;
       try {
         for (;;) {
           const next = await nextOrDrain(iterator, d.draining, d.limits.streamIdleTimeoutMs);
@@ -447,11 +449,19 @@ export function signalService(d: SignalServiceDeps) {
             d.metrics.streamErrors.inc({ reason: 'unavailable' });
             throw new ServerError(Status.UNAVAILABLE, `not taking events: ${refusal}`);
           }
+          if (!member) {
+            member = { leaf: batch.leaf, group: batch.group };
+            d.federation.connected(member.leaf, member.group);
+          } else if (batch.leaf !== member.leaf || batch.group !== member.group) {
+            d.refused('invalid_leaf');
+            throw new ServerError(Status.INVALID_ARGUMENT, `a federation stream speaks for one leaf and group: it began as "${member.leaf}" (group "${member.group}") and now says "${batch.leaf.slice(0, 140)}" (group "${batch.group.slice(0, 140)}")`);
+          }
           const ack = d.federation.ingest(batch);
           await d.log.committedAll();
           yield ack;
         }
       } finally {
+        if (member) d.federation.disconnected(member.leaf, member.group);
         d.metrics.streamsOpen.dec();
         d.streams.close();
         void iterator.return?.();

@@ -134,6 +134,8 @@ program
   .addOption(new Option('--upstream-tls-key <file>', 'federation: client key for mutual TLS with the upstream').env('UPSTREAM_TLS_KEY'))
   .addOption(new Option('--upstream-tls-server-name <name>', 'federation: expected name in the upstream\'s certificate').env('UPSTREAM_TLS_SERVER_NAME'))
   .addOption(new Option('--upstream-token-file <file>', 'federation: file holding the bearer token for the upstream (or set UPSTREAM_TOKEN)').env('UPSTREAM_TOKEN_FILE'))
+  .addOption(new Option('--ha-group <name>', 'federation, HA pair: this leaf and another watch the same estate (agents send to both); give both the same group and the upstream keeps one copy of what they decide (one narrative, one page per incident). Needs --upstream').env('KAFKA_OBS_HA_GROUP'))
+  .addOption(new Option('--ha-actors', 'HA pair: run this member\'s actors anyway (off: with --ha-group the actors belong on the upstream, or every incident is announced by both members)').env('KAFKA_OBS_HA_ACTORS').default(false))
   .action(async (o) => {
     const log = logger('aggregator');
     let upstream: AggregatorConfig['upstream'];
@@ -148,7 +150,15 @@ program
         if (!(e instanceof TargetError)) throw e;
         fail(`--upstream: ${e.message}`);
       }
-      upstream = { ...UPSTREAM_DEFAULTS, url: o.upstream, leaf, tls, token: secret(o.upstreamTokenFile, 'UPSTREAM_TOKEN'), signals: o.upstreamSignals === true || o.upstreamSignals === 'true' };
+      const group = o.haGroup as string | undefined;
+      if (group !== undefined) {
+        const badGroup = checkLeafName(group);
+        if (badGroup) fail(`--ha-group: ${badGroup.replace('leaf name', 'group name')}`);
+        if (group === leaf) fail(`--ha-group "${group}" is this leaf's own name (--leaf-name): each member of the pair needs its own leaf name and both the same group`);
+      }
+      upstream = { ...UPSTREAM_DEFAULTS, url: o.upstream, leaf, tls, token: secret(o.upstreamTokenFile, 'UPSTREAM_TOKEN'), signals: o.upstreamSignals === true || o.upstreamSignals === 'true', ...(group !== undefined ? { group } : {}) };
+    } else if (o.haGroup !== undefined) {
+      fail('--ha-group needs --upstream: the members of an HA pair are leaves of one upstream, which merges what they decide (add --upstream grpc://host:port to both members)');
     } else if (o.leafName !== undefined || o.upstreamTlsCa !== undefined || o.upstreamTokenFile !== undefined) {
       fail('--leaf-name, --upstream-tls-* and --upstream-token-file go with --upstream');
     }
@@ -167,6 +177,11 @@ program
     } catch (e) {
       if (!(e instanceof ActorsConfigError)) throw e;
       fail(e.message);
+    }
+    const haActors = o.haActors === true || o.haActors === 'true';
+    if (haActors && o.haGroup === undefined) fail('--ha-actors goes with --ha-group');
+    if (upstream?.group !== undefined && !haActors && actors !== undefined && actors.actors.length > 0) {
+      fail(`--ha-group "${upstream.group}" with enabled actors (${actors.actors.map((a) => a.name).join(', ')}): both members of the pair would announce every incident. Run the actors on the upstream (it acts on the merged narratives), or pass --ha-actors to act here anyway`);
     }
     if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) fail('TLS needs both --tls-cert and --tls-key');
     if (o.tlsClientCa && !o.tlsCert) fail('--tls-client-ca (mutual TLS) needs --tls-cert and --tls-key');

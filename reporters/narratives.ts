@@ -44,6 +44,13 @@ export interface NarrativeSettings {
   minUpdateGapNs: bigint;
   /** Prefix of narrative ids (the aggregator makes them unique across restarts). */
   idPrefix: string;
+  /**
+   * Ids derived from what opened the incident (its first finding's observer and subject and the
+   * earliest signal of its evidence, by source and seq), not from a counter: two aggregators fed the
+   * same signals (an HA pair) name the same incident alike, so an upstream can merge their copies and
+   * a PagerDuty dedup key collapses. Unique across restarts because (source, seq) is.
+   */
+  stableIds?: boolean;
 }
 
 export const NARRATIVE_DEFAULTS: NarrativeSettings = {
@@ -207,11 +214,25 @@ export class NarrativeReporter {
       return undefined;
     }
     const inc: Incident = {
-      id: `${this.settings.idPrefix}${++this.n}`, findings: new Map(), told: new Map(), root: f, evidence: new Map(), chain: undefined, confidence: f.confidence, peak: Situation_Level.NORMAL, members: new Set(), createdAt: now,
+      id: this.newId(f), findings: new Map(), told: new Map(), root: f, evidence: new Map(), chain: undefined, confidence: f.confidence, peak: Situation_Level.NORMAL, members: new Set(), createdAt: now,
       published: false, openedAt: 0n, revision: 0, key: '', last: undefined, lastEmitAt: 0n, dirty: false, quietSince: undefined,
     };
     this.incidents.add(inc);
     return inc;
+  }
+
+  /** A new incident's id: a counter, or (stableIds) a hash of what opened it. */
+  private newId(f: Finding): string {
+    if (!this.settings.stableIds || f.evidence.length === 0) return `${this.settings.idPrefix}${++this.n}`;
+    let first = f.evidence[0]!;
+    for (const e of f.evidence) {
+      if (e.time < first.time || (e.time === first.time && (e.sourceId < first.sourceId || (e.sourceId === first.sourceId && e.seq < first.seq)))) first = e;
+    }
+    const base = `${this.settings.idPrefix}${stableHash(`${f.observer}\u0000${f.scope || entityOf(f.subject)}\u0000${first.sourceId}\u0000${first.seq}`)}`;
+    // The same opening evidence for two incidents open at once (never expected): told apart, deterministically.
+    let id = base;
+    for (let k = 2; [...this.incidents].some((i) => i.id === id); k++) id = `${base}.${k}`;
+    return id;
   }
 
   /** Moves `from`'s findings into `into`; a published `from` resolves, saying where it went. */
@@ -337,6 +358,16 @@ export class NarrativeReporter {
     else this.stats.resolved++;
     out.push(n);
   }
+}
+
+/** FNV-1a, 64 bits, as 16 hex digits: a stable name for a string (not a security hash). */
+export function stableHash(text: string): string {
+  let h = 0xcbf29ce484222325n;
+  for (let i = 0; i < text.length; i++) {
+    h ^= BigInt(text.charCodeAt(i));
+    h = (h * 0x100000001b3n) & 0xffffffffffffffffn;
+  }
+  return h.toString(16).padStart(16, '0');
 }
 
 /** One chain entry per subject, stage and sign set: a buffer's PRESSURE and its exhaustion counter are two facts. */

@@ -27,6 +27,8 @@ export interface UpstreamSettings {
   token?: string;
   /** Forward raw signals too (off: only what was decided). */
   signals: boolean;
+  /** HA pair: the group this leaf and its twin share (--ha-group); the upstream merges the group's copies. */
+  group?: string;
   /** Events per batch, at most. */
   batchEvents: number;
   /** Batches sent and not yet acknowledged, at most. */
@@ -111,7 +113,7 @@ export function startLeaf(o: UpstreamSettings, log: EventLog, journalId: string,
     const resume = new Promise<bigint>((r) => (hello = r));
     let unacked = 0;
     let room: (() => void) | undefined;
-    const batch = (events: Event[], cells: CellChange[]): FederationBatch => ({ leaf: o.leaf, journalId, events, cells });
+    const batch = (events: Event[], cells: CellChange[]): FederationBatch => ({ leaf: o.leaf, journalId, events, cells, group: o.group ?? '' });
     async function* requests(): AsyncGenerator<FederationBatch> {
       yield batch([], []);
       const from = await resume;

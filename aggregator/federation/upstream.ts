@@ -4,6 +4,17 @@
 // tagged with the leaf. Narratives keep the leaf's ids; a leaf's cells are mirrored into this
 // hierarchy as inferred conditions (so they roll up with everything else), remembering which
 // leaf reported them. Synchronous and free of I/O: the caller acknowledges once the log commits.
+//
+// HA pairs (leaves started with the same --ha-group watch the same estate): the upstream keeps one
+// copy of what the group decides. Narratives are merged by id (the members derive ids from the
+// evidence that opened an incident, so both name it alike; a copy whose id is unknown but whose
+// root subject matches an open narrative of the group that this member has not reported is taken
+// as the same incident). The first member to report a narrative speaks for it: its revisions are
+// taken, renumbered by the upstream; the others' are dropped as copies until it leaves (its stream
+// ends), when the next member to report it takes over. A narrative resolves upstream when every
+// member that reported it and is still connected has resolved it; once resolved it stays resolved.
+// Raw signals are deduplicated by (source, seq) across the group; findings and situations are taken
+// from the group's primary (the longest-connected member) only.
 import { Status_Condition, Status_Confidence, Narrative_State, isUnder, type Cell, type CellChange, type Event, type FederationAck, type FederationBatch, type ListNarrativesRequest, type ListNarrativesResponse, type Narrative } from '../../proto/index.js';
 import type { HierarchyManager } from '../../hierarchy/manager.js';
 import type { EventLog } from '../event-log.js';
@@ -21,6 +32,36 @@ export class FederationRefusal extends Error {
   }
 }
 
+/** What happened to the HA groups' events, by outcome. */
+export interface HaStats {
+  /** Narrative revisions: opened (new to the group), taken (the speaker's), copy (dropped: another member's), aliased (matched by root subject), held (a resolve waiting for the other member), resolved_on_leave. */
+  narratives: Map<string, number>;
+  /** Events dropped as the group's copies, by kind (signal, finding, situation). */
+  deduped: Map<string, number>;
+}
+
+interface Merged {
+  id: string;
+  group: string;
+  resolved: boolean;
+  revision: number;
+  speaker: string;
+  /** Each member that reported it: its latest revision (a held resolve waits here). */
+  reporters: Map<string, Narrative>;
+  /** `${leaf}\u0000${id}` of member copies known under another id. */
+  aliases: string[];
+}
+
+interface Group {
+  /** Members with an open Federate stream, in the order they connected (the first is the primary), and how many streams each holds. */
+  live: Map<string, number>;
+  /** Highest seq of each source taken from any member (raw signals). */
+  signalHw: Map<string, bigint>;
+}
+
+/** Sources whose signal high-water one group keeps (beyond, the oldest is forgotten). */
+const MAX_GROUP_SOURCES = 100_000;
+
 export interface UpstreamStats {
   /** Events taken, by leaf. */
   accepted: Map<string, number>;
@@ -29,6 +70,7 @@ export interface UpstreamStats {
   rejected: Map<string, number>;
   /** Snapshot cells applied. */
   snapshotCells: number;
+  ha: HaStats;
 }
 
 /** Resolved narratives of leaves kept for ListNarratives (open ones are always kept). */
@@ -43,7 +85,13 @@ export class FederationUpstream {
   /** Which leaf a mirrored cell came from, by path. */
   private readonly cellLeaf = new Map<string, string>();
   private readonly changes: CellChange[] = [];
-  readonly stats: UpstreamStats = { accepted: new Map(), duplicates: 0, rejected: new Map(), snapshotCells: 0 };
+  readonly stats: UpstreamStats = { accepted: new Map(), duplicates: 0, rejected: new Map(), snapshotCells: 0, ha: { narratives: new Map(), deduped: new Map() } };
+  private readonly groups = new Map<string, Group>();
+  /** The group each leaf last named. */
+  private readonly leafGroup = new Map<string, string>();
+  /** HA groups' narratives by id (open ones always kept; resolved ones bounded). */
+  private readonly merged = new Map<string, Merged>();
+  private readonly alias = new Map<string, string>();
 
   constructor(
     private readonly log: EventLog,
@@ -60,6 +108,144 @@ export class FederationUpstream {
   restoreNarrative(n: Narrative): void {
     if (!n.leaf || this.narratives.has(n.id)) return;
     this.narratives.set(n.id, n);
+    if (n.group) {
+      // Its reporters are not known again until they send: the next revision from any member speaks.
+      this.merged.set(n.id, { id: n.id, group: n.group, resolved: n.state === Narrative_State.RESOLVED, revision: n.revision, speaker: '', reporters: new Map(), aliases: [] });
+    }
+  }
+
+  /** A Federate stream of `leaf` (in `group`, or none) opened. */
+  connected(leaf: string, group: string): void {
+    if (group === '') return;
+    this.leafGroup.set(leaf, group);
+    const g = this.group(group);
+    g.live.set(leaf, (g.live.get(leaf) ?? 0) + 1);
+  }
+
+  /**
+   * A Federate stream of `leaf` ended. When it was the member's last, narratives it reported and
+   * the remaining members have resolved are resolved now (appended; the caller publishes).
+   */
+  disconnected(leaf: string, group: string): void {
+    if (group === '') return;
+    const g = this.group(group);
+    const n = (g.live.get(leaf) ?? 0) - 1;
+    if (n > 0) {
+      g.live.set(leaf, n);
+      return;
+    }
+    g.live.delete(leaf);
+    const now = this.nowNs();
+    let any = false;
+    for (const m of this.merged.values()) {
+      if (m.group !== group || m.resolved || !m.reporters.has(leaf)) continue;
+      const done = this.resolvedByAllLive(m, g);
+      if (done) {
+        this.count('resolved_on_leave');
+        this.appendMerged(m, done, now);
+        any = true;
+      }
+    }
+    if (any) this.log.publish();
+  }
+
+  private group(name: string): Group {
+    let g = this.groups.get(name);
+    if (!g) this.groups.set(name, (g = { live: new Map(), signalHw: new Map() }));
+    return g;
+  }
+
+  private count(outcome: string): void {
+    this.stats.ha.narratives.set(outcome, (this.stats.ha.narratives.get(outcome) ?? 0) + 1);
+  }
+
+  private dedupe(kind: string): void {
+    this.stats.ha.deduped.set(kind, (this.stats.ha.deduped.get(kind) ?? 0) + 1);
+  }
+
+  /** The resolve to publish when every live reporter has resolved (and one has), else undefined. */
+  private resolvedByAllLive(m: Merged, g: Group): Narrative | undefined {
+    let last: Narrative | undefined;
+    for (const [leaf, n] of m.reporters) {
+      if (!g.live.has(leaf)) continue;
+      if (n.state !== Narrative_State.RESOLVED) return undefined;
+      if (!last || n.updatedAt > last.updatedAt) last = n;
+    }
+    return last;
+  }
+
+  /** Appends a member's revision as the group's narrative (its id, the next upstream revision). */
+  private appendMerged(m: Merged, n: Narrative, now: bigint): void {
+    m.revision++;
+    if (n.state === Narrative_State.RESOLVED) m.resolved = true;
+    const leaf = n.leaf ?? m.speaker;
+    const tagged: Narrative = { ...n, id: m.id, revision: m.revision, leaf, group: m.group };
+    this.log.append({ narrative: tagged, leaf, leafOffset: 0n }, now);
+    this.remember(tagged);
+  }
+
+  /** A member's narrative revision: merged into the group's narrative, or dropped as a copy. */
+  private takeGroupNarrative(group: string, leaf: string, n: Narrative, now: bigint): void {
+    const g = this.group(group);
+    const own: Narrative = { ...n, leaf };
+    let id = this.alias.get(`${leaf}\u0000${n.id}`) ?? n.id;
+    let m = this.merged.get(id);
+    if (!m && n.state !== Narrative_State.RESOLVED && n.rootSubject !== '') {
+      // The same incident named differently (its opening evidence differed between the members).
+      for (const x of this.merged.values()) {
+        if (x.group === group && !x.resolved && !x.reporters.has(leaf) && x.reporters.size > 0 && [...x.reporters.values()].some((r) => r.rootSubject === n.rootSubject)) {
+          m = x;
+          id = x.id;
+          const key = `${leaf}\u0000${n.id}`;
+          this.alias.set(key, id);
+          x.aliases.push(key);
+          this.count('aliased');
+          break;
+        }
+      }
+    }
+    if (!m) {
+      m = { id, group, resolved: false, revision: 0, speaker: leaf, reporters: new Map([[leaf, own]]), aliases: [] };
+      this.merged.set(id, m);
+      this.count('opened');
+      this.appendMerged(m, { ...own, leaf }, now);
+      this.forget();
+      return;
+    }
+    m.reporters.set(leaf, own);
+    if (m.resolved) {
+      this.count('copy');
+      return;
+    }
+    if (n.state === Narrative_State.RESOLVED) {
+      const done = this.resolvedByAllLive(m, g);
+      if (done) {
+        this.count('taken');
+        this.appendMerged(m, own, now);
+      } else this.count('held');
+      return;
+    }
+    if (m.speaker === '' || (m.speaker !== leaf && !g.live.has(m.speaker))) m.speaker = leaf;
+    if (m.speaker !== leaf) {
+      this.count('copy');
+      return;
+    }
+    this.count('taken');
+    this.appendMerged(m, own, now);
+  }
+
+  /** Keeps at most KEEP_RESOLVED resolved group narratives (the oldest are forgotten first). */
+  private forget(): void {
+    if (this.merged.size <= KEEP_RESOLVED * 2) return;
+    let resolved = 0;
+    for (const x of this.merged.values()) if (x.resolved) resolved++;
+    for (const [id, x] of this.merged) {
+      if (resolved <= KEEP_RESOLVED) break;
+      if (!x.resolved) continue;
+      this.merged.delete(id);
+      for (const a of x.aliases) this.alias.delete(a);
+      resolved--;
+    }
   }
 
   /** Leaves and journals known, with how far each is held. */
@@ -71,6 +257,7 @@ export class FederationUpstream {
   check(b: FederationBatch, maxEvents: number): void {
     if (!LEAF_NAME.test(b.leaf)) throw new FederationRefusal('invalid_leaf', `FederationBatch.leaf "${b.leaf.slice(0, 140)}" is not a leaf name (1-128 of A-Z a-z 0-9 . _ -, starting with a letter or digit)`);
     if (b.journalId === '' || b.journalId.length > 128) throw new FederationRefusal('invalid_journal_id', `FederationBatch.journal_id must be 1-128 characters (got ${b.journalId.length})`);
+    if (b.group !== '' && !LEAF_NAME.test(b.group)) throw new FederationRefusal('invalid_group', `FederationBatch.group "${b.group.slice(0, 140)}" is not a group name (1-128 of A-Z a-z 0-9 . _ -, starting with a letter or digit)`);
     if (b.events.length + b.cells.length > maxEvents) throw new FederationRefusal('oversize_batch', `FederationBatch holds ${b.events.length} events and ${b.cells.length} cells, more than the limit of ${maxEvents}; send smaller batches`);
   }
 
@@ -92,7 +279,7 @@ export class FederationUpstream {
         this.stats.duplicates++;
         continue;
       }
-      const problem = this.take(b.leaf, e, now);
+      const problem = this.take(b.leaf, b.group, e, now);
       if (problem) this.reject(ack, problem[0], `event at leaf offset ${e.offset}: ${problem[1]}`);
       else accepted++;
       // Refused events are handled too: sending them again would not make them right.
@@ -116,14 +303,22 @@ export class FederationUpstream {
   }
 
   /** One forwarded event; returns [reason, why] when it is refused. */
-  private take(leaf: string, e: Event, now: bigint): [string, string] | undefined {
+  private take(leaf: string, group: string, e: Event, now: bigint): [string, string] | undefined {
     const tag = { leaf, leafOffset: e.offset };
     if (e.narrative) {
       const n = e.narrative;
       if (n.id === '') return ['invalid_event', 'narrative without an id'];
+      if (group !== '') {
+        this.takeGroupNarrative(group, leaf, n, now);
+        return undefined;
+      }
       const tagged: Narrative = { ...n, leaf };
       this.log.append({ narrative: tagged, ...tag }, now);
       this.remember(tagged);
+      return undefined;
+    }
+    if (group !== '' && (e.finding || e.situation) && !this.primary(leaf, group)) {
+      this.dedupe(e.finding ? 'finding' : 'situation');
       return undefined;
     }
     if (e.finding) {
@@ -139,12 +334,29 @@ export class FederationUpstream {
     if (e.cellChange) return this.mirror(leaf, e.cellChange, now);
     if (e.signal) {
       if (e.signal.subject === '' || e.signal.sourceId === '') return ['invalid_event', 'signal without a subject or source id'];
+      if (group !== '') {
+        const hw = this.group(group).signalHw;
+        const seen = hw.get(e.signal.sourceId);
+        if (seen !== undefined && e.signal.seq <= seen) {
+          this.dedupe('signal');
+          return undefined;
+        }
+        if (seen === undefined && hw.size >= MAX_GROUP_SOURCES) hw.delete(hw.keys().next().value!);
+        hw.set(e.signal.sourceId, e.signal.seq);
+      }
       this.log.appendSignal(e.signal, undefined, now);
       return undefined;
     }
     if (e.action) return ['unexpected_kind', 'actions are not forwarded (the upstream acts on the narratives itself)'];
     if (e.gap) return ['unexpected_kind', 'a gap is not an event to forward'];
     return ['invalid_event', 'event without a payload'];
+  }
+
+  /** Whether `leaf` is its group's primary: the first of its live members (or it is the only one that ever spoke). */
+  private primary(leaf: string, group: string): boolean {
+    const live = this.group(group).live;
+    if (live.size === 0) return true;
+    return live.keys().next().value === leaf;
   }
 
   /** Mirrors a leaf's cell into this hierarchy (entity cells only); appends the changes that follows. */

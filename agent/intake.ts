@@ -12,7 +12,8 @@ import {
   type Signal,
 } from '../proto/index.js';
 import { ServerError, Status } from 'nice-grpc';
-import { OutboxFullError, type Outbox } from './outbox.js';
+import { OutboxFullError } from './outbox.js';
+import type { SignalQueue } from './fanout.js';
 import { INTAKE_DEFAULTS } from './config.js';
 import { checkJsonDepth, scanJsonBody } from './json-reader.js';
 
@@ -32,7 +33,7 @@ export class Intake {
   readonly stats: IntakeStats = { received: new Map(), rejected: new Map() };
 
   constructor(
-    private readonly outbox: Outbox,
+    private readonly outbox: SignalQueue,
     private readonly nowNs: () => bigint,
     /** Deepest JSON nesting taken from a line of a file (the HTTP intake passes its own to parseSignalBody). */
     private readonly maxDepth = INTAKE_DEFAULTS.maxDepth,

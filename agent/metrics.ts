@@ -1,11 +1,21 @@
 // The agent's Prometheus metrics, read from the outbox, link and intake at scrape time.
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Outbox } from './outbox.js';
-import type { AggregatorLink } from './link.js';
+import type { AggregatorLink, LinkStats } from './link.js';
 import type { Intake } from './intake.js';
 import type { IntakeGuard } from './intake-guard.js';
 
-export function createAgentMetrics(outbox: Outbox, link: AggregatorLink, intake: Intake, guard?: IntakeGuard): Registry {
+/** What the metrics read of the outbox (one, or several aggregators' queues summed). */
+export type OutboxView = Pick<Outbox, 'stats' | 'size' | 'capacity' | 'ackedSeq'>;
+
+/** With several aggregators: each one's link and queue, labelled by its URL. */
+export interface PerAggregator {
+  url: string;
+  link: AggregatorLink;
+  outbox: Outbox;
+}
+
+export function createAgentMetrics(outbox: OutboxView, link: { stats: LinkStats }, intake: Intake, guard?: IntakeGuard, aggregators: readonly PerAggregator[] = []): Registry {
   const registry = new Registry();
   // The standard process_* and nodejs_* names, so Node dashboards and alerts find them.
   collectDefaultMetrics({ register: registry });
@@ -51,6 +61,26 @@ export function createAgentMetrics(outbox: Outbox, link: AggregatorLink, intake:
     gauge('kafkaobs_agent_intake_in_flight', 'HTTP requests and gRPC calls the intake is handling now.', () => guard.inFlight);
     gauge('kafkaobs_agent_intake_max_in_flight', 'The most the intake handles at once (--intake-max-in-flight).', () => guard.bounds.maxInFlight);
   }
-  gauge('kafkaobs_agent_acked_seq', 'Highest seq the aggregator acknowledged.', () => Number(outbox.ackedSeq));
+  gauge('kafkaobs_agent_acked_seq', 'Highest seq the aggregator acknowledged (several aggregators: the highest every one of them acknowledged).', () => Number(outbox.ackedSeq));
+  if (aggregators.length > 1) {
+    const per = (kind: 'gauge' | 'counter', name: string, help: string, read: (a: PerAggregator) => number): void => {
+      const collect = function (this: Gauge | Counter): void {
+        this.reset();
+        for (const a of aggregators) {
+          if (this instanceof Gauge) this.set({ aggregator: a.url }, read(a));
+          else this.inc({ aggregator: a.url }, read(a));
+        }
+      };
+      if (kind === 'gauge') new Gauge({ name, help, labelNames: ['aggregator'], registers: [registry], collect });
+      else new Counter({ name, help, labelNames: ['aggregator'], registers: [registry], collect });
+    };
+    per('gauge', 'kafkaobs_agent_aggregator_connected', '1 while the stream to this aggregator is up (several aggregators: --aggregator-url a,b).', (a) => (a.link.stats.connected ? 1 : 0));
+    per('gauge', 'kafkaobs_agent_aggregator_outbox_signals', 'Signals waiting for this aggregator\'s acknowledgement (its queue; bounded by the outbox capacity).', (a) => a.outbox.size);
+    per('gauge', 'kafkaobs_agent_aggregator_acked_seq', 'Highest seq this aggregator acknowledged.', (a) => Number(a.outbox.ackedSeq));
+    per('counter', 'kafkaobs_agent_aggregator_dropped_total', 'Signals this aggregator will not get: its queue was full (it was away) and the oldest went.', (a) => a.outbox.stats.dropped);
+    per('counter', 'kafkaobs_agent_aggregator_signals_sent_total', 'Signals written to this aggregator\'s stream (resends included).', (a) => a.link.stats.signalsSent);
+    per('counter', 'kafkaobs_agent_aggregator_stream_failures_total', 'Streams to this aggregator that failed.', (a) => a.link.stats.failures);
+    gauge('kafkaobs_agent_aggregators_connected', 'Aggregators with a stream up now.', () => aggregators.filter((a) => a.link.stats.connected).length);
+  }
   return registry;
 }

@@ -132,6 +132,38 @@ export class Outbox {
     this.evictedInFlight = [];
   }
 
+  /**
+   * Queues a signal another outbox already numbered (several aggregators: one queue per link, the
+   * same signals in the same order). Never waits: when full, the oldest is dropped as under
+   * "drop-oldest", counted in this queue's stats.
+   */
+  addNumbered(signal: Signal): number {
+    let dropped = 0;
+    while (this.size >= this.capacity) {
+      const old = this.items[this.head]!;
+      this.items[this.head++] = undefined as unknown as Signal;
+      if (this.unsent > 0) {
+        this.unsent--;
+        this.evictedInFlight.push(old.seq);
+      } else dropped++;
+    }
+    this.stats.dropped += dropped;
+    this.stats.droppedUnsent += dropped;
+    this.nextSeq = signal.seq + 1n;
+    this.items.push(signal);
+    this.stats.added++;
+    if (this.waitingForWork.length > 0) for (const w of this.waitingForWork.splice(0)) w();
+    return dropped;
+  }
+
+  /** Resolves at the next acknowledgement (or on abort). */
+  nextAck(signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.waitingForAck.push(resolve);
+      signal?.addEventListener('abort', () => resolve(), { once: true });
+    });
+  }
+
   private push(signal: Signal, nowNs: bigint): void {
     const seq = this.nextSeq++;
     signal.sourceId = this.sourceId;
@@ -219,7 +251,9 @@ export class Outbox {
   renumberAfter(acked: bigint): number {
     let seq = acked + 1n;
     for (let i = this.head; i < this.items.length; i++) {
-      const s = this.items[i]!;
+      // A copy: with several aggregators the other links' queues hold the same objects, numbered as they were.
+      const s = { ...this.items[i]! };
+      this.items[i] = s;
       s.seq = seq;
       if (s.clock[this.sourceId] !== undefined) s.clock = { ...s.clock, [this.sourceId]: seq };
       seq++;

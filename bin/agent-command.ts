@@ -8,13 +8,14 @@ import type { AgentFile } from '../agent/config-file.js';
 import { buildSensors } from '../agent/sensors.js';
 import type { CheckResult } from '../agent/sensor.js';
 import { parseTarget, TargetError } from '../agent/connection.js';
+import { splitUrls } from '../agent/fanout.js';
 import { duration, factor, fail, int, logger, onShutdown, secret, sizeAtLeast, startupFailure } from './common.js';
 
 export function addAgentCommand(program: Command): void {
   program
     .command('agent')
     .description('Run an agent (sidecar): takes signals from the service beside it and streams them to the aggregator.')
-    .addOption(new Option('--aggregator-url <url>', 'grpc://host:port, or grpcs://host:port for TLS').env('AGGREGATOR_URL').default(AGENT_DEFAULTS.aggregatorUrl))
+    .addOption(new Option('--aggregator-url <url>', 'grpc://host:port, or grpcs://host:port for TLS; several separated by commas (an HA pair): the agent sends every signal to each').env('AGGREGATOR_URL').default(AGENT_DEFAULTS.aggregatorUrl))
     .addOption(new Option('--agent-id <id>', 'this agent\'s source id (default: the pod or host name)').env('AGENT_ID').default(AGENT_DEFAULTS.agentId))
     .addOption(new Option('--grpc-port <port>', 'local gRPC intake (kafkaobs.v1.LocalAgent)').env('AGENT_GRPC_PORT').argParser(int(0, 65535)).default(AGENT_DEFAULTS.grpcPort))
     .addOption(new Option('--grpc-host <host>', 'local gRPC intake address').env('AGENT_GRPC_HOST').default(AGENT_DEFAULTS.grpcHost))
@@ -77,11 +78,17 @@ export function addAgentCommand(program: Command): void {
           fail((e as Error).message);
         }
       }
-      try {
-        parseTarget(o.aggregatorUrl);
-      } catch (e) {
-        fail((e as TargetError).message);
+      const urls = splitUrls(o.aggregatorUrl);
+      if (urls.length === 0) fail(`--aggregator-url (AGGREGATOR_URL) is empty: give grpc://host:port, or several separated by commas`);
+      for (const url of urls) {
+        try {
+          parseTarget(url);
+        } catch (e) {
+          fail((e as TargetError).message);
+        }
       }
+      const same = urls.find((u, i) => urls.findIndex((v) => parseTarget(v).address === parseTarget(u).address) !== i);
+      if (same !== undefined) fail(`--aggregator-url names ${same} twice: each aggregator once (the agent sends every signal to each)`);
       const config: AgentConfig = {
         ...AGENT_DEFAULTS,
         aggregatorUrl: o.aggregatorUrl, agentId: o.agentId,

@@ -52,7 +52,7 @@ test('one narrative, one trigger and one resolve, when a member of the pair is k
   procs.push(up);
   const members = new Map<string, AggregatorProc>();
   for (const name of ['a', 'b']) {
-    const m = await aggregator(['--upstream', up.url, '--leaf-name', name, '--ha-group', 'pair', ...PIPE]);
+    const m = await aggregator(['--upstream', up.url, '--leaf-name', name, '--ha-group', 'pair', '--upstream-signals', ...PIPE]);
     procs.push(m);
     members.set(name, m);
   }
@@ -86,6 +86,7 @@ test('one narrative, one trigger and one resolve, when a member of the pair is k
   const { client: upClient, channel: upChannel } = aggregatorClient(up.url);
   const sub = new Collector(upClient, { kinds: [EventKind.NARRATIVE, EventKind.ACTION], fromOffset: 0n });
   const narratives = (): Event[] => sub.events.filter((e) => e.narrative);
+  const signals = new Collector(upClient, { kinds: [EventKind.SIGNAL], fromOffset: 0n });
 
   // The incident, through the agents to both members.
   await feed(sc.signals.filter((s) => s.timestamp < recovery));
@@ -108,6 +109,14 @@ test('one narrative, one trigger and one resolve, when a member of the pair is k
   await rx.until((r) => r.filter((x) => x.path === '/hook').length >= 2 && r.filter((x) => x.path === '/pd').length >= 2, 'a trigger and a resolve at each receiver');
   // Everything the survivor decided is upstream: it has acknowledged its whole journal.
   await until(async () => /^kafkaobs_federation_upstream_behind_events 0$/m.test(await (await fetch(`http://127.0.0.1:${survivor[1].httpPort}/metrics`)).text()), 'the survivor caught up upstream');
+  // Nothing missed, nothing doubled: every signal the agents took reached the upstream once (both
+  // members forwarded them raw; the upstream took each (source, seq) once).
+  await signals.until((ev) => ev.length >= sc.signals.length, `all ${sc.signals.length} signals upstream`, 30_000);
+  for (const a of agents.values()) await until(async () => (await status(a)).aggregators!.find((x) => x.url === survivor[1].url)!.signals === 0, `agent ${a.id}: everything acknowledged by the survivor`);
+  const unique = new Set(signals.events.map((e) => `${e.signal!.sourceId}/${e.signal!.seq}`));
+  assert.is(unique.size, sc.signals.length, 'each signal once upstream');
+  assert.is(signals.events.length, sc.signals.length);
+  assert.equal([...new Set(signals.events.map((e) => e.signal!.sourceId))].sort(), [...sources].sort());
   for (const a of agents.values()) {
     const s = await status(a);
     assert.ok(s.connected, `agent ${a.id} still connected (to the survivor)`);
@@ -129,8 +138,12 @@ test('one narrative, one trigger and one resolve, when a member of the pair is k
   assert.equal(pd, [`trigger kafka-obs/${opened.id}`, `resolve kafka-obs/${opened.id}`], 'PagerDuty: one trigger, one resolve, one dedup key');
   const metrics = await (await fetch(`http://127.0.0.1:${up.httpPort}/metrics`)).text();
   assert.match(metrics, /^kafkaobs_federation_ha_narratives_total\{outcome="opened"\} 1$/m);
+  if (process.env.HA_FIGURES) console.log(metrics.split('\n').filter((l) => l.startsWith('kafkaobs_federation_ha')).join('\n'));
 
+  const listed = await upClient.listNarratives({ includeResolved: true, limit: 0, subjectPrefix: '' });
+  assert.equal(listed.narratives.map((n) => [n.id, Narrative_State[n.state]]), [[opened.id, 'RESOLVED']], 'ListNarratives upstream: the one narrative');
   await sub.close();
+  await signals.close();
   upChannel.close();
   await rx.close();
 });

@@ -120,6 +120,12 @@ test('one narrative, one trigger and one resolve, when a member of the pair is k
   for (const a of agents.values()) {
     const s = await status(a);
     assert.ok(s.connected, `agent ${a.id} still connected (to the survivor)`);
+    // Ready while one aggregator is connected; each aggregator's link in the metrics.
+    assert.is((await fetch(`http://127.0.0.1:${a.httpPort}/readyz`)).status, 200, `agent ${a.id} ready with one aggregator`);
+    const m = await (await fetch(`http://127.0.0.1:${a.httpPort}/metrics`)).text();
+    assert.match(m, /^kafkaobs_agent_aggregators_connected 1$/m);
+    assert.match(m, new RegExp(`^kafkaobs_agent_aggregator_connected\\{aggregator="${speaker.url}"\\} 0$`, 'm'));
+    assert.match(m, new RegExp(`^kafkaobs_agent_aggregator_outbox_signals\\{aggregator="${survivor[1].url}"\\} 0$`, 'm'));
     assert.equal(s.aggregators!.map((x) => x.connected), [...members.keys()].map((n) => n !== opened.leaf), 'connected to the survivor only');
   }
 

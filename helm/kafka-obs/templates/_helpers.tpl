@@ -261,7 +261,7 @@ Checks the schema cannot express; each failure says what to change.
 {{- $shardNames := dict -}}
 {{- range $i, $s := .Values.aggregator.shards -}}
 {{- if not $.Values.aggregator.enabled -}}
-{{- fail "aggregator.shards needs aggregator.enabled: the aggregator is the upstream the shards forward to" -}}
+{{- fail "aggregator.shards needs aggregator.enabled: the aggregator is the upstream the shards forward to (a chart that only uses the sidecar template points it at a shard with sidecar.aggregatorUrl)" -}}
 {{- end -}}
 {{- if hasKey $shardNames $s.name -}}
 {{- fail (printf "aggregator.shards[%d]: shard %q is listed twice; give each shard its own name" $i $s.name) -}}

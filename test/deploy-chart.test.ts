@@ -246,6 +246,7 @@ test('shards: bad values fail with a message naming what to change', () => {
   bad(two.slice(1), /clusterName "default" is in no shard: with aggregator.shards, set clusterName \(the sidecars' default cluster\) to a cluster of one shard \(one: \[a\]; two: \[b\]\), or add it to a shard's clusters/);
   bad([...two, 'aggregator.shards[1].name=one'], /aggregator.shards\[1\]: shard "one" is listed twice/);
   bad([...two, 'aggregator.enabled=false'], /aggregator.shards needs aggregator.enabled/);
+  bad([...two, 'aggregator.extraArgs[0]=--upstream', 'aggregator.extraArgs[1]=grpc://global:50051'], /aggregator.extraArgs has --upstream, which the shards would get too/);
   bad(['aggregator.shards[0].name=Prod_EU', 'aggregator.shards[0].clusters[0]=a'], /at '\/aggregator\/shards\/0\/name': 'Prod_EU' does not match pattern/);
   bad(['aggregator.shards[0].name=eu'], /aggregator\/shards\/0[\s\S]*missing property 'clusters'/);
   bad(['aggregator.shards[0].name=eu', 'aggregator.shards[0].cluster=a'], /additional properties 'cluster' not allowed/);

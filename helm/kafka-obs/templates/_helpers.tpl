@@ -275,6 +275,9 @@ Checks the schema cannot express; each failure says what to change.
 {{- end -}}
 {{- end -}}
 {{- if .Values.aggregator.shards -}}
+{{- if has "--upstream" .Values.aggregator.extraArgs -}}
+{{- fail "aggregator.extraArgs has --upstream, which the shards would get too (they take the aggregator's extraArgs): with aggregator.shards the release's aggregator cannot be a leaf itself yet; remove --upstream or the shards" -}}
+{{- end -}}
 {{- if not (hasKey $owner .Values.clusterName) -}}
 {{- fail (printf "clusterName %q is in no shard: with aggregator.shards, set clusterName (the sidecars' default cluster) to a cluster of one shard (%s), or add it to a shard's clusters" .Values.clusterName (include "kafka-obs.shardList" .)) -}}
 {{- end -}}

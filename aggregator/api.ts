@@ -167,13 +167,14 @@ const childCount = (c: Cell | undefined): number => (c ? c.children.length + c.o
 
 function entityJson(c: Cell): Record<string, unknown> {
   const j = Cell.toJSON(c) as { condition?: string; confidence?: string };
-  return { name: c.name, path: c.path, condition: j.condition ?? 'CONDITION_UNSPECIFIED', confidence: j.confidence ?? 'CONFIDENCE_UNSPECIFIED', stale: c.stale, lastHeard: rfc3339(c.lastHeard), lastHeardNs: c.lastHeard.toString() };
+  return { name: c.name, path: c.path, ...(c.leaf ? { leaf: c.leaf } : {}), condition: j.condition ?? 'CONDITION_UNSPECIFIED', confidence: j.confidence ?? 'CONFIDENCE_UNSPECIFIED', stale: c.stale, lastHeard: rfc3339(c.lastHeard), lastHeardNs: c.lastHeard.toString() };
 }
 
 async function clusterListing(d: ApiDeps, cluster: string, what: 'groups' | 'topics', page: { limit: number; after: string }): Promise<{ list: Record<string, unknown>[]; next: string } | undefined> {
   if (!d.hierarchy.get(`cluster/${cluster}`, 0, { limit: 1 })) return undefined;
   // One more than asked for, plus the parent itself: whether there is a next page.
-  const parent = d.hierarchy.get(`cluster/${cluster}/${what === 'groups' ? 'group' : 'topic'}`, 1, { limit: page.limit + 1, after: page.after });
+  const found = d.hierarchy.get(`cluster/${cluster}/${what === 'groups' ? 'group' : 'topic'}`, 1, { limit: page.limit + 1, after: page.after });
+  const parent = found && d.tagCells ? d.tagCells(found) : found;
   const out: Record<string, unknown>[] = [];
   for (const c of parent?.children ?? []) {
     const ctx = await latestContext(d, c.path);
@@ -246,7 +247,8 @@ export function handleApi(d: ApiDeps, req: IncomingMessage, res: ServerResponse,
       return json(200, cellJson(d.tagCells ? d.tagCells(cell) : cell));
     }
     if (p === '/api/clusters') {
-      const root = d.hierarchy.get('cluster', 1, { limit: d.maxResponseCells });
+      const found = d.hierarchy.get('cluster', 1, { limit: d.maxResponseCells });
+      const root = found && d.tagCells ? d.tagCells(found) : found;
       const clusters = [];
       for (const c of root?.children ?? []) {
         const count = (what: string): number => childCount(d.hierarchy.get(`${c.path}/${what}`, 1, { limit: 1 }));

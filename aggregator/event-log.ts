@@ -59,7 +59,8 @@ interface Group {
 
 const VERDICT_KINDS = new Set([EventKind.FINDING, EventKind.SITUATION, EventKind.NARRATIVE, EventKind.ACTION]);
 
-function kindOfPayload(e: EventPayload): EventKind {
+/** The kind of an event (or of what is about to become one). */
+export function kindOfPayload(e: EventPayload): EventKind {
   if (e.signal) return EventKind.SIGNAL;
   if (e.cellChange) return EventKind.CELL_CHANGE;
   if (e.finding) return EventKind.FINDING;

@@ -3,7 +3,7 @@
 // follows live. Events travel as the bytes they were stored as: a chunk is a run of framed events
 // (an EventBatch). Only an offset that retention has deleted becomes a gap event.
 import { Event, EventKind, isUnder } from '../proto/index.js';
-import type { EventLog, LogBlock } from './event-log.js';
+import { kindOfPayload, type EventLog, type LogBlock } from './event-log.js';
 import { ByteWriter, decodeFramed, indexEvents, writeEvent } from './journal/codec.js';
 
 export interface SubscriptionFilter {
@@ -18,15 +18,8 @@ export interface SubscriptionHooks {
   onProgress?(cursor: bigint): void;
 }
 
-export function kindOf(e: Event): EventKind {
-  if (e.signal) return EventKind.SIGNAL;
-  if (e.cellChange) return EventKind.CELL_CHANGE;
-  if (e.finding) return EventKind.FINDING;
-  if (e.situation) return EventKind.SITUATION;
-  if (e.narrative) return EventKind.NARRATIVE;
-  if (e.action) return EventKind.ACTION;
-  return EventKind.GAP;
-}
+/** The kind of an event. */
+export const kindOf: (e: Event) => EventKind = kindOfPayload;
 
 /** The subject an event is about, for prefix filters. */
 export function eventSubject(e: Event): string {

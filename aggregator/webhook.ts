@@ -1,7 +1,8 @@
 // The sidecar injector: a Kubernetes mutating admission webhook, as the OpenTelemetry operator has.
 // A pod created with the annotation kafka-obs.io/inject: "true" gets the kafka-obs agent as one
 // more container (the sidecar the chart renders, read from --webhook-sidecar), with JMX_URL,
-// PROMETHEUS_URL, SERVICE_NAME and KAFKA_CLUSTER taken from its annotations and labels. Every
+// PROMETHEUS_URL, SERVICE_NAME and KAFKA_CLUSTER taken from its annotations and labels (and, when the
+// chart shards aggregators by Kafka cluster, AGGREGATOR_URL: the shard that owns the cluster). Every
 // other pod is let through untouched. A webhook must never stop a workload from starting: a pod
 // whose annotations cannot be honoured is admitted as it is, with a warning, a log line and a count.
 //
@@ -33,6 +34,12 @@ type JsonObject = { [k: string]: Json };
 export interface SidecarTemplate {
   container: JsonObject & { name: string; image: string };
   volumes: JsonObject[];
+  /**
+   * Sharding by Kafka cluster (the chart's aggregator.shards): the aggregator URL the agents of
+   * each cluster send to. A pod's kafka-obs.io/cluster picks its AGGREGATOR_URL here; a pod
+   * without the annotation keeps the container's own (the chart's clusterName's shard).
+   */
+  routes?: Record<string, string>;
 }
 
 export interface PatchOp {
@@ -76,7 +83,18 @@ export function sidecarTemplate(data: unknown, where: string): SidecarTemplate {
   if (c.env !== undefined && !Array.isArray(c.env)) throw new Error(`${where}: container.env must be a list`);
   const volumes = data.volumes ?? [];
   if (!Array.isArray(volumes) || !volumes.every((v) => isObject(v) && typeof v.name === 'string')) throw new Error(`${where}: volumes must be a list of volumes, each with a name`);
-  return { container: c as SidecarTemplate['container'], volumes: volumes as JsonObject[] };
+  const template: SidecarTemplate = { container: c as SidecarTemplate['container'], volumes: volumes as JsonObject[] };
+  if (data.routes !== undefined && data.routes !== null) {
+    if (!isObject(data.routes)) throw new Error(`${where}: routes must be a mapping of Kafka cluster name to aggregator URL`);
+    const routes: Record<string, string> = {};
+    for (const [cluster, url] of Object.entries(data.routes)) {
+      if (typeof url !== 'string' || !/^grpcs?:\/\/[^/\s]+$/.test(url)) throw new Error(`${where}: routes.${cluster} must be grpc://host:port or grpcs://host:port, got ${JSON.stringify(url)}`);
+      routes[cluster] = url;
+    }
+    if (Object.keys(routes).length === 0) throw new Error(`${where}: routes is empty: leave it out, or map each Kafka cluster to its aggregator's URL`);
+    template.routes = routes;
+  }
+  return template;
 }
 
 /** The service a pod belongs to: its annotation, its app labels, else its name without the ReplicaSet's hash. */
@@ -139,12 +157,19 @@ export function admissionResponse(body: unknown, sidecar: SidecarTemplate): Revi
   const promPort = port(annotations[ANNOTATIONS.prometheusPort], ANNOTATIONS.prometheusPort, warnings);
   const promPath = annotations[ANNOTATIONS.prometheusPath] ?? '/metrics';
   if (!promPath.startsWith('/')) warnings.push(`${ANNOTATIONS.prometheusPath}: "${promPath}" must start with "/"`);
+  const cluster = annotations[ANNOTATIONS.cluster];
+  const routes = sidecar.routes;
+  if (cluster && routes && !Object.hasOwn(routes, cluster)) {
+    warnings.push(`${ANNOTATIONS.cluster}: Kafka cluster "${cluster}" is in no shard of this kafka-obs (shards serve ${Object.keys(routes).sort().join(', ')}): fix the annotation or add the cluster to aggregator.shards`);
+  }
   if (warnings.length) return answer('invalid-annotation', [], warnings.map((w) => `kafka-obs sidecar not injected: ${w}`));
 
   const perPod: Record<string, string> = { SERVICE_NAME: serviceNameOf(meta, annotations) };
   if (jmxPort !== undefined) perPod.JMX_URL = `localhost:${jmxPort}`;
   if (promPort !== undefined) perPod.PROMETHEUS_URL = `http://localhost:${promPort}${promPath}`;
-  if (annotations[ANNOTATIONS.cluster]) perPod.KAFKA_CLUSTER = annotations[ANNOTATIONS.cluster];
+  if (cluster) perPod.KAFKA_CLUSTER = cluster;
+  // Sharded: the agent sends to the aggregator (shard) that owns its cluster.
+  if (cluster && routes) perPod.AGGREGATOR_URL = routes[cluster]!;
   const env = ((sidecar.container.env as JsonObject[] | undefined) ?? []).filter((e) => !(String(e.name) in perPod));
   const container: JsonObject = { ...sidecar.container, env: [...env, ...Object.entries(perPod).map(([name, value]) => ({ name, value }))] };
 

@@ -14,6 +14,21 @@ export const REPO_ROOT = join(BENCH_DIR, '..', '..');
 export const CLI = process.env.BENCH_CLI ?? join(REPO_ROOT, 'dist', 'bin', 'kafka-obs.js');
 export const HOST = '127.0.0.1';
 
+/** A line of the summary: a figure, its target, and whether it meets it. */
+export interface Row {
+  what: string;
+  value: string;
+  target: string;
+  verdict: string;
+}
+
+/** A tunable from the environment: a number above 0 (a whole one when `whole`), else the default. */
+export function envNumber(name: string, dflt: number, whole = false): number {
+  const v = process.env[name];
+  const n = v === undefined ? dflt : Number(v);
+  return (whole ? Number.isInteger(n) : Number.isFinite(n)) && n > 0 ? n : dflt;
+}
+
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export const nowMs = (): number => Number(process.hrtime.bigint()) / 1e6;

@@ -19,22 +19,13 @@ import { pipelineSettings } from '../aggregator/server.js';
 import { SourcePermit } from '../aggregator/identity.js';
 import { Signal as SignalCodec, SignalAggregatorDefinition, directDefinition, type Signal, type SignalBatch } from '../proto/index.js';
 import { buildEstate } from './pipeline.js';
-import { fmt, fmtInt, readRss, waitUntil } from './common.js';
+import { fmt, fmtInt, readRss, waitUntil, type Row, envNumber } from './common.js';
 import { startAggregatorProc, stopChild } from './procs.js';
 
 export const DOOR_TARGET = { identityShareOfIngest: 0.05 };
 
-interface Row {
-  what: string;
-  value: string;
-  target: string;
-  verdict: string;
-}
 
-const env = (name: string, dflt: number): number => {
-  const n = Number(process.env[name]);
-  return Number.isFinite(n) && n > 0 ? n : dflt;
-};
+const env = envNumber;
 
 /** Opens `streams` StreamSignals streams over `connections` connections; resolves once each is acknowledged. */
 async function holdStreams(address: string, streams: number, connections: number): Promise<{ close(): void }> {

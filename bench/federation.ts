@@ -9,22 +9,13 @@
 import { setMaxListeners } from 'node:events';
 import { createChannel, createClientFactory, type Channel } from 'nice-grpc';
 import { EventKind, SignalAggregatorDefinition, Status_Condition, Status_Confidence, directDefinition, type Signal, type SignalBatch } from '../proto/index.js';
-import { fmt, fmtInt, httpGet, percentile, readCpuMs, waitUntil } from './common.js';
+import { fmt, fmtInt, httpGet, percentile, readCpuMs, waitUntil, type Row, envNumber } from './common.js';
 import { startAggregatorProc, stopChild, type AggregatorProc } from './procs.js';
 
 export const FEDERATION_TARGET = { eventsPerSec: 20_000, lagP99Ms: 1000 };
 
-interface Row {
-  what: string;
-  value: string;
-  target: string;
-  verdict: string;
-}
 
-const env = (name: string, dflt: number): number => {
-  const n = Number(process.env[name]);
-  return Number.isFinite(n) && n > 0 ? n : dflt;
-};
+const env = envNumber;
 
 type Client = ReturnType<typeof clientOf>;
 const clientOf = (channel: Channel) => createClientFactory().create(directDefinition(SignalAggregatorDefinition), channel);

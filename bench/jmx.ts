@@ -8,13 +8,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
-import { fmt, httpGet, percentile, readCpuMs, readRss, REPO_ROOT, sleep, waitUntil } from './common.js';
+import { fmt, httpGet, percentile, readCpuMs, readRss, REPO_ROOT, sleep, waitUntil, envNumber } from './common.js';
 import { startAggregatorProc, startAgentProc, stopChild } from './procs.js';
 
-const env = (name: string, dflt: number): number => {
-  const n = Number(process.env[name]);
-  return Number.isFinite(n) && n > 0 ? n : dflt;
-};
+const env = envNumber;
 
 export const JMX_TARGET = { p99Ms: 50, rssMb: 90, bridgeRssMb: 48 };
 

@@ -23,12 +23,9 @@ import { Queue_Sign, Signal, Status_Condition, Status_Confidence, SubscribeReque
 import { EventLog } from '../aggregator/event-log.js';
 import { Journal } from '../aggregator/journal/journal.js';
 import { indexEvents } from '../aggregator/journal/codec.js';
-import { CLI, HOST, fmt, fmtInt, freePort } from './common.js';
+import { CLI, HOST, fmt, fmtInt, freePort, envNumber } from './common.js';
 
-const env = (name: string, dflt: number): number => {
-  const n = Number(process.env[name]);
-  return Number.isFinite(n) && n > 0 ? n : dflt;
-};
+const env = envNumber;
 
 export interface JournalRow {
   what: string;

@@ -14,7 +14,7 @@
 // Tunables: BENCH_LAG_GROUPS (20000), BENCH_LAG_PARTITIONS (10), BENCH_LAG_GROUPS_PER_TOPIC (2),
 // BENCH_LAG_WARMUP (12 rounds), BENCH_LAG_ROUNDS (8 rounds).
 import { LagEvaluator, type GroupMembers } from '../agent/kafka/lag/index.js';
-import { fmt, fmtInt, percentile, serveIpc } from './common.js';
+import { fmt, fmtInt, percentile, serveIpc, envNumber } from './common.js';
 import { Worker } from './procs.js';
 
 export const LAG_TARGET = { roundMs: 2000, memoryMb: 300 };
@@ -42,10 +42,7 @@ export interface LagBenchResult {
   statuses: Record<string, number>;
 }
 
-const env = (name: string, dflt: number): number => {
-  const n = Number(process.env[name]);
-  return Number.isInteger(n) && n > 0 ? n : dflt;
-};
+const env = (key: string, dflt: number): number => envNumber(key, dflt, true);
 
 export function lagBenchArgs(): LagBenchArgs {
   return {

@@ -21,15 +21,12 @@ import { request } from 'node:http';
 import { gunzipSync } from 'node:zlib';
 import { createChannel, createClientFactory } from 'nice-grpc';
 import { SignalAggregatorDefinition, Status_Condition, Status_Confidence, directDefinition, type Signal } from '../proto/index.js';
-import { fmt, fmtInt, metric, percentile, readRss, sleep } from './common.js';
+import { fmt, fmtInt, metric, percentile, readRss, sleep, type Row, envNumber } from './common.js';
 import { startAggregatorProc, stopChild } from './procs.js';
 
 export const METRICS_TARGET = { scrapeMs: 200 };
 
-const env = (name: string, dflt: number): number => {
-  const n = Number(process.env[name]);
-  return Number.isInteger(n) && n > 0 ? n : dflt;
-};
+const env = (key: string, dflt: number): number => envNumber(key, dflt, true);
 
 const CFG = {
   groups: env('BENCH_METRICS_GROUPS', 20_000),
@@ -39,12 +36,6 @@ const CFG = {
   rate: env('BENCH_METRICS_RATE', 4000),
 };
 
-interface Row {
-  what: string;
-  value: string;
-  target: string;
-  verdict: string;
-}
 
 const C = Status_Condition;
 const STATUS = ['OK', 'OK', 'OK', 'OK', 'OK', 'OK', 'OK', 'WARN', 'ERR', 'OK'] as const;

@@ -12,12 +12,9 @@ import kafkajs from 'kafkajs';
 import { KafkaJsAdminClient } from '../agent/kafka/kafkajs-client.js';
 import { kafkaSettings } from '../agent/kafka/settings.js';
 import { startMockKafka } from '../test/support/kafka-mock.js';
-import { fmt, percentile } from './common.js';
+import { fmt, percentile, envNumber } from './common.js';
 
-const envInt = (name: string, dflt: number): number => {
-  const n = Number(process.env[name]);
-  return Number.isInteger(n) && n > 0 ? n : dflt;
-};
+const envInt = (key: string, dflt: number): number => envNumber(key, dflt, true);
 
 export interface RecordTimesRow {
   reads: number;

@@ -43,7 +43,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { existsSync } from 'node:fs';
-import { CLI, fmt, fmtInt, httpGet, metric, readCpuMs, readRss, establishedTo, sleep, waitUntil, withTimeout, type Rss } from './common.js';
+import { CLI, fmt, fmtInt, httpGet, metric, readCpuMs, readRss, establishedTo, sleep, waitUntil, withTimeout, type Rss, type Row, envNumber } from './common.js';
 import { Worker, killAllNow, type LogTail, startAgentProc, startAggregatorProc, stopAll, stopChild, type AggregatorProc } from './procs.js';
 import type { LoadArgs, LoadSnap, SubscribeSnap } from './load-worker.js';
 import type { EmitArgs, EmitResult } from './emit-worker.js';
@@ -59,11 +59,7 @@ import { doorBench } from './door.js';
 import { metricsBench } from './metrics-scrape.js';
 import { federationBench } from './federation.js';
 
-const env = (name: string, dflt: number): number => {
-  const v = process.env[name];
-  const n = v === undefined ? dflt : Number(v);
-  return Number.isFinite(n) && n > 0 ? n : dflt;
-};
+const env = envNumber;
 
 const PHASES = ['ingest', 'nosub', 'ceiling', 'durable', 'journal', 'latency', 'rss', 'actors', 'jmx', 'lag', 'record-times', 'instrument', 'pipeline', 'narrative-latency', 'door', 'metrics', 'federation'];
 /** BENCH_SKIP, or every phase but those named as arguments. */
@@ -455,12 +451,6 @@ function printLatency(r: LatencyResult, rate: number): void {
 
 // ---------------------------------------------------------------------------------------------
 
-interface Row {
-  what: string;
-  value: string;
-  target: string;
-  verdict: string;
-}
 
 async function main(): Promise<void> {
   if (!existsSync(CLI)) throw new Error(`${CLI} not found: build first (npm run build)`);

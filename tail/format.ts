@@ -30,7 +30,8 @@ const levelName = (l: Situation_Level): string => Situation_Level[l] ?? String(l
 /** One readable line per event; a narrative is a block of lines (wrapped at `width`). */
 export function formatEvent(e: Event, color: boolean, width = 100): string {
   const paint = (style: Style | undefined, text: string): string => (color && style ? styleText(style, text) : text);
-  const head = `${paint('dim', `#${e.offset}`)} ${paint('dim', formatTime(e.time))}`;
+  // An event a leaf aggregator forwarded (federation) says which leaf decided it.
+  const head = `${paint('dim', `#${e.offset}`)} ${paint('dim', formatTime(e.time))}${e.leaf ? ` ${paint('dim', `[leaf ${e.leaf}]`)}` : ''}`;
   if (e.signal) {
     const s = e.signal;
     const ctx = Object.entries(s.context).map(([k, v]) => `${k}=${v}`).join(' ');

@@ -3,11 +3,12 @@
 // naming what to change; the sidecar template works from a service's own chart.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { cpSync, readdirSync, readFileSync } from 'node:fs';
+import { cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { CHART, find, helm, render, secretData, validate, type Manifest } from './support/k8s.js';
 import { tempDir } from './support/procs.js';
+import { admissionResponse, sidecarTemplate } from '../aggregator/webhook.js';
 
 const EXAMPLES = readdirSync(join(CHART, 'examples')).filter((f) => f.endsWith('-values.yaml')).map((f) => join(CHART, 'examples', f));
 // Every optional part on at once, so each template is rendered and checked at least once.
@@ -115,6 +116,140 @@ test('bad values fail at install with a message that says what to change', () =>
   bad(['aggregator.tls.enabled=true'], /aggregator.tls.enabled needs aggregator.tls.secretName/);
   bad(['aggregator.replica=1'], /additional properties 'replica' not allowed/);
   bad(['webhook.failurePolicy=Sometimes'], /at '\/webhook\/failurePolicy'/);
+});
+
+// Sharding by Kafka cluster (examples/sharded-values.yaml): prod-eu in shard eu, prod-us and batch-us in shard us.
+const SHARDED = join(CHART, 'examples/sharded-values.yaml');
+const SHARD_URL = (shard: string): string => `grpc://kafka-obs-aggregator-${shard}.kafka-obs.svc:50051`;
+const UPSTREAM_URL = 'grpc://kafka-obs-aggregator.kafka-obs.svc:50051';
+type Env = { name: string; value?: string };
+const envOf = (c: { env: Env[] }): Record<string, string | undefined> => Object.fromEntries(c.env.map((e) => [e.name, e.value]));
+const argOf = (args: string[], flag: string): string | undefined => (args.includes(flag) ? args[args.indexOf(flag) + 1] : undefined);
+
+test('shards: a leaf aggregator per shard forwarding to the release\'s aggregator; every manifest validates', async () => {
+  const ms = render({ files: [SHARDED] });
+  await allValid(ms);
+  const sets = ms.filter((m) => m.kind === 'StatefulSet');
+  assert.equal(sets.map((m) => m.metadata.name).sort(), ['kafka-obs-aggregator', 'kafka-obs-aggregator-eu', 'kafka-obs-aggregator-us']);
+  const argsOf = (name: string): string[] => sets.find((m) => m.metadata.name === name)!.spec.template.spec.containers[0].args;
+  // The upstream is the aggregator as before: no --upstream, the injector's.
+  const up = argsOf('kafka-obs-aggregator');
+  assert.is(argOf(up, '--upstream'), undefined);
+  assert.ok(up.includes('--webhook-sidecar'), 'the upstream serves the injector');
+  for (const [shard, cluster] of [['eu', 'prod-eu'], ['us', 'prod-us']] as const) {
+    const args = argsOf(`kafka-obs-aggregator-${shard}`);
+    assert.is(argOf(args, '--upstream'), UPSTREAM_URL, `${shard} forwards to the upstream's Service`);
+    assert.is(argOf(args, '--leaf-name'), shard);
+    assert.is(argOf(args, '--default-cluster'), cluster);
+    // The chart's token: the leaf's own door and its calls upstream.
+    assert.is(argOf(args, '--token-file'), '/etc/kafka-obs/token/token');
+    assert.is(argOf(args, '--upstream-token-file'), '/etc/kafka-obs/token/token');
+    assert.not.ok(args.includes('--webhook-sidecar'), 'a leaf does not serve the injector');
+  }
+  assert.is(sets.find((m) => m.metadata.name === 'kafka-obs-aggregator-us')!.spec.template.spec.containers[0].resources.limits.memory, '1Gi', 'a shard\'s own resources');
+  // Each aggregator's Service, PDB and claim select its own pods only.
+  const podLabels = new Map(sets.map((m) => [m.metadata.name, m.spec.template.metadata.labels as Record<string, string>]));
+  const selects = (selector: Record<string, string>, labels: Record<string, string>): boolean => Object.entries(selector).every(([k, v]) => labels[k] === v);
+  for (const m of ms.filter((x) => x.kind === 'Service' || x.kind === 'PodDisruptionBudget')) {
+    const selector = (m.kind === 'Service' ? m.spec.selector : m.spec.selector.matchLabels) as Record<string, string>;
+    const owner = m.metadata.name.replace(/-headless$/, '');
+    const matched = [...podLabels].filter(([, l]) => selects(selector, l)).map(([n]) => n);
+    assert.equal(matched, [owner], `${m.kind}/${m.metadata.name} selects ${matched.join(', ')}`);
+  }
+  for (const shard of ['eu', 'us']) assert.ok(ms.some((m) => m.kind === 'Service' && m.metadata.name === `kafka-obs-aggregator-${shard}`), `Service for shard ${shard}`);
+});
+
+test('shards: each cluster\'s sensor and sidecars (template and injector) send to the shard that owns the cluster', async () => {
+  const ms = render({ files: [SHARDED] });
+  const owners = { 'prod-eu': 'eu', 'prod-us': 'us', 'batch-us': 'us' } as const;
+  for (const [cluster, shard] of Object.entries(owners)) {
+    const sensor = find(ms, 'Deployment', `sensor-${cluster}`).spec.template.spec.containers[0];
+    assert.is(envOf(sensor).AGGREGATOR_URL, SHARD_URL(shard), `the ${cluster} sensor`);
+    assert.is(envOf(sensor).KAFKA_CLUSTER, cluster);
+  }
+  // The injector: the rendered sidecar file, as the aggregator reads it.
+  const file = parseYaml(find(ms, 'ConfigMap', 'sidecar').data['sidecar.yaml']) as unknown;
+  const sidecar = sidecarTemplate(file, 'the rendered sidecar.yaml');
+  assert.equal(sidecar.routes, { 'prod-eu': SHARD_URL('eu'), 'prod-us': SHARD_URL('us'), 'batch-us': SHARD_URL('us') });
+  const inject = (annotations: Record<string, string>) => {
+    const review = { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'u', object: { kind: 'Pod', metadata: { name: 'billing-0', annotations: { 'kafka-obs.io/inject': 'true', ...annotations } }, spec: { containers: [{ name: 'billing', image: 'b' }] } } } };
+    return admissionResponse(review, sidecar);
+  };
+  for (const [cluster, shard] of Object.entries(owners)) {
+    const r = inject({ 'kafka-obs.io/cluster': cluster });
+    assert.is(r.outcome, 'injected');
+    const env = envOf(r.patch[0]!.value as { env: Env[] });
+    assert.is(env.AGGREGATOR_URL, SHARD_URL(shard), `a pod of ${cluster}`);
+    assert.is(env.KAFKA_CLUSTER, cluster);
+  }
+  // No annotation: clusterName (prod-eu), so shard eu.
+  assert.is(envOf(inject({}).patch[0]!.value as { env: Env[] }).AGGREGATOR_URL, SHARD_URL('eu'));
+  // A cluster in no shard: admitted as it is, with a warning that says what to change.
+  const stray = inject({ 'kafka-obs.io/cluster': 'staging' });
+  assert.is(stray.outcome, 'invalid-annotation');
+  assert.equal(stray.patch, []);
+  assert.match(stray.warnings[0]!, /kafka-obs.io\/cluster: Kafka cluster "staging" is in no shard of this kafka-obs \(shards serve batch-us, prod-eu, prod-us\): fix the annotation or add the cluster to aggregator.shards/);
+
+  // The template, from a service's own chart whose kafka-obs values shard the estate.
+  const dir = tempDir('chart-');
+  cpSync(join(CHART, '..'), dir, { recursive: true });
+  const app = join(dir, 'kafka-obs/examples/orders-app');
+  writeFileSync(join(app, 'templates/batch-pod.yaml'), [
+    'apiVersion: v1', 'kind: Pod', 'metadata:', '  name: batch-0', 'spec:', '  containers:', '    - name: batch', '      image: busybox',
+    '    {{- include "kafka-obs.sidecar" (dict "root" $ "serviceName" "batch" "cluster" "batch-us") | nindent 4 }}', '',
+  ].join('\n'));
+  assert.is(helm(['dependency', 'build', app]).code, 0);
+  const sharded = ['kafka-obs.aggregator.enabled=true', 'kafka-obs.sidecar.aggregatorUrl=', 'kafka-obs.clusterName=prod-eu', 'kafka-obs.aggregator.shards[0].name=eu', 'kafka-obs.aggregator.shards[0].clusters[0]=prod-eu', 'kafka-obs.aggregator.shards[1].name=us', 'kafka-obs.aggregator.shards[1].clusters[0]=batch-us'];
+  const appMs = render({ chart: app, release: 'orders', namespace: 'shop', set: sharded });
+  await allValid(appMs);
+  const url = (c: { env: Env[] }): string | undefined => envOf(c).AGGREGATOR_URL;
+  const pod = appMs.find((m) => m.kind === 'Pod')!;
+  assert.is(url(pod.spec.containers[1]), 'grpc://orders-kafka-obs-aggregator-us.shop.svc:50051', 'cluster batch-us: shard us');
+  assert.is(url(find(appMs, 'Deployment', 'orders').spec.template.spec.containers[1]), 'grpc://orders-kafka-obs-aggregator-eu.shop.svc:50051', 'no cluster: clusterName\'s shard');
+  writeFileSync(join(app, 'templates/batch-pod.yaml'), readFileSync(join(app, 'templates/batch-pod.yaml'), 'utf8').replace('"batch-us"', '"nowhere"'));
+  const r = helm(['template', 'orders', app, ...sharded.flatMap((x) => ['--set', x])]);
+  assert.is.not(r.code, 0);
+  assert.match(r.err, /Kafka cluster "nowhere" is in no shard: add it to the clusters of one entry of aggregator.shards \(now: eu: \[prod-eu\]; us: \[batch-us\]\), or set sidecar.aggregatorUrl/);
+});
+
+test('shards with TLS and identities: leaves trust the upstream\'s CA, present their certificate for mutual TLS, and send their own token', async () => {
+  const ms = render({ files: [SHARDED], set: ['aggregator.tls.enabled=true', 'aggregator.tls.secretName=agg-tls', 'aggregator.tls.clientCa=true', 'aggregator.shards[0].tlsSecretName=eu-tls', 'aggregator.shards[0].upstreamTokenSecret.name=eu-upstream', 'aggregator.networkPolicy.enabled=true', 'aggregator.serviceMonitor.enabled=true'] });
+  await allValid(ms);
+  const eu = find(ms, 'StatefulSet', 'aggregator-eu').spec.template.spec;
+  const args = eu.containers[0].args as string[];
+  assert.is(argOf(args, '--upstream'), 'grpcs://kafka-obs-aggregator.kafka-obs.svc:50051');
+  assert.is(argOf(args, '--upstream-tls-ca'), '/etc/kafka-obs/upstream-ca/ca.crt');
+  assert.is(argOf(args, '--upstream-tls-cert'), '/etc/kafka-obs/tls/tls.crt');
+  assert.is(argOf(args, '--upstream-token-file'), '/etc/kafka-obs/upstream-token/token');
+  const volumes = Object.fromEntries((eu.volumes as { name: string }[]).map((v) => [v.name, v]));
+  assert.equal(volumes.tls, { name: 'tls', secret: { secretName: 'eu-tls' } });
+  assert.equal(volumes['upstream-token'], { name: 'upstream-token', secret: { secretName: 'eu-upstream' } });
+  assert.equal(volumes['upstream-ca'], { name: 'upstream-ca', configMap: { name: 'kafka-obs-ca' } });
+  // us keeps the shared ones.
+  const us = find(ms, 'StatefulSet', 'aggregator-us').spec.template.spec;
+  assert.is(argOf(us.containers[0].args, '--upstream-token-file'), '/etc/kafka-obs/token/token');
+  assert.equal(ms.filter((m) => m.kind === 'NetworkPolicy').map((m) => m.metadata.name).sort(), ['kafka-obs-aggregator', 'kafka-obs-aggregator-eu', 'kafka-obs-aggregator-us']);
+  const monitors = ms.filter((m) => m.kind === 'ServiceMonitor');
+  assert.equal(monitors.map((m) => m.spec.endpoints[0].tlsConfig.serverName).sort(), ['kafka-obs-aggregator', 'kafka-obs-aggregator-eu', 'kafka-obs-aggregator-us'], 'every aggregator scraped');
+  assert.equal(find(ms, 'MutatingWebhookConfiguration').webhooks[0].clientConfig.service.name, 'kafka-obs-aggregator', 'the injector is the upstream\'s');
+});
+
+test('shards: bad values fail with a message naming what to change', () => {
+  const bad = (set: string[], expect: RegExp): void => {
+    const r = helm(['template', 'k', CHART, ...set.flatMap((s) => ['--set', s])]);
+    assert.is.not(r.code, 0, `${set.join(' ')} should fail`);
+    assert.match(r.err, expect, r.err);
+  };
+  const two = ['clusterName=a', 'aggregator.shards[0].name=one', 'aggregator.shards[0].clusters[0]=a', 'aggregator.shards[1].name=two', 'aggregator.shards[1].clusters[0]=b'];
+  bad([...two, 'aggregator.shards[1].clusters[1]=a'], /aggregator.shards\[1\] \(two\): Kafka cluster "a" is already in shard "one"; a cluster belongs to one shard \(its incidents are explained there\): remove it from one of them/);
+  bad([...two, 'clusterSensor.enabled=true', 'clusterSensor.clusters[0].name=c', 'clusterSensor.clusters[0].bootstrapServers=k:9092'], /clusterSensor.clusters\[0\]: Kafka cluster "c" is in no shard: add it to the clusters of one entry of aggregator.shards \(one: \[a\]; two: \[b\]\)/);
+  bad(two.slice(1), /clusterName "default" is in no shard: with aggregator.shards, set clusterName \(the sidecars' default cluster\) to a cluster of one shard \(one: \[a\]; two: \[b\]\), or add it to a shard's clusters/);
+  bad([...two, 'aggregator.shards[1].name=one'], /aggregator.shards\[1\]: shard "one" is listed twice/);
+  bad([...two, 'aggregator.enabled=false'], /aggregator.shards needs aggregator.enabled/);
+  bad([...two, 'aggregator.extraArgs[0]=--upstream', 'aggregator.extraArgs[1]=grpc://global:50051'], /aggregator.extraArgs has --upstream, which the shards would get too/);
+  bad(['aggregator.shards[0].name=Prod_EU', 'aggregator.shards[0].clusters[0]=a'], /at '\/aggregator\/shards\/0\/name': 'Prod_EU' does not match pattern/);
+  bad(['aggregator.shards[0].name=eu'], /aggregator\/shards\/0[\s\S]*missing property 'clusters'/);
+  bad(['aggregator.shards[0].name=eu', 'aggregator.shards[0].cluster=a'], /additional properties 'cluster' not allowed/);
 });
 
 test('the sidecar template from a service\'s own chart (kafka-obs as a dependency) renders a valid pod with the agent beside the service', async () => {

@@ -64,4 +64,23 @@ test('not an AdmissionReview, or one without a uid, is refused with the reason; 
   assert.throws(() => sidecarTemplate({ container: { name: 'x' } }, 'file s.yaml'), /file s.yaml: container.image is missing/);
 });
 
+test('sharded: kafka-obs.io/cluster picks the shard\'s aggregator from routes; a cluster in no shard is not injected, and bad routes are refused', () => {
+  const container = { ...SIDECAR.container, env: [...(SIDECAR.container.env as object[]), { name: 'AGGREGATOR_URL', value: 'grpc://agg-eu:50051' }] };
+  const sharded = sidecarTemplate({ container, volumes: [], routes: { eu: 'grpc://agg-eu:50051', us: 'grpcs://agg-us.ns.svc:50051' } }, 'test');
+  const us = admissionResponse(review(pod({ name: 'a', annotations: { 'kafka-obs.io/inject': 'true', 'kafka-obs.io/cluster': 'us' } })), sharded);
+  assert.is(us.outcome, 'injected');
+  assert.is(envOf(us.patch).AGGREGATOR_URL, 'grpcs://agg-us.ns.svc:50051');
+  assert.is(envOf(us.patch).KAFKA_CLUSTER, 'us');
+  assert.is((us.patch[0]!.value as { env: { name: string }[] }).env.filter((e) => e.name === 'AGGREGATOR_URL').length, 1, 'one AGGREGATOR_URL');
+  assert.is(envOf(admissionResponse(review(pod({ name: 'a', annotations: { 'kafka-obs.io/inject': 'true' } })), sharded).patch).AGGREGATOR_URL, 'grpc://agg-eu:50051', 'no annotation: the container\'s own');
+  const stray = admissionResponse(review(pod({ name: 'a', annotations: { 'kafka-obs.io/inject': 'true', 'kafka-obs.io/cluster': 'toString' } })), sharded);
+  assert.is(stray.outcome, 'invalid-annotation');
+  assert.match(stray.warnings[0]!, /Kafka cluster "toString" is in no shard of this kafka-obs \(shards serve eu, us\)/);
+  // Without routes (not sharded) any cluster goes to the one aggregator.
+  assert.is(admissionResponse(review(pod({ name: 'a', annotations: { 'kafka-obs.io/inject': 'true', 'kafka-obs.io/cluster': 'any' } })), SIDECAR).outcome, 'injected');
+  assert.throws(() => sidecarTemplate({ container, routes: ['eu'] }, 'f'), /f: routes must be a mapping of Kafka cluster name to aggregator URL/);
+  assert.throws(() => sidecarTemplate({ container, routes: { eu: 'http://x:1' } }, 'f'), /f: routes.eu must be grpc:\/\/host:port or grpcs:\/\/host:port, got "http:\/\/x:1"/);
+  assert.throws(() => sidecarTemplate({ container, routes: {} }, 'f'), /f: routes is empty/);
+});
+
 test.run();

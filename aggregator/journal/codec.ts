@@ -86,19 +86,10 @@ function varintLength(v: number): number {
  * own encoding (the bytes the agent sent, when known). Returns nothing: the caller knows where it starts.
  */
 export function writeSignalEvent(w: ByteWriter, offset: number, timeVarint: Uint8Array, signalBytes: Uint8Array): void {
-  const inner = 1 + varintLength(offset) + 1 + timeVarint.length + 1 + varintLength(signalBytes.length) + signalBytes.length;
-  w.byte(0x0a);
-  w.varint(inner);
-  w.byte(0x08);
-  w.varint(offset);
-  w.byte(0x10);
-  w.bytes(timeVarint);
-  w.byte(0x52);
-  w.varint(signalBytes.length);
-  w.bytes(signalBytes);
+  writeSignalEventSpan(w, offset, timeVarint, signalBytes, 0, signalBytes.length);
 }
 
-/** writeSignalEvent for a signal whose encoding is frame[start, end) (copied without a view). */
+/** Appends one framed signal event whose encoding is frame[start, end) (copied without a view). */
 export function writeSignalEventSpan(w: ByteWriter, offset: number, timeVarint: Uint8Array, frame: Uint8Array, start: number, end: number): void {
   const len = end - start;
   const inner = 1 + varintLength(offset) + 1 + timeVarint.length + 1 + varintLength(len) + len;

@@ -54,13 +54,80 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 {{- end -}}
 
-{{/* The aggregator's gRPC address as agents in any namespace reach it. (context with .Release, .Values) */}}
-{{- define "kafka-obs.aggregatorUrl" -}}
-{{- if .Values.sidecar.aggregatorUrl -}}
-{{- .Values.sidecar.aggregatorUrl -}}
-{{- else -}}
+{{/*
+The aggregators of a release, as a YAML list of {name, component, shard}: the aggregator itself
+and, with aggregator.shards, one leaf per shard. (context with .Release, .Values)
+*/}}
+{{- define "kafka-obs.aggregators" -}}
+- name: {{ include "kafka-obs.aggregatorName" . }}
+  component: aggregator
+{{- range .Values.aggregator.shards }}
+- name: {{ include "kafka-obs.shardName" (dict "Release" $.Release "Values" $.Values "shard" .name) }}
+  component: aggregator-shard
+  shard:
+    {{- toYaml . | nindent 4 }}
+{{- end }}
+{{- end -}}
+
+{{/* A shard's StatefulSet and Service: <fullname>-aggregator-<shard>. (dict "Release" "Values" "shard" <name>) */}}
+{{- define "kafka-obs.shardName" -}}
+{{- printf "%s-%s" (include "kafka-obs.aggregatorName" .) .shard | trunc 52 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* The labels that tell an aggregator's pods from the others': one item of kafka-obs.aggregators. */}}
+{{- define "kafka-obs.aggregatorRole" -}}
+app.kubernetes.io/component: {{ .component }}
+{{- if .shard }}
+kafka-obs.io/shard: {{ .shard.name }}
+{{- end }}
+{{- end -}}
+
+{{/* (dict "ctx" <root> "t" <item of kafka-obs.aggregators>) */}}
+{{- define "kafka-obs.aggregatorSelector" -}}
+{{ include "kafka-obs.selectorLabels" (dict "ctx" .ctx "component" .t.component) }}
+{{- if .t.shard }}
+kafka-obs.io/shard: {{ .t.shard.name }}
+{{- end }}
+{{- end -}}
+
+{{/* The shard that owns a Kafka cluster: its name, or nothing. (dict "Values" "cluster") */}}
+{{- define "kafka-obs.shardOf" -}}
+{{- $cluster := .cluster -}}
+{{- range .Values.aggregator.shards }}{{ if has $cluster .clusters }}{{ .name }}{{ end }}{{ end -}}
+{{- end -}}
+
+{{/* The upstream aggregator's gRPC address, as its shards (leaves) reach it. (context with .Release, .Values) */}}
+{{- define "kafka-obs.upstreamUrl" -}}
 {{- printf "%s://%s.%s.svc:%v" (ternary "grpcs" "grpc" .Values.aggregator.tls.enabled) (include "kafka-obs.aggregatorName" .) .Release.Namespace .Values.aggregator.grpcPort -}}
 {{- end -}}
+
+{{/*
+The gRPC address agents of a Kafka cluster send to, from any namespace: sidecar.aggregatorUrl when
+set; else, with aggregator.shards, the Service of the shard that owns the cluster (a cluster in no
+shard fails, naming it); else this release's aggregator.
+(dict "Release" "Values" "cluster" <name; empty: clusterName>)
+*/}}
+{{- define "kafka-obs.aggregatorUrl" -}}
+{{- $scheme := ternary "grpcs" "grpc" .Values.aggregator.tls.enabled -}}
+{{- if .Values.sidecar.aggregatorUrl -}}
+{{- .Values.sidecar.aggregatorUrl -}}
+{{- else if .Values.aggregator.shards -}}
+{{- $cluster := .cluster | default .Values.clusterName -}}
+{{- $shard := include "kafka-obs.shardOf" (dict "Values" .Values "cluster" $cluster) -}}
+{{- if not $shard -}}
+{{- fail (printf "Kafka cluster %q is in no shard: add it to the clusters of one entry of aggregator.shards (now: %s), or set sidecar.aggregatorUrl" $cluster (include "kafka-obs.shardList" .)) -}}
+{{- end -}}
+{{- printf "%s://%s.%s.svc:%v" $scheme (include "kafka-obs.shardName" (dict "Release" .Release "Values" .Values "shard" $shard)) .Release.Namespace .Values.aggregator.grpcPort -}}
+{{- else -}}
+{{- include "kafka-obs.upstreamUrl" . -}}
+{{- end -}}
+{{- end -}}
+
+{{/* "prod-eu: [prod-eu], prod-us: [prod-us, prod-us-2]" for messages. */}}
+{{- define "kafka-obs.shardList" -}}
+{{- $out := list -}}
+{{- range .Values.aggregator.shards }}{{ $out = append $out (printf "%s: [%s]" .name (join ", " .clusters)) }}{{ end -}}
+{{- join "; " $out -}}
 {{- end -}}
 
 {{- define "kafka-obs.tokenSecretName" -}}
@@ -93,7 +160,7 @@ when the aggregator uses TLS.
   args: ["agent"]
   env:
     - name: AGGREGATOR_URL
-      value: {{ include "kafka-obs.aggregatorUrl" $ctx | quote }}
+      value: {{ include "kafka-obs.aggregatorUrl" (merge (dict "cluster" .cluster) $ctx) | quote }}
     - name: AGENT_ID
       valueFrom:
         fieldRef:
@@ -189,6 +256,38 @@ Checks the schema cannot express; each failure says what to change.
 {{- define "kafka-obs.validate" -}}
 {{- if and .Values.aggregator.tls.enabled (not .Values.aggregator.tls.secretName) -}}
 {{- fail "aggregator.tls.enabled needs aggregator.tls.secretName: a kubernetes.io/tls Secret with tls.crt and tls.key (and ca.crt for clientCa)" -}}
+{{- end -}}
+{{- $owner := dict -}}
+{{- $shardNames := dict -}}
+{{- range $i, $s := .Values.aggregator.shards -}}
+{{- if not $.Values.aggregator.enabled -}}
+{{- fail "aggregator.shards needs aggregator.enabled: the aggregator is the upstream the shards forward to (a chart that only uses the sidecar template points it at a shard with sidecar.aggregatorUrl)" -}}
+{{- end -}}
+{{- if hasKey $shardNames $s.name -}}
+{{- fail (printf "aggregator.shards[%d]: shard %q is listed twice; give each shard its own name" $i $s.name) -}}
+{{- end -}}
+{{- $_ := set $shardNames $s.name true -}}
+{{- range $s.clusters -}}
+{{- if hasKey $owner . -}}
+{{- fail (printf "aggregator.shards[%d] (%s): Kafka cluster %q is already in shard %q; a cluster belongs to one shard (its incidents are explained there): remove it from one of them" $i $s.name . (get $owner .)) -}}
+{{- end -}}
+{{- $_ := set $owner . $s.name -}}
+{{- end -}}
+{{- end -}}
+{{- if .Values.aggregator.shards -}}
+{{- if has "--upstream" .Values.aggregator.extraArgs -}}
+{{- fail "aggregator.extraArgs has --upstream, which the shards would get too (they take the aggregator's extraArgs): with aggregator.shards the release's aggregator cannot be a leaf itself yet; remove --upstream or the shards" -}}
+{{- end -}}
+{{- if not (hasKey $owner .Values.clusterName) -}}
+{{- fail (printf "clusterName %q is in no shard: with aggregator.shards, set clusterName (the sidecars' default cluster) to a cluster of one shard (%s), or add it to a shard's clusters" .Values.clusterName (include "kafka-obs.shardList" .)) -}}
+{{- end -}}
+{{- if .Values.clusterSensor.enabled -}}
+{{- range $i, $c := .Values.clusterSensor.clusters -}}
+{{- if not (hasKey $owner $c.name) -}}
+{{- fail (printf "clusterSensor.clusters[%d]: Kafka cluster %q is in no shard: add it to the clusters of one entry of aggregator.shards (%s)" $i $c.name (include "kafka-obs.shardList" $)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 {{- if and .Values.clusterSensor.enabled (not .Values.clusterSensor.clusters) -}}
 {{- fail "clusterSensor.enabled needs at least one entry in clusterSensor.clusters (name and bootstrapServers)" -}}

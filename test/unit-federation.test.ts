@@ -149,4 +149,26 @@ test('an HA group: raw signals once by (source, seq), findings from the primary 
   assert.is(r.reason, 'invalid_group');
 });
 
+test('an HA group after an upstream restart: the journal\'s group narratives are known by id; resolved stays resolved', () => {
+  const { up, log } = setup();
+  const seen: Narrative[] = [];
+  const append = log.append.bind(log);
+  log.append = (p, t) => {
+    if (p.narrative) seen.push(p.narrative);
+    return append(p, t);
+  };
+  up.restoreNarrative({ ...narrative('h-open', Narrative_State.UPDATED, 4), leaf: 'a', group: 'pair' });
+  up.restoreNarrative({ ...narrative('h-done', Narrative_State.RESOLVED, 3), leaf: 'a', group: 'pair' });
+  up.connected('a', 'pair');
+  up.connected('b', 'pair');
+  const b = (leaf: string, offset: bigint, n: Narrative) => ({ leaf, journalId: `j-${leaf}`, group: 'pair', cells: [], events: [ev(offset, { narrative: n })] });
+  up.ingest(b('b', 9n, narrative('h-open', Narrative_State.UPDATED, 7)));
+  up.ingest(b('a', 9n, narrative('h-open', Narrative_State.UPDATED, 6)));
+  up.ingest(b('a', 10n, narrative('h-done', Narrative_State.UPDATED, 2)));
+  assert.equal(seen.map((n) => [n.id, Narrative_State[n.state], n.revision, n.leaf]), [['h-open', 'UPDATED', 5, 'b']], 'the revision continues from the journal\'s; the first member to send speaks; a resolved one stays resolved');
+  up.disconnected('b', 'pair');
+  up.ingest(b('a', 11n, narrative('h-open', Narrative_State.RESOLVED, 7)));
+  assert.equal(seen.map((n) => [Narrative_State[n.state], n.revision, n.leaf]).slice(1), [['RESOLVED', 6, 'a']], 'b gone: a\'s resolve stands');
+});
+
 test.run();

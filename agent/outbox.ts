@@ -107,6 +107,13 @@ export class Outbox {
       this.push(signal, nowNs);
       return 0;
     }
+    const dropped = this.makeRoom();
+    this.push(signal, nowNs);
+    return dropped;
+  }
+
+  /** Drops the oldest until there is room for one; returns how many were lost unsent (counted). */
+  private makeRoom(): number {
     let dropped = 0;
     while (this.size >= this.capacity) {
       const old = this.items[this.head]!;
@@ -121,7 +128,6 @@ export class Outbox {
     }
     this.stats.dropped += dropped;
     this.stats.droppedUnsent += dropped;
-    this.push(signal, nowNs);
     return dropped;
   }
 
@@ -138,17 +144,7 @@ export class Outbox {
    * "drop-oldest", counted in this queue's stats.
    */
   addNumbered(signal: Signal): number {
-    let dropped = 0;
-    while (this.size >= this.capacity) {
-      const old = this.items[this.head]!;
-      this.items[this.head++] = undefined as unknown as Signal;
-      if (this.unsent > 0) {
-        this.unsent--;
-        this.evictedInFlight.push(old.seq);
-      } else dropped++;
-    }
-    this.stats.dropped += dropped;
-    this.stats.droppedUnsent += dropped;
+    const dropped = this.makeRoom();
     this.nextSeq = signal.seq + 1n;
     this.items.push(signal);
     this.stats.added++;

@@ -88,7 +88,8 @@ export function sidecarTemplate(data: unknown, where: string): SidecarTemplate {
     if (!isObject(data.routes)) throw new Error(`${where}: routes must be a mapping of Kafka cluster name to aggregator URL`);
     const routes: Record<string, string> = {};
     for (const [cluster, url] of Object.entries(data.routes)) {
-      if (typeof url !== 'string' || !/^grpcs?:\/\/[^/\s]+$/.test(url)) throw new Error(`${where}: routes.${cluster} must be grpc://host:port or grpcs://host:port, got ${JSON.stringify(url)}`);
+      // One aggregator, or an HA pair's members separated by commas (AGGREGATOR_URL takes both).
+      if (typeof url !== 'string' || !url.split(',').every((u) => /^grpcs?:\/\/[^/\s,]+$/.test(u))) throw new Error(`${where}: routes.${cluster} must be grpc://host:port or grpcs://host:port (an HA pair: both, separated by a comma), got ${JSON.stringify(url)}`);
       routes[cluster] = url;
     }
     if (Object.keys(routes).length === 0) throw new Error(`${where}: routes is empty: leave it out, or map each Kafka cluster to its aggregator's URL`);

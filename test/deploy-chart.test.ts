@@ -252,6 +252,90 @@ test('shards: bad values fail with a message naming what to change', () => {
   bad(['aggregator.shards[0].name=eu', 'aggregator.shards[0].cluster=a'], /additional properties 'cluster' not allowed/);
 });
 
+// HA pairs (examples/ha-pair-values.yaml): every shard runs two members forwarding to the release's aggregator.
+const HA = join(CHART, 'examples/ha-pair-values.yaml');
+const MEMBERS = (shard: string, scheme = 'grpc'): string => [0, 1].map((i) => `${scheme}://kafka-obs-aggregator-${shard}-${i}.kafka-obs-aggregator-${shard}-headless.kafka-obs.svc:50051`).join(',');
+
+test('HA pair: two members per shard (own claim, stable name), each with --ha-group and --upstream; actors upstream only; every manifest validates', async () => {
+  const ms = render({ files: [HA], set: ['aggregator.shards[1].haPair=false'] });
+  await allValid(ms);
+  const sts = (name: string) => find(ms, 'StatefulSet', name);
+  const eu = sts('aggregator-eu');
+  assert.is(eu.metadata.name, 'kafka-obs-aggregator-eu');
+  assert.is(eu.spec.replicas, 2, 'two members');
+  assert.is(eu.spec.serviceName, 'kafka-obs-aggregator-eu-headless');
+  assert.is(eu.spec.volumeClaimTemplates[0].metadata.name, 'data', 'each member its own claim (data-<pod>)');
+  const headless = find(ms, 'Service', 'aggregator-eu-headless');
+  assert.is(headless.spec.clusterIP, 'None');
+  assert.is(headless.spec.publishNotReadyAddresses, true, 'each member\'s name resolves while it starts');
+  const c = eu.spec.template.spec.containers[0];
+  const args = c.args as string[];
+  assert.is(argOf(args, '--upstream'), UPSTREAM_URL);
+  assert.is(argOf(args, '--ha-group'), 'eu');
+  assert.is(argOf(args, '--leaf-name'), '$(POD_NAME)', 'each member its own leaf name: its pod\'s');
+  assert.equal(c.env.find((e: Env) => e.name === 'POD_NAME').valueFrom, { fieldRef: { fieldPath: 'metadata.name' } });
+  assert.is(c.env.findIndex((e: Env) => e.name === 'POD_NAME'), 0, 'POD_NAME is defined before anything refers to it');
+  assert.is(argOf(args, '--upstream-token-file'), '/etc/kafka-obs/token/token');
+  assert.ok(eu.spec.template.spec.affinity.podAntiAffinity, 'the members are spread over nodes');
+  // us is not a pair (its own haPair: false): one member, its shard name.
+  const us = sts('aggregator-us');
+  assert.is(us.spec.replicas, 1);
+  assert.is(argOf(us.spec.template.spec.containers[0].args, '--ha-group'), undefined);
+  assert.is(argOf(us.spec.template.spec.containers[0].args, '--leaf-name'), 'us');
+  // Actors: the upstream only (a member with actors refuses to start; a shard would page twice).
+  for (const name of ['aggregator-eu', 'aggregator-us']) {
+    const spec = sts(name).spec.template.spec;
+    assert.not.ok((spec.containers[0].args as string[]).includes('--actors'), `${name} gets no actors`);
+    assert.not.ok((spec.volumes as { name: string }[]).some((v) => v.name === 'actors'));
+  }
+  assert.is(argOf(sts('aggregator').spec.template.spec.containers[0].args, '--actors'), '/etc/kafka-obs/actors/actors.yaml');
+  assert.is(argOf(sts('aggregator').spec.template.spec.containers[0].args, '--ha-group'), undefined, 'the upstream is not a member');
+});
+
+test('HA pair: the sensors, injected and template sidecars of a pair\'s clusters get both members\' URLs', async () => {
+  const ms = render({ files: [HA], set: ['aggregator.shards[1].haPair=false'] });
+  assert.is(envOf(find(ms, 'Deployment', 'sensor-prod-eu').spec.template.spec.containers[0]).AGGREGATOR_URL, MEMBERS('eu'));
+  assert.is(envOf(find(ms, 'Deployment', 'sensor-prod-us').spec.template.spec.containers[0]).AGGREGATOR_URL, SHARD_URL('us'));
+  const sidecar = sidecarTemplate(parseYaml(find(ms, 'ConfigMap', 'sidecar').data['sidecar.yaml']) as unknown, 'the rendered sidecar.yaml');
+  assert.equal(sidecar.routes, { 'prod-eu': MEMBERS('eu'), 'prod-us': SHARD_URL('us') });
+  const review = { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'u', object: { kind: 'Pod', metadata: { name: 'orders-0', annotations: { 'kafka-obs.io/inject': 'true', 'kafka-obs.io/cluster': 'prod-eu' } }, spec: { containers: [{ name: 'orders', image: 'o' }] } } } };
+  const r = admissionResponse(review, sidecar);
+  assert.is(r.outcome, 'injected');
+  assert.is(envOf(r.patch[0]!.value as { env: Env[] }).AGGREGATOR_URL, MEMBERS('eu'));
+  // With TLS: grpcs:// to both members.
+  const tls = render({ files: [HA], set: ['aggregator.tls.enabled=true', 'aggregator.tls.secretName=agg-tls'] });
+  assert.is(envOf(find(tls, 'Deployment', 'sensor-prod-us').spec.template.spec.containers[0]).AGGREGATOR_URL, MEMBERS('us', 'grpcs'));
+  // The template, from a service's own chart.
+  const dir = tempDir('chart-');
+  cpSync(join(CHART, '..'), dir, { recursive: true });
+  const app = join(dir, 'kafka-obs/examples/orders-app');
+  assert.is(helm(['dependency', 'build', app]).code, 0);
+  const appMs = render({ chart: app, release: 'orders', namespace: 'shop', set: ['kafka-obs.aggregator.enabled=true', 'kafka-obs.sidecar.aggregatorUrl=', 'kafka-obs.clusterName=prod-eu', 'kafka-obs.aggregator.shards[0].name=eu', 'kafka-obs.aggregator.shards[0].clusters[0]=prod-eu', 'kafka-obs.aggregator.shards[0].haPair=true'] });
+  await allValid(appMs);
+  assert.is(
+    envOf(find(appMs, 'Deployment', 'orders').spec.template.spec.containers[1]).AGGREGATOR_URL,
+    [0, 1].map((i) => `grpc://orders-kafka-obs-aggregator-eu-${i}.orders-kafka-obs-aggregator-eu-headless.shop.svc:50051`).join(','),
+  );
+});
+
+test('HA pair: bad values fail with a message naming what to change', () => {
+  const bad = (set: string[], expect: RegExp): void => {
+    const r = helm(['template', 'k', CHART, ...set.flatMap((s) => ['--set', s])]);
+    assert.is.not(r.code, 0, `${set.join(' ')} should fail`);
+    assert.match(r.err, expect, r.err);
+  };
+  bad(['aggregator.haPair.enabled=true'], /aggregator.haPair.enabled needs an upstream: .* List the Kafka clusters in aggregator.shards \(each shard then runs as a pair, or set haPair per shard\), or set aggregator.haPair.enabled=false/);
+  const pair = ['clusterName=a', 'aggregator.shards[0].name=one', 'aggregator.shards[0].clusters[0]=a', 'aggregator.shards[0].haPair=true'];
+  bad([...pair, 'aggregator.extraArgs[0]=--actors', 'aggregator.extraArgs[1]=/x.yaml'], /aggregator.extraArgs has --actors, which the HA pair members of shards one would get too: both members would announce every incident\. .*remove --actors from aggregator.extraArgs/);
+  bad([...pair, 'aggregator.extraArgs[0]=--ha-actors'], /aggregator.extraArgs has --ha-actors/);
+  bad([...pair, 'aggregator.extraArgs[0]=--ha-group', 'aggregator.extraArgs[1]=g'], /aggregator.extraArgs has --ha-group, which the shards would get too: .*use aggregator.shards\[\].name and aggregator.shards\[\].haPair/);
+  bad([...pair, 'aggregator.extraArgs[0]=--leaf-name', 'aggregator.extraArgs[1]=x'], /aggregator.extraArgs has --leaf-name/);
+  bad([...pair.slice(0, 3), 'aggregator.shards[0].haPair=yes'], /at '\/aggregator\/shards\/0\/haPair': got string, want boolean/);
+  bad(['aggregator.haPair.members=3'], /additional properties 'members' not allowed/);
+  // Without a pair, --actors in extraArgs stays the user's business (the shards then act too).
+  assert.is(helm(['template', 'k', CHART, ...pair.slice(0, 3).flatMap((s) => ['--set', s]), '--set', 'aggregator.extraArgs[0]=--cause-wait-ms', '--set-string', 'aggregator.extraArgs[1]=20000']).code, 0);
+});
+
 test('the sidecar template from a service\'s own chart (kafka-obs as a dependency) renders a valid pod with the agent beside the service', async () => {
   const dir = tempDir('chart-');
   cpSync(join(CHART, '..'), dir, { recursive: true });

@@ -79,7 +79,10 @@ test('sharded: kafka-obs.io/cluster picks the shard\'s aggregator from routes; a
   // Without routes (not sharded) any cluster goes to the one aggregator.
   assert.is(admissionResponse(review(pod({ name: 'a', annotations: { 'kafka-obs.io/inject': 'true', 'kafka-obs.io/cluster': 'any' } })), SIDECAR).outcome, 'injected');
   assert.throws(() => sidecarTemplate({ container, routes: ['eu'] }, 'f'), /f: routes must be a mapping of Kafka cluster name to aggregator URL/);
-  assert.throws(() => sidecarTemplate({ container, routes: { eu: 'http://x:1' } }, 'f'), /f: routes.eu must be grpc:\/\/host:port or grpcs:\/\/host:port, got "http:\/\/x:1"/);
+  assert.throws(() => sidecarTemplate({ container, routes: { eu: 'http://x:1' } }, 'f'), /f: routes.eu must be grpc:\/\/host:port or grpcs:\/\/host:port \(an HA pair: both, separated by a comma\), got "http:\/\/x:1"/);
+  assert.throws(() => sidecarTemplate({ container, routes: { eu: 'grpc://a:1,' } }, 'f'), /f: routes.eu must be/);
+  // An HA pair: both members, as AGGREGATOR_URL takes them.
+  assert.equal(sidecarTemplate({ container, routes: { eu: 'grpc://a-0.h:1,grpc://a-1.h:1' } }, 'f').routes, { eu: 'grpc://a-0.h:1,grpc://a-1.h:1' });
   assert.throws(() => sidecarTemplate({ container, routes: {} }, 'f'), /f: routes is empty/);
 });
 

@@ -54,6 +54,39 @@ export interface LeafStats {
   /** Events retention deleted before they could be forwarded. */
   missed: bigint;
   reconnects: number;
+  /** Streams the upstream refused (UNAUTHENTICATED, PERMISSION_DENIED, INVALID_ARGUMENT), by code. */
+  refusals: Map<string, number>;
+}
+
+/** Codes that mean the upstream will not take this leaf as it is configured: retried slowly, said with what to change. */
+const REFUSAL_CODES: ReadonlySet<Status> = new Set([Status.UNAUTHENTICATED, Status.PERMISSION_DENIED, Status.INVALID_ARGUMENT]);
+
+/** What to change on either side when the upstream refuses this leaf (never the token itself). */
+export function refusalHint(code: Status, o: Pick<UpstreamSettings, 'leaf' | 'token' | 'tls' | 'url'>): string {
+  const cert = o.tls.certFile !== undefined;
+  if (code === Status.UNAUTHENTICATED) {
+    if (o.token !== undefined) return `the upstream did not accept this leaf's bearer token (from --upstream-token-file or UPSTREAM_TOKEN${cert ? ', with the client certificate --upstream-tls-cert' : ''}): give the token of an identity in the upstream's --identities-file (or its --token-file)`;
+    return `this leaf sent no bearer token${cert ? '' : ' and no client certificate'}: give --upstream-token-file (or UPSTREAM_TOKEN)${cert || !o.url.startsWith('grpcs://') ? '' : ', or --upstream-tls-cert and --upstream-tls-key for mutual TLS'}`;
+  }
+  if (code === Status.PERMISSION_DENIED) {
+    return `the identity this leaf calls the upstream as may not speak for the leaf name "${o.leaf}": add "${o.leaf}" to that identity's sources in the upstream's --identities-file, give this leaf the ${cert ? 'certificate' : 'token'} of an identity that may, or change --leaf-name`;
+  }
+  return 'the upstream refused what this leaf sent (see err)';
+}
+
+/** What to change when the TLS handshake with the upstream fails (gRPC says UNAVAILABLE), if the error says why. */
+export function handshakeHint(details: string, o: Pick<UpstreamSettings, 'tls'>): string | undefined {
+  if (/certificate required|alert handshake failure/i.test(details) && o.tls.certFile === undefined) {
+    return 'the upstream asks for a client certificate (mutual TLS): give --upstream-tls-cert and --upstream-tls-key (UPSTREAM_TLS_CERT, UPSTREAM_TLS_KEY)';
+  }
+  if (/alert (bad certificate|unknown ca|certificate unknown|certificate expired|unsupported certificate)/i.test(details)) {
+    return 'the upstream does not accept this leaf\'s client certificate (--upstream-tls-cert): it must be signed by the CA of the upstream\'s --tls-client-ca, and valid';
+  }
+  if (/self.signed|unable to (get|verify)|certificate verify failed|unknown ca/i.test(details)) {
+    return 'this leaf does not trust the upstream\'s certificate: give the CA that signed it with --upstream-tls-ca (UPSTREAM_TLS_CA)';
+  }
+  if (/does not match|altname|hostname/i.test(details)) return 'the upstream\'s certificate does not name the host of --upstream: give the name it carries with --upstream-tls-server-name';
+  return undefined;
 }
 
 export interface RunningLeaf {
@@ -91,13 +124,23 @@ function* snapshot(hierarchy: HierarchyManager): Generator<CellChange[]> {
 
 export function startLeaf(o: UpstreamSettings, log: EventLog, journalId: string, hierarchy: HierarchyManager, registry: Registry, logger: Logger): RunningLeaf {
   const target = parseTarget(o.url);
-  const stats: LeafStats = { connected: false, ackedOffset: 0n, forwarded: 0, batches: 0, refused: 0, missed: 0n, reconnects: 0 };
+  const stats: LeafStats = { connected: false, ackedOffset: 0n, forwarded: 0, batches: 0, refused: 0, missed: 0n, reconnects: 0, refusals: new Map() };
   new Gauge({ name: 'kafkaobs_federation_upstream_connected', help: '1 while the stream to the upstream aggregator is open and answered.', registers: [registry], collect() { this.set(stats.connected ? 1 : 0); } });
   new Gauge({ name: 'kafkaobs_federation_upstream_acked_offset', help: 'The last offset of this journal the upstream holds.', registers: [registry], collect() { this.set(Number(stats.ackedOffset)); } });
   new Gauge({ name: 'kafkaobs_federation_upstream_behind_events', help: 'Events of this journal past what the upstream holds (all kinds, forwarded or not).', registers: [registry], collect() { this.set(Math.max(0, Number(log.nextOffset - 1n - stats.ackedOffset))); } });
   new Counter({ name: 'kafkaobs_federation_forwarded_total', help: 'Events sent upstream (resent ones counted again).', registers: [registry], collect() { this.reset(); this.inc(stats.forwarded); } });
   new Counter({ name: 'kafkaobs_federation_upstream_refused_total', help: 'Events the upstream refused as invalid (see the log).', registers: [registry], collect() { this.reset(); this.inc(stats.refused); } });
   new Counter({ name: 'kafkaobs_federation_missed_total', help: 'Events retention deleted before they could be forwarded.', registers: [registry], collect() { this.reset(); this.inc(Number(stats.missed)); } });
+  new Counter({
+    name: 'kafkaobs_federation_upstream_refusals_total',
+    help: 'Streams the upstream refused this leaf (UNAUTHENTICATED: no or a wrong token or certificate; PERMISSION_DENIED: its identity may not speak for the leaf name; INVALID_ARGUMENT), by gRPC code.',
+    labelNames: ['code'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [code, n] of stats.refusals) this.inc({ code }, n);
+    },
+  });
   new Counter({ name: 'kafkaobs_federation_reconnects_total', help: 'Streams to the upstream that ended and were opened again.', registers: [registry], collect() { this.reset(); this.inc(stats.reconnects); } });
 
   const stopping = new AbortController();
@@ -171,8 +214,11 @@ export function startLeaf(o: UpstreamSettings, log: EventLog, journalId: string,
 
   const running = (async () => {
     let failures = 0;
+    // A refusal is said when it begins or changes, then every 5 minutes while it lasts.
+    let refusal: { key: string; since: number; saidAt: number; attempts: number } | undefined;
     while (!stopping.signal.aborted) {
       const since = Date.now();
+      let refused = false;
       try {
         await session();
         if (!stopping.signal.aborted) logger.warn({ upstream: o.url }, 'federation: the upstream ended the stream; reconnecting');
@@ -180,18 +226,36 @@ export function startLeaf(o: UpstreamSettings, log: EventLog, journalId: string,
         if (stopping.signal.aborted) break;
         const code = e instanceof ClientError ? Status[e.code] : undefined;
         const details = e instanceof ClientError ? e.details : (e as Error).message;
-        // Said once per outage, then quietly retried (the journal keeps what the upstream misses).
-        if (failures === 0) logger.warn({ upstream: o.url, code, err: details, ackedOffset: String(stats.ackedOffset) }, 'federation: cannot reach the upstream; keeping everything in the journal and retrying');
-        if (e instanceof ClientError && (e.code === Status.PERMISSION_DENIED || e.code === Status.UNAUTHENTICATED || e.code === Status.INVALID_ARGUMENT)) {
-          logger.error({ upstream: o.url, code, err: details }, 'federation: the upstream refused this leaf; retrying slowly');
-          failures = Math.max(failures, 6);
+        if (e instanceof ClientError && REFUSAL_CODES.has(e.code)) {
+          refused = true;
+          stats.refusals.set(Status[e.code], (stats.refusals.get(Status[e.code]) ?? 0) + 1);
+          const key = `${e.code}\n${details}`;
+          const now = Date.now();
+          if (refusal?.key !== key) refusal = { key, since: now, saidAt: 0, attempts: 0 };
+          refusal.attempts++;
+          if (refusal.saidAt === 0 || now - refusal.saidAt >= 300_000) {
+            refusal.saidAt = now;
+            logger.error(
+              { upstream: o.url, leaf: o.leaf, code, err: details, attempts: refusal.attempts, ackedOffset: String(stats.ackedOffset), nextOffset: String(log.nextOffset) },
+              `federation: the upstream refused this leaf (${code}): ${refusalHint(e.code, o)}. Everything stays in the journal; retrying every 30 s at most`,
+            );
+          }
+        } else if (failures === 0) {
+          // Said once per outage, then quietly retried (the journal keeps what the upstream misses).
+          const hint = handshakeHint(details, o);
+          logger.warn({ upstream: o.url, code, err: details, ackedOffset: String(stats.ackedOffset) }, `federation: cannot reach the upstream${hint ? ` (${hint})` : ''}; keeping everything in the journal and retrying`);
         }
       }
       stats.reconnects++;
+      if (sessionConnected) {
+        if (refusal) logger.info({ upstream: o.url, leaf: o.leaf, afterAttempts: refusal.attempts }, 'federation: the upstream takes this leaf again');
+        refusal = undefined;
+      }
       if (sessionConnected || Date.now() - since > 10_000) failures = 0;
       sessionConnected = false;
       failures++;
-      const backoff = Math.min(2000, 50 * 2 ** Math.min(failures, 6));
+      // Unreachable: 50 ms doubling to 2 s. Refused (a setting must change somewhere): 1 s doubling to 30 s.
+      const backoff = refused ? Math.min(30_000, 1000 * 2 ** Math.min(refusal!.attempts - 1, 5)) : Math.min(2000, 50 * 2 ** Math.min(failures, 6));
       await sleep(backoff / 2 + Math.random() * (backoff / 2), undefined, { signal: stopping.signal }).catch(() => {});
     }
   })();

@@ -74,6 +74,30 @@ and, with aggregator.shards, one leaf per shard. (context with .Release, .Values
 {{- printf "%s-%s" (include "kafka-obs.aggregatorName" .) .shard | trunc 52 | trimSuffix "-" -}}
 {{- end -}}
 
+{{/*
+Whether a shard runs as an HA pair: its own haPair when set, else aggregator.haPair.enabled.
+"true" or "". (dict "Values" "shard" <item of aggregator.shards>)
+*/}}
+{{- define "kafka-obs.haPair" -}}
+{{- if hasKey .shard "haPair" -}}
+{{- if .shard.haPair }}true{{ end -}}
+{{- else if (.Values.aggregator.haPair | default dict).enabled -}}
+true
+{{- end -}}
+{{- end -}}
+
+{{/*
+An HA pair's two members, each by its own stable name (the StatefulSet's pods through its headless
+Service): "grpc://<sts>-0.<sts>-headless.<ns>.svc:50051,grpc://<sts>-1.…". (dict "Release" "Values" "shard" <name>)
+*/}}
+{{- define "kafka-obs.memberUrls" -}}
+{{- $sts := include "kafka-obs.shardName" . -}}
+{{- $scheme := ternary "grpcs" "grpc" .Values.aggregator.tls.enabled -}}
+{{- $out := list -}}
+{{- range $i := until 2 }}{{ $out = append $out (printf "%s://%s-%d.%s-headless.%s.svc:%v" $scheme $sts $i $sts $.Release.Namespace $.Values.aggregator.grpcPort) }}{{ end -}}
+{{- join "," $out -}}
+{{- end -}}
+
 {{/* The labels that tell an aggregator's pods from the others': one item of kafka-obs.aggregators. */}}
 {{- define "kafka-obs.aggregatorRole" -}}
 app.kubernetes.io/component: {{ .component }}
@@ -104,7 +128,8 @@ kafka-obs.io/shard: {{ .t.shard.name }}
 {{/*
 The gRPC address agents of a Kafka cluster send to, from any namespace: sidecar.aggregatorUrl when
 set; else, with aggregator.shards, the Service of the shard that owns the cluster (a cluster in no
-shard fails, naming it); else this release's aggregator.
+shard fails, naming it), or both members of the shard when it is an HA pair (comma-separated: the
+agent sends every signal to each); else this release's aggregator.
 (dict "Release" "Values" "cluster" <name; empty: clusterName>)
 */}}
 {{- define "kafka-obs.aggregatorUrl" -}}
@@ -117,7 +142,13 @@ shard fails, naming it); else this release's aggregator.
 {{- if not $shard -}}
 {{- fail (printf "Kafka cluster %q is in no shard: add it to the clusters of one entry of aggregator.shards (now: %s), or set sidecar.aggregatorUrl" $cluster (include "kafka-obs.shardList" .)) -}}
 {{- end -}}
+{{- $owner := dict -}}
+{{- range .Values.aggregator.shards }}{{ if eq .name $shard }}{{ $owner = . }}{{ end }}{{ end -}}
+{{- if include "kafka-obs.haPair" (dict "Values" .Values "shard" $owner) -}}
+{{- include "kafka-obs.memberUrls" (dict "Release" .Release "Values" .Values "shard" $shard) -}}
+{{- else -}}
 {{- printf "%s://%s.%s.svc:%v" $scheme (include "kafka-obs.shardName" (dict "Release" .Release "Values" .Values "shard" $shard)) .Release.Namespace .Values.aggregator.grpcPort -}}
+{{- end -}}
 {{- else -}}
 {{- include "kafka-obs.upstreamUrl" . -}}
 {{- end -}}
@@ -274,7 +305,24 @@ Checks the schema cannot express; each failure says what to change.
 {{- $_ := set $owner . $s.name -}}
 {{- end -}}
 {{- end -}}
+{{- $pairs := list -}}
+{{- range .Values.aggregator.shards }}{{ if include "kafka-obs.haPair" (dict "Values" $.Values "shard" .) }}{{ $pairs = append $pairs .name }}{{ end }}{{ end -}}
+{{- if and (.Values.aggregator.haPair | default dict).enabled (not .Values.aggregator.shards) -}}
+{{- fail "aggregator.haPair.enabled needs an upstream: an HA pair's two members are leaves of one upstream, which merges what they decide, and in this chart that upstream is the release's aggregator with aggregator.shards. List the Kafka clusters in aggregator.shards (each shard then runs as a pair, or set haPair per shard), or set aggregator.haPair.enabled=false" -}}
+{{- end -}}
+{{- if $pairs -}}
+{{- range list "--actors" "--ha-actors" -}}
+{{- if has . $.Values.aggregator.extraArgs -}}
+{{- fail (printf "aggregator.extraArgs has %s, which the HA pair members of shards %s would get too: both members would announce every incident. Actors belong on the upstream (aggregator.actors: the chart gives them to the release's aggregator only); remove %s from aggregator.extraArgs" . (join ", " $pairs) .) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- if .Values.aggregator.shards -}}
+{{- range list "--ha-group" "--leaf-name" -}}
+{{- if has . $.Values.aggregator.extraArgs -}}
+{{- fail (printf "aggregator.extraArgs has %s, which the shards would get too: the chart names each shard (--leaf-name <shard>) and each HA pair (--ha-group <shard>); remove %s and use aggregator.shards[].name and aggregator.shards[].haPair (or aggregator.haPair.enabled)" . .) -}}
+{{- end -}}
+{{- end -}}
 {{- if has "--upstream" .Values.aggregator.extraArgs -}}
 {{- fail "aggregator.extraArgs has --upstream, which the shards would get too (they take the aggregator's extraArgs): with aggregator.shards the release's aggregator cannot be a leaf itself yet; remove --upstream or the shards" -}}
 {{- end -}}

@@ -95,6 +95,8 @@ export interface AggregatorConfig {
   metrics: MetricsSettings;
   /** Federation: forward what this aggregator decides to an upstream aggregator (this one is then a leaf). */
   upstream?: UpstreamSettings;
+  /** Federation, upstream: feed the leaves' forwarded raw signals through a pipeline of its own and publish the stories that span leaves (--correlate-leaves). */
+  correlateLeaves: boolean;
 }
 
 export const AGGREGATOR_DEFAULTS: AggregatorConfig = {
@@ -137,5 +139,6 @@ export const AGGREGATOR_DEFAULTS: AggregatorConfig = {
   recoveryWindowMs: 15 * 60 * 1000,
   recoveryMaxEvents: 2_000_000,
   journalMinFreeBytes: 64 * 1024 * 1024,
+  correlateLeaves: false,
   metrics: { partitions: EXPOSITION_DEFAULTS.partitions, maxSeries: EXPOSITION_DEFAULTS.maxSeries, cellKinds: EXPOSITION_DEFAULTS.cellKinds },
 };

@@ -10,7 +10,7 @@ import { ServerCredentials } from '@grpc/grpc-js';
 import type { ServerMiddleware } from 'nice-grpc';
 import { ServerReflection, ServerReflectionService } from 'nice-grpc-server-reflection';
 import type { Logger } from 'pino';
-import { Counter, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import { HealthDefinition, Narrative_State, SERVICE_NAMES, Situation_Level, descriptorSet, directDefinition, nowNs, type Narrative } from '../proto/index.js';
 import type { HierarchyManager } from '../hierarchy/manager.js';
 import { OBSERVER_DEFAULTS, scaledObserverSettings } from '../observers/index.js';
@@ -35,6 +35,7 @@ import { startWebhook } from './webhook.js';
 import { KafkaExposition } from './exposition.js';
 import { FederationUpstream } from './federation/upstream.js';
 import { startLeaf } from './federation/leaf.js';
+import { LeafCorrelator } from './federation/correlate.js';
 import { decodeFramed, indexEvents } from './journal/codec.js';
 import { EventKind } from '../proto/index.js';
 
@@ -108,7 +109,12 @@ export async function startAggregator(config: AggregatorConfig, logger: Logger):
   const ingress = new Ingress(pipeline, log, nowNs, { maxSources: config.maxSources, evictAfterNs: BigInt(config.sourceEvictAfterMs) * 1_000_000n });
   ingress.restore(state.highWater);
   // What leaf aggregators forward (federation): dedupe state and their narratives from the journal.
-  const federation = new FederationUpstream(log, pipeline.hierarchy, nowNs);
+  // --correlate-leaves: the leaves' raw signals through a pipeline of our own; its stories that span leaves are published as ours.
+  const correlator = config.correlateLeaves ? new LeafCorrelator(pipelineSettings(config, `x-${Date.now().toString(36)}-`)) : undefined;
+  const federation = new FederationUpstream(log, pipeline.hierarchy, nowNs, correlator, (leaf) =>
+    logger.warn({ leaf }, `--correlate-leaves: leaf "${leaf}" forwards no raw signals (start it with --upstream-signals); what its agents see cannot join stories across leaves`),
+  );
+  if (correlator) logger.info('--correlate-leaves: raw signals the leaves forward (--upstream-signals) go through this aggregator\'s own pipeline; its narratives are published only when they span two leaves or more');
   federation.restore(state.highWater);
   if ([...state.highWater.keys()].some((k) => k.startsWith('federation/'))) await restoreLeafNarratives(journal, federation);
   const ids = new NarrativeIds();
@@ -210,7 +216,11 @@ export async function startAggregator(config: AggregatorConfig, logger: Logger):
   let observerErrorsLogged = 0;
   let lastErrorLog = 0;
   const ticker = setInterval(() => {
-    if (refusal === undefined) ingress.tick(); // nothing new is written while the journal cannot write
+    if (refusal === undefined) {
+      // nothing new is written while the journal cannot write
+      ingress.tick();
+      federation.tick();
+    }
     const errors = [...pipeline.stats.observerErrors.values()].reduce((a, b) => a + b, 0);
     if (errors > observerErrorsLogged && Date.now() - lastErrorLog > 10_000) {
       logger.error({ errors: errors - observerErrorsLogged, last: pipeline.stats.lastObserverError }, 'observers failed on some signals (counted in kafkaobs_observer_errors_total); those signals still count');
@@ -256,7 +266,10 @@ export async function startAggregator(config: AggregatorConfig, logger: Logger):
       // 1. Signal streams finish the batch in hand (committed and acknowledged) and end.
       await waitUntil(() => signalStreams === 0);
       // 2. What time made due is appended, and everything is committed.
-      if (refusal === undefined) ingress.tick();
+      if (refusal === undefined) {
+        ingress.tick();
+        federation.tick();
+      }
       const committed = await Promise.race([log.committedAll().then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), Math.max(0, deadline - Date.now())))]);
       // 3. Subscribers get every committed event before their streams end.
       const end = log.nextOffset;
@@ -338,6 +351,42 @@ function federationMetrics(registry: Registry, f: FederationUpstream): void {
       for (const kind of ['signal', 'finding', 'situation']) this.inc({ kind }, f.stats.ha.deduped.get(kind) ?? 0);
     },
   });
+  if (f.correlator) {
+    const c = f.correlator;
+    new Counter({
+      name: 'kafkaobs_federation_cross_leaf_narratives_total',
+      help: '--correlate-leaves: narratives of this aggregator\'s correlating pipeline by outcome (published: its evidence spans two leaves or more, published as this aggregator\'s own; suppressed: resolved without spanning two leaves, left to the leaf that saw it whole).',
+      labelNames: ['outcome'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc({ outcome: 'published' }, c.gate.stats.published);
+        this.inc({ outcome: 'suppressed' }, c.gate.stats.suppressed);
+      },
+    });
+    new Counter({
+      name: 'kafkaobs_federation_correlated_signals_total',
+      help: '--correlate-leaves: raw signals forwarded by leaves, by outcome (fed: through the correlating pipeline; duplicate: the same source and seq already fed, e.g. from another leaf; invalid).',
+      labelNames: ['outcome'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc({ outcome: 'fed' }, c.stats.signals);
+        this.inc({ outcome: 'duplicate' }, c.stats.duplicates);
+        this.inc({ outcome: 'invalid' }, c.stats.invalid);
+      },
+    });
+    new Gauge({
+      name: 'kafkaobs_federation_leaf_forwards_signals',
+      help: '--correlate-leaves: 1 when the leaf said in its latest batch that it forwards raw signals (--upstream-signals), 0 when not (its estate cannot join stories across leaves).',
+      labelNames: ['leaf'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [leaf, on] of f.leafSignals) this.set({ leaf }, on ? 1 : 0);
+      },
+    });
+  }
   new Counter({
     name: 'kafkaobs_federation_rejected_total',
     help: 'Events leaf aggregators forwarded that were refused, by reason (invalid_event, unexpected_kind, hierarchy_full).',

@@ -35,7 +35,7 @@ function narrative(id: string, state: Narrative_State): Narrative {
     rootSubject: `service/s${id}`,
     recommendation: 'Restore the replicas on broker 1; raise buffer.memory meanwhile',
     confidence: Status_Confidence.MEASURED, level: Situation_Level.CRITICAL,
-    openedAt: t, updatedAt: t, resolvedAt: state === Narrative_State.RESOLVED ? t : 0n, revision: state === Narrative_State.RESOLVED ? 2 : 1, findingIds: [],
+    openedAt: t, updatedAt: t, resolvedAt: state === Narrative_State.RESOLVED ? t : 0n, revision: state === Narrative_State.RESOLVED ? 2 : 1, findingIds: [], leaves: [],
   };
 }
 

@@ -135,6 +135,7 @@ program
   .addOption(new Option('--upstream-tls-server-name <name>', 'federation: expected name in the upstream\'s certificate').env('UPSTREAM_TLS_SERVER_NAME'))
   .addOption(new Option('--upstream-token-file <file>', 'federation: file holding the bearer token for the upstream (or set UPSTREAM_TOKEN)').env('UPSTREAM_TOKEN_FILE'))
   .addOption(new Option('--ha-group <name>', 'federation, HA pair: this leaf and another watch the same estate (agents send to both); give both the same group and the upstream keeps one copy of what they decide (one narrative, one page per incident). Needs --upstream').env('KAFKA_OBS_HA_GROUP'))
+  .addOption(new Option('--correlate-leaves', 'federation, upstream: run the raw signals leaves forward (--upstream-signals on the leaves) through this aggregator\'s own pipeline and publish its narratives whose evidence spans two leaves or more (stories no single leaf sees whole); single-leaf stories stay the leaf\'s').env('KAFKA_OBS_CORRELATE_LEAVES').default(false))
   .addOption(new Option('--ha-actors', 'HA pair: run this member\'s actors anyway (off: with --ha-group the actors belong on the upstream, or every incident is announced by both members)').env('KAFKA_OBS_HA_ACTORS').default(false))
   .action(async (o) => {
     const log = logger('aggregator');
@@ -226,6 +227,7 @@ program
       webhook: o.webhookPort === undefined ? undefined : { host: o.webhookHost, port: o.webhookPort, certFile: o.webhookCert, keyFile: o.webhookKey, sidecarFile: o.webhookSidecar },
       metrics,
       upstream,
+      correlateLeaves: o.correlateLeaves === true || o.correlateLeaves === 'true',
     };
     const running = await startAggregator(config, log).catch((e) => {
       if (e instanceof JournalError) {

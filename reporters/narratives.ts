@@ -351,6 +351,7 @@ export class NarrativeReporter {
       resolvedAt: state === Narrative_State.RESOLVED ? now : 0n,
       revision: inc.revision,
       findingIds,
+      leaves: [],
     };
     inc.last = n;
     if (state === Narrative_State.OPEN) this.stats.opened++;

@@ -69,7 +69,7 @@ test('a narrative block: situation, root cause, chain, recommendation; its resol
       { subject: 'service/orders/pod/orders-1/producer/p1#buffer', sign: 'queue OVERFLOW 97.00000012', time: 3_500_000_000n, sourceId: 'b', seq: 2n, detail: '', clock: {}, stage: 'producer-buffer' },
     ],
     recommendation: 'Broker 1: check its disk', confidence: Status_Confidence.MEASURED, level: Situation_Level.CRITICAL,
-    openedAt: 1_000_000_000n, updatedAt: 0n, resolvedAt: 0n, revision: 1, findingIds: [],
+    openedAt: 1_000_000_000n, updatedAt: 0n, resolvedAt: 0n, revision: 1, findingIds: [], leaves: [],
   };
   const text = narrativeLines(plain, n, undefined).join('\n');
   assert.match(text, /NARRATIVE OPENED {2}n-1 {2}\(CRITICAL, MEASURED\)/);

@@ -20,7 +20,7 @@ function setup() {
 
 const narrative = (id: string, state: Narrative_State, revision: number): Narrative => ({
   id, state, situation: 'Broker 1 under-replicated', causalChain: [], rootCause: 'broker 1', rootSubject: 'cluster/east/broker/1', recommendation: 'check it',
-  confidence: Status_Confidence.MEASURED, level: Situation_Level.CRITICAL, openedAt: 1n, updatedAt: BigInt(revision), resolvedAt: state === Narrative_State.RESOLVED ? 2n : 0n, revision, findingIds: [],
+  confidence: Status_Confidence.MEASURED, level: Situation_Level.CRITICAL, openedAt: 1n, updatedAt: BigInt(revision), resolvedAt: state === Narrative_State.RESOLVED ? 2n : 0n, revision, findingIds: [], leaves: [],
 });
 const ev = (offset: bigint, payload: Omit<Event, 'offset' | 'time'>): Event => ({ offset, time: 1n, ...payload });
 const cell = (path: string, current: Status_Condition) => ({ path, previous: Status_Condition.STABLE, current, confidence: Status_Confidence.MEASURED, causeSourceId: 'a', causeSeq: 1n, stale: false, reason: '' });

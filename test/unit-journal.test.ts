@@ -21,7 +21,7 @@ const retainAll = { signalsMs: 0, signalsBytes: 0, verdictsMs: 0, verdictsBytes:
 
 const narrative = (id: string, revision: number, state: Narrative_State): Narrative => ({
   id, state, situation: 'Broker 1 of cluster prod: under-replicated partitions', causalChain: [], rootCause: 'broker 1', rootSubject: 'cluster/prod/broker/1',
-  recommendation: '', confidence: Status_Confidence.MEASURED, level: 2, openedAt: T0, updatedAt: T0, resolvedAt: state === Narrative_State.RESOLVED ? T0 + S : 0n, revision, findingIds: [],
+  recommendation: '', confidence: Status_Confidence.MEASURED, level: 2, openedAt: T0, updatedAt: T0, resolvedAt: state === Narrative_State.RESOLVED ? T0 + S : 0n, revision, findingIds: [], leaves: [],
 });
 
 async function open(path: string, retention = retainAll): Promise<{ journal: Journal; log: EventLog; nextOffset: bigint; highWater: Map<string, bigint> }> {

@@ -156,7 +156,7 @@ export function startLeaf(o: UpstreamSettings, log: EventLog, journalId: string,
     const resume = new Promise<bigint>((r) => (hello = r));
     let unacked = 0;
     let room: (() => void) | undefined;
-    const batch = (events: Event[], cells: CellChange[]): FederationBatch => ({ leaf: o.leaf, journalId, events, cells, group: o.group ?? '' });
+    const batch = (events: Event[], cells: CellChange[]): FederationBatch => ({ leaf: o.leaf, journalId, events, cells, group: o.group ?? '', signals: o.signals });
     async function* requests(): AsyncGenerator<FederationBatch> {
       yield batch([], []);
       const from = await resume;

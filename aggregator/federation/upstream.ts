@@ -18,6 +18,7 @@
 import { Status_Condition, Status_Confidence, Narrative_State, isUnder, type Cell, type CellChange, type Event, type FederationAck, type FederationBatch, type ListNarrativesRequest, type ListNarrativesResponse, type Narrative } from '../../proto/index.js';
 import type { HierarchyManager } from '../../hierarchy/manager.js';
 import type { EventLog } from '../event-log.js';
+import type { LeafCorrelator } from './correlate.js';
 
 /** A leaf's name: what its events are tagged with, and the source its caller must be allowed to speak for. */
 export const LEAF_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -92,12 +93,40 @@ export class FederationUpstream {
   /** HA groups' narratives by id (open ones always kept; resolved ones bounded). */
   private readonly merged = new Map<string, Merged>();
   private readonly alias = new Map<string, string>();
+  /** Whether each leaf said, in its latest batch, that it forwards raw signals (FederationBatch.signals). */
+  readonly leafSignals = new Map<string, boolean>();
+  private readonly crossOut: Narrative[] = [];
 
+  /**
+   * `correlator` (--correlate-leaves): forwarded raw signals also go through it, and the stories it
+   * tells that span leaves are published as this aggregator's own. `noSignals` hears a leaf that
+   * says it forwards no raw signals while correlating (once each time it starts saying so).
+   */
   constructor(
     private readonly log: EventLog,
     private readonly hierarchy: HierarchyManager,
     private readonly nowNs: () => bigint,
+    readonly correlator?: LeafCorrelator,
+    private readonly noSignals?: (leaf: string) => void,
   ) {}
+
+  /** Lets time pass in the correlating pipeline (--correlate-leaves); appends and publishes the cross-leaf narratives that follow. */
+  tick(): void {
+    if (!this.correlator) return;
+    const out = this.crossOut;
+    out.length = 0;
+    const now = this.nowNs();
+    this.correlator.tick(now, out);
+    this.publishCross(out, now);
+    if (out.length > 0) this.log.publish();
+  }
+
+  private publishCross(out: readonly Narrative[], now: bigint): void {
+    for (const n of out) {
+      this.log.append({ narrative: n }, now);
+      this.remember(n);
+    }
+  }
 
   /** Dedupe state from the journal (the agents' high-waters are in the same table: only ours are taken). */
   restore(highWater: ReadonlyMap<string, bigint>): void {
@@ -267,6 +296,11 @@ export class FederationUpstream {
     const key = federationKey(b.leaf, b.journalId);
     let hw = this.highWater.get(key) ?? 0n;
     const ack: FederationAck = { ackedOffset: hw, accepted: 0, duplicates: 0, rejected: 0, rejections: [] };
+    const signals = b.signals === true;
+    if (this.leafSignals.get(b.leaf) !== signals) {
+      this.leafSignals.set(b.leaf, signals);
+      if (!signals && this.correlator) this.noSignals?.(b.leaf);
+    }
     for (const c of b.cells) {
       const problem = this.mirror(b.leaf, c, now);
       if (problem) this.reject(ack, problem[0], `snapshot cell "${c.path.slice(0, 200)}": ${problem[1]}`);
@@ -345,6 +379,12 @@ export class FederationUpstream {
         hw.set(e.signal.sourceId, e.signal.seq);
       }
       this.log.appendSignal(e.signal, undefined, now);
+      if (this.correlator) {
+        const out = this.crossOut;
+        out.length = 0;
+        this.correlator.signal(group || leaf, e.signal, now, out);
+        this.publishCross(out, now);
+      }
       return undefined;
     }
     if (e.action) return ['unexpected_kind', 'actions are not forwarded (the upstream acts on the narratives itself)'];

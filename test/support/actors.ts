@@ -163,6 +163,7 @@ export function narrative(over: Partial<Narrative> = {}): Narrative {
     resolvedAt: 0n,
     revision: 1,
     findingIds: ['f-1'],
+    leaves: [],
     ...over,
   };
 }

@@ -202,20 +202,29 @@ class Level<E extends Entry> {
     e.slot = this.list.length;
     this.list.push(e);
     this.entries.set(key, e);
-    const need = this.list.length * this.families.length;
+    return e;
+  }
+
+  /**
+   * Makes room in pos/len for an entry's lines, when it is first given some: a level whose entries
+   * never get lines (the partitions while per-partition series are off) keeps none. Slots past
+   * the arrays read as blank.
+   */
+  private room(slot: number): void {
+    const need = (slot + 1) * this.families.length;
     if (need > this.pos.length) {
-      const pos = new Int32Array(Math.max(need, this.pos.length * 2, 64));
+      const pos = new Int32Array(Math.max(need, this.list.length * this.families.length, this.pos.length * 2, 64));
       const len = new Int32Array(pos.length);
       pos.set(this.pos);
       len.set(this.len);
       this.pos = pos;
       this.len = len;
     }
-    return e;
   }
 
   /** Sets an entity's lines: one string per family ('' for none), each ending in a newline. */
   set(e: E, lines: readonly string[], now: bigint): void {
+    this.room(e.slot);
     let series = 0;
     for (let f = 0; f < this.families.length; f++) {
       const text = lines[f] ?? '';
@@ -267,7 +276,7 @@ class Level<E extends Entry> {
     let used = 0;
     for (let s = 0; s < this.list.length; s++) {
       const i = s * F + f;
-      const n = this.len[i]!;
+      const n = this.len[i] ?? 0;
       if (n === 0) continue;
       col.buf.copy(buf, used, this.pos[i]!, this.pos[i]! + n);
       this.pos[i] = used;
@@ -292,8 +301,8 @@ class Level<E extends Entry> {
     if (last !== e) {
       this.list[e.slot] = last;
       for (let f = 0; f < F; f++) {
-        this.pos[e.slot * F + f] = this.pos[last.slot * F + f]!;
-        this.len[e.slot * F + f] = this.len[last.slot * F + f]!;
+        this.pos[e.slot * F + f] = this.pos[last.slot * F + f] ?? 0;
+        this.len[e.slot * F + f] = this.len[last.slot * F + f] ?? 0;
         this.len[last.slot * F + f] = 0;
       }
       last.slot = e.slot;
@@ -331,7 +340,7 @@ class Level<E extends Entry> {
     for (let f = 0; f < F; f++) {
       const col = this.columns[f]!;
       let bytes = 0;
-      for (let s = 0; s < n; s++) bytes += this.len[s * F + f]!;
+      for (let s = 0; s < n; s++) bytes += this.len[s * F + f] ?? 0;
       if (bytes === 0) continue;
       a.string(header(this.families[f]!));
       a.reserve(bytes);
@@ -359,10 +368,15 @@ interface Topic extends Entry {
 }
 
 interface TopicPartition extends Entry {
-  readonly labels: string;
+  /** Its label text, made with its first lines ('' before: most never get any while per-partition series are off). */
+  labels: string;
   readonly topic: Topic;
+  readonly partition: string;
   /** What this partition adds to its topic's and leader's counts (taken back on change or expiry). */
-  counted: { urp: boolean; offline: boolean; leader: Broker | undefined } | undefined;
+  counted: boolean;
+  countedUrp: boolean;
+  countedOffline: boolean;
+  countedLeader: Broker | undefined;
   leader: number;
   replicas: number;
   isr: number;
@@ -565,8 +579,8 @@ export class KafkaExposition {
     if (!tp) {
       const t = this.topic(cluster, topic, now);
       tp = this.partitions.add(key, {
-        slot: -1, heardAt: now, series: 0, labels: `${t.labels},partition="${partition}"`,
-        topic: t, counted: undefined, leader: -1, replicas: 0, isr: 0, preferred: false, current: undefined, oldest: undefined, offsetsAt: 0n,
+        slot: -1, heardAt: now, series: 0, labels: '', partition,
+        topic: t, counted: false, countedUrp: false, countedOffline: false, countedLeader: undefined, leader: -1, replicas: 0, isr: 0, preferred: false, current: undefined, oldest: undefined, offsetsAt: 0n,
       });
     }
     return tp;
@@ -587,7 +601,10 @@ export class KafkaExposition {
     const urp = c.state === 'under-replicated' || tp.isr < tp.replicas;
     const offline = c.state === 'offline' || tp.leader < 0;
     const lead = tp.leader >= 0 ? this.broker(cluster, String(tp.leader), now) : undefined;
-    tp.counted = { urp, offline, leader: lead };
+    tp.counted = true;
+    tp.countedUrp = urp;
+    tp.countedOffline = offline;
+    tp.countedLeader = lead;
     const t = tp.topic;
     t.partitions++;
     if (urp) t.urp++;
@@ -599,14 +616,15 @@ export class KafkaExposition {
 
   /** Takes back what a partition added to its topic's and leader's counts. */
   private uncount(tp: TopicPartition): void {
-    const was = tp.counted;
-    if (!was) return;
+    if (!tp.counted) return;
     const t = tp.topic;
     t.partitions--;
-    if (was.urp) t.urp--;
-    if (was.offline) t.offline--;
-    if (was.leader) was.leader.leads--;
-    tp.counted = undefined;
+    if (tp.countedUrp) t.urp--;
+    if (tp.countedOffline) t.offline--;
+    if (tp.countedLeader) tp.countedLeader.leads--;
+    tp.counted = false;
+    tp.countedUrp = tp.countedOffline = false;
+    tp.countedLeader = undefined;
   }
 
   private topicLines(t: Topic, now: bigint): void {
@@ -620,12 +638,11 @@ export class KafkaExposition {
       return;
     }
     const lines: string[] = [];
-    const c = tp.counted;
-    const l = tp.labels;
-    if (c === undefined) lines.push('', '', '', '', '', '');
+    const l = (tp.labels ||= `${tp.topic.labels},partition="${tp.partition}"`);
+    if (!tp.counted) lines.push('', '', '', '', '', '');
     else {
       lines.push(`${TP.leader.name}{${l}} ${tp.leader}\n`, `${TP.replicas.name}{${l}} ${tp.replicas}\n`, `${TP.isr.name}{${l}} ${tp.isr}\n`, `${TP.preferred.name}{${l}} ${tp.preferred ? 1 : 0}\n`);
-      lines.push(`${TP.urp.name}{${l}} ${c.urp ? 1 : 0}\n`, `${TP.offline.name}{${l}} ${c.offline ? 1 : 0}\n`);
+      lines.push(`${TP.urp.name}{${l}} ${tp.countedUrp ? 1 : 0}\n`, `${TP.offline.name}{${l}} ${tp.countedOffline ? 1 : 0}\n`);
     }
     lines.push(tp.current === undefined ? '' : `${TP.current.name}{${l}} ${tp.current}\n`, tp.oldest === undefined ? '' : `${TP.oldest.name}{${l}} ${tp.oldest}\n`);
     this.partitions.set(tp, lines, now);

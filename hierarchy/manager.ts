@@ -81,8 +81,8 @@ export function streamOf(s: Signal): string {
 interface Node extends CellState {
   readonly name: string;
   readonly parent: Node | undefined;
-  /** Made with the first child (most cells, aspects and partitions, never have one). */
-  children: Map<string, Node> | undefined;
+  /** Made with the first child (most cells, aspects and partitions, never have one), in the order made. */
+  children: Node[] | undefined;
   readonly population: boolean;
   condition: Status_Condition;
   confidence: Status_Confidence;
@@ -101,8 +101,13 @@ interface Node extends CellState {
   affected: number;
   known: number;
   staleChildren: number;
-  /** childCounts[slotOf(severity, confidence)] = non-stale children rolled up to that (made with the first child). */
-  childCounts: Uint32Array | undefined;
+  /**
+   * counts[countsAt + slotOf(severity, confidence)] = non-stale children rolled up to that. The
+   * counts of many cells share one chunk (a Uint32Array of their own would cost ~4x the 128 bytes);
+   * taken with the first child, NO_CHILDREN before.
+   */
+  counts: Uint32Array;
+  countsAt: number;
   /** Where the parent counts this cell: a slot of its childCounts, or STALE_SLOT. */
   slot: number;
   list: number;
@@ -158,6 +163,9 @@ export class HierarchyManager implements HierarchyView {
   private readonly fresh = new List(FRESH);
   private readonly decayed = new List(DECAYED);
   private readonly r: Rollup = { severity: 0, confidence: 0, affected: 0, known: 0, by: 'none' };
+  /** The chunk cells' counts are taken from, and how many cells' counts it holds. */
+  private chunk = new Uint32Array(COUNTS_PER_CHUNK * SLOTS);
+  private chunkUsed = 0;
 
   constructor(options: Partial<HierarchyOptions> = {}) {
     this.options = { ...HIERARCHY_DEFAULTS, ...options };
@@ -270,7 +278,7 @@ export class HierarchyManager implements HierarchyView {
   }
 
   children(path: string): Iterable<CellState> {
-    return this.byPath.get(path)?.children?.values() ?? [];
+    return this.byPath.get(path)?.children ?? [];
   }
 
   /** Records a stream's latest; the own condition becomes the worst of the streams still current. */
@@ -346,9 +354,9 @@ export class HierarchyManager implements HierarchyView {
         const slot = n.stale ? STALE_SLOT : slotOf(SEVERITY[n.condition] ?? 0, n.confidence);
         if (slot !== n.slot) {
           if (n.slot === STALE_SLOT) n.parent.staleChildren--;
-          else n.parent.childCounts![n.slot]!--;
+          else n.parent.counts[n.parent.countsAt + n.slot]!--;
           if (slot === STALE_SLOT) n.parent.staleChildren++;
-          else n.parent.childCounts![slot]!++;
+          else n.parent.counts[n.parent.countsAt + slot]!++;
           staleMoved = (slot === STALE_SLOT) !== (n.slot === STALE_SLOT);
           n.slot = slot;
         }
@@ -378,7 +386,7 @@ export class HierarchyManager implements HierarchyView {
       ownSev = SEVERITY[n.inferred] ?? 0;
       ownConf = n.inferredConfidence;
     }
-    const r = rollUp(ownSev, ownConf, n.childCounts ?? NO_CHILDREN, n.population, this.options.rollup, this.r);
+    const r = rollUp(ownSev, ownConf, n.counts, n.population, this.options.rollup, this.r, n.countsAt);
     n.affected = r.affected;
     n.known = r.known;
     if (r.severity === 0 && (n.ownStale || n.staleChildren > 0)) {
@@ -405,6 +413,16 @@ export class HierarchyManager implements HierarchyView {
     return n.affected > 0 ? `${share} (too few to count)${stale}` : `${children(n.known)} healthy${stale}`;
   }
 
+  /** Gives a cell its own counts, the next free ones of the current chunk. */
+  private takeCounts(n: Node): void {
+    if (this.chunkUsed === COUNTS_PER_CHUNK) {
+      this.chunk = new Uint32Array(COUNTS_PER_CHUNK * SLOTS);
+      this.chunkUsed = 0;
+    }
+    n.counts = this.chunk;
+    n.countsAt = this.chunkUsed++ * SLOTS;
+  }
+
   /** The cell at `path` and its ancestors, made as needed: an aspect's parent is its entity. */
   private ensure(path: string): Node {
     const found = this.byPath.get(path);
@@ -413,8 +431,12 @@ export class HierarchyManager implements HierarchyView {
     const cut = hash >= 0 ? hash : path.lastIndexOf('/');
     const parent = cut < 0 ? this.root : this.ensure(path.slice(0, cut));
     const node = newNode(path, hash >= 0 ? path.slice(hash) : path.slice(cut + 1), parent);
-    (parent.children ??= new Map()).set(node.name, node);
-    (parent.childCounts ??= new Uint32Array(LEVELS * CONFIDENCES))[node.slot]!++;
+    if (parent.children) parent.children.push(node);
+    else {
+      parent.children = [node];
+      this.takeCounts(parent);
+    }
+    parent.counts[parent.countsAt + node.slot]!++;
     this.byPath.set(path, node);
     return node;
   }
@@ -455,7 +477,8 @@ function newNode(path: string, name: string, parent: Node | undefined): Node {
     affected: 0,
     known: 0,
     staleChildren: 0,
-    childCounts: undefined,
+    counts: NO_CHILDREN,
+    countsAt: 0,
     slot: 0,
     list: NONE,
     prev: undefined,
@@ -465,8 +488,12 @@ function newNode(path: string, name: string, parent: Node | undefined): Node {
 
 const children = (n: number): string => (n === 1 ? '1 child' : `${n} children`);
 
-/** The counts of a cell with no children. */
-const NO_CHILDREN = new Uint32Array(LEVELS * CONFIDENCES);
+/** Counts per cell: one per (severity, confidence). */
+const SLOTS = LEVELS * CONFIDENCES;
+/** Cells whose counts share one chunk (4,096 x 128 bytes). */
+const COUNTS_PER_CHUNK = 4096;
+/** The counts of a cell with no children (never written: a cell takes its own with its first child). */
+const NO_CHILDREN = new Uint32Array(SLOTS);
 
 function secondsOf(ns: bigint): number {
   return Number(ns / 1_000_000_000n);
@@ -479,8 +506,8 @@ function toCell(n: Node, depth: number, budget: { left: number }, after?: string
   let omitted = 0;
   let nextAfter = '';
   if (n.children) {
-    let skipping = after !== undefined && after !== '' && n.children.has(after);
-    for (const c of n.children.values()) {
+    let skipping = after !== undefined && after !== '' && n.children.some((c) => c.name === after);
+    for (const c of n.children) {
       if (skipping) {
         if (c.name === after) skipping = false;
         continue;

@@ -157,7 +157,15 @@ class List {
 }
 
 export class HierarchyManager implements HierarchyView {
-  private readonly root: Node = newNode('', '', undefined);
+  /** One copy of each name the cells' infos hold (a cluster's, a topic's, "0"..., an aspect's). */
+  private readonly names = new Map<string, string>();
+  private readonly intern = (name: string): string => {
+    const had = this.names.get(name);
+    if (had !== undefined) return had;
+    this.names.set(name, name);
+    return name;
+  };
+  private readonly root: Node = newNode('', '', undefined, this.intern);
   private readonly byPath = new Map<string, Node>([['', this.root]]);
   private readonly options: HierarchyOptions;
   private readonly fresh = new List(FRESH);
@@ -430,7 +438,7 @@ export class HierarchyManager implements HierarchyView {
     const hash = path.indexOf('#');
     const cut = hash >= 0 ? hash : path.lastIndexOf('/');
     const parent = cut < 0 ? this.root : this.ensure(path.slice(0, cut));
-    const node = newNode(path, hash >= 0 ? path.slice(hash) : path.slice(cut + 1), parent);
+    const node = newNode(path, hash >= 0 ? path.slice(hash) : this.intern(path.slice(cut + 1)), parent, this.intern);
     if (parent.children) parent.children.push(node);
     else {
       parent.children = [node];
@@ -443,14 +451,14 @@ export class HierarchyManager implements HierarchyView {
 }
 
 /** What a cell the tree made for an accepted subject is (parseCellPath cannot fail for those). */
-function infoOf(path: string): SubjectInfo {
-  const info = parseCellPath(path);
+function infoOf(path: string, intern: (name: string) => string): SubjectInfo {
+  const info = parseCellPath(path, intern);
   if (!info) throw new Error(`hierarchy: "${path}" is not a cell of the subject grammar`);
   return info;
 }
 
-function newNode(path: string, name: string, parent: Node | undefined): Node {
-  const info = infoOf(path);
+function newNode(path: string, name: string, parent: Node | undefined, intern: (name: string) => string): Node {
+  const info = infoOf(path, intern);
   return {
     path,
     name,

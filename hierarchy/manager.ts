@@ -91,7 +91,11 @@ interface Node extends CellState {
   previousOwn: Status_Condition;
   ownDecayed: boolean;
   ownStale: boolean;
-  streams: Stream[] | undefined;
+  /**
+   * The streams heard. One alone is only its key: its latest is the cell's own condition and
+   * confidence, and heardAt (the common case, a Stream and an array the less a cell).
+   */
+  streams: string | Stream[] | undefined;
   inferred: Status_Condition;
   inferredConfidence: Status_Confidence;
   stale: boolean;
@@ -291,13 +295,16 @@ export class HierarchyManager implements HierarchyView {
 
   /** Records a stream's latest; the own condition becomes the worst of the streams still current. */
   private hear(node: Node, key: string, a: Assessment, nowNs: bigint): void {
-    const streams = node.streams;
-    if (!streams) {
-      node.streams = [{ key, condition: a.condition, confidence: a.confidence, heardAt: nowNs }];
+    const heard = node.streams;
+    if (heard === undefined || heard === key) {
+      // The first stream, or the only one heard again (kept as its key alone, one copy for all cells).
+      if (heard === undefined) node.streams = this.intern(key);
       node.own = a.condition;
       node.ownConfidence = a.confidence;
       return;
     }
+    // A second stream: the first becomes a Stream of its own (its latest is the cell's own).
+    const streams = typeof heard === 'string' ? (node.streams = [{ key: heard, condition: node.own, confidence: node.ownConfidence, heardAt: node.heardAt }]) : heard;
     if (streams.length === 1 && streams[0]!.key === key) {
       // The common case, one stream heard again: it is the cell's only current word (just heard,
       // so within the stale horizon).
@@ -438,7 +445,7 @@ export class HierarchyManager implements HierarchyView {
     const hash = path.indexOf('#');
     const cut = hash >= 0 ? hash : path.lastIndexOf('/');
     const parent = cut < 0 ? this.root : this.ensure(path.slice(0, cut));
-    const node = newNode(path, hash >= 0 ? path.slice(hash) : this.intern(path.slice(cut + 1)), parent, this.intern);
+    const node = newNode(path, this.intern(hash >= 0 ? path.slice(hash) : path.slice(cut + 1)), parent, this.intern);
     if (parent.children) parent.children.push(node);
     else {
       parent.children = [node];

@@ -202,20 +202,29 @@ class Level<E extends Entry> {
     e.slot = this.list.length;
     this.list.push(e);
     this.entries.set(key, e);
-    const need = this.list.length * this.families.length;
+    return e;
+  }
+
+  /**
+   * Makes room in pos/len for an entry's lines, when it is first given some: a level whose entries
+   * never get lines (the partitions while per-partition series are off) keeps none. Slots past
+   * the arrays read as blank.
+   */
+  private room(slot: number): void {
+    const need = (slot + 1) * this.families.length;
     if (need > this.pos.length) {
-      const pos = new Int32Array(Math.max(need, this.pos.length * 2, 64));
+      const pos = new Int32Array(Math.max(need, this.list.length * this.families.length, this.pos.length * 2, 64));
       const len = new Int32Array(pos.length);
       pos.set(this.pos);
       len.set(this.len);
       this.pos = pos;
       this.len = len;
     }
-    return e;
   }
 
   /** Sets an entity's lines: one string per family ('' for none), each ending in a newline. */
   set(e: E, lines: readonly string[], now: bigint): void {
+    this.room(e.slot);
     let series = 0;
     for (let f = 0; f < this.families.length; f++) {
       const text = lines[f] ?? '';
@@ -267,7 +276,7 @@ class Level<E extends Entry> {
     let used = 0;
     for (let s = 0; s < this.list.length; s++) {
       const i = s * F + f;
-      const n = this.len[i]!;
+      const n = this.len[i] ?? 0;
       if (n === 0) continue;
       col.buf.copy(buf, used, this.pos[i]!, this.pos[i]! + n);
       this.pos[i] = used;
@@ -292,8 +301,8 @@ class Level<E extends Entry> {
     if (last !== e) {
       this.list[e.slot] = last;
       for (let f = 0; f < F; f++) {
-        this.pos[e.slot * F + f] = this.pos[last.slot * F + f]!;
-        this.len[e.slot * F + f] = this.len[last.slot * F + f]!;
+        this.pos[e.slot * F + f] = this.pos[last.slot * F + f] ?? 0;
+        this.len[e.slot * F + f] = this.len[last.slot * F + f] ?? 0;
         this.len[last.slot * F + f] = 0;
       }
       last.slot = e.slot;
@@ -331,7 +340,7 @@ class Level<E extends Entry> {
     for (let f = 0; f < F; f++) {
       const col = this.columns[f]!;
       let bytes = 0;
-      for (let s = 0; s < n; s++) bytes += this.len[s * F + f]!;
+      for (let s = 0; s < n; s++) bytes += this.len[s * F + f] ?? 0;
       if (bytes === 0) continue;
       a.string(header(this.families[f]!));
       a.reserve(bytes);
@@ -359,10 +368,19 @@ interface Topic extends Entry {
 }
 
 interface TopicPartition extends Entry {
-  readonly labels: string;
   readonly topic: Topic;
+  readonly partition: string;
   /** What this partition adds to its topic's and leader's counts (taken back on change or expiry). */
-  counted: { urp: boolean; offline: boolean; leader: Broker | undefined } | undefined;
+  counted: boolean;
+  countedUrp: boolean;
+  countedOffline: boolean;
+  countedLeader: Broker | undefined;
+  /** What its own series show: only kept with per-partition series on (most partitions have none). */
+  shown: PartitionShown | undefined;
+}
+
+interface PartitionShown {
+  readonly labels: string;
   leader: number;
   replicas: number;
   isr: number;
@@ -370,6 +388,10 @@ interface TopicPartition extends Entry {
   current: string | undefined;
   oldest: string | undefined;
   offsetsAt: bigint;
+}
+
+function shownOf(tp: TopicPartition): PartitionShown {
+  return (tp.shown ??= { labels: `${tp.topic.labels},partition="${tp.partition}"`, leader: -1, replicas: 0, isr: 0, preferred: false, current: undefined, oldest: undefined, offsetsAt: 0n });
 }
 
 interface Broker {
@@ -536,10 +558,11 @@ export class KafkaExposition {
     const start = numberOf(c['log-start-offset']);
     if (end !== undefined || start !== undefined) {
       const tp = this.topicPartition(cluster, topic, info.partition!, now);
-      if (s.timestamp >= tp.offsetsAt) {
-        tp.offsetsAt = s.timestamp;
-        if (end !== undefined) tp.current = end;
-        if (start !== undefined) tp.oldest = start;
+      const shown = shownOf(tp);
+      if (s.timestamp >= shown.offsetsAt) {
+        shown.offsetsAt = s.timestamp;
+        if (end !== undefined) shown.current = end;
+        if (start !== undefined) shown.oldest = start;
         this.partitionLines(tp, now);
       }
     }
@@ -559,14 +582,15 @@ export class KafkaExposition {
     return this.topics.get(key) ?? this.topics.add(key, { slot: -1, heardAt: now, series: 0, labels: `cluster="${labelValue(cluster)}",topic="${labelValue(name)}"`, partitions: 0, urp: 0, offline: 0 });
   }
 
-  private topicPartition(cluster: string, topic: string, partition: string, now: bigint): TopicPartition {
-    const key = `${cluster}\u0000${topic}\u0000${partition}`;
+  /** The partition's entry, keyed by its entity path (`entity`: that path when the caller holds it, the tree's own string). */
+  private topicPartition(cluster: string, topic: string, partition: string, now: bigint, entity?: string): TopicPartition {
+    const key = entity ?? `cluster/${cluster}/topic/${topic}/partition/${partition}`;
     let tp = this.partitions.get(key);
     if (!tp) {
       const t = this.topic(cluster, topic, now);
       tp = this.partitions.add(key, {
-        slot: -1, heardAt: now, series: 0, labels: `${t.labels},partition="${partition}"`,
-        topic: t, counted: undefined, leader: -1, replicas: 0, isr: 0, preferred: false, current: undefined, oldest: undefined, offsetsAt: 0n,
+        slot: -1, heardAt: now, series: 0, partition,
+        topic: t, counted: false, countedUrp: false, countedOffline: false, countedLeader: undefined, shown: undefined,
       });
     }
     return tp;
@@ -575,19 +599,27 @@ export class KafkaExposition {
   private replicas(s: Signal, info: SubjectInfo, cluster: string, now: bigint): void {
     if (!this.topicPasses(info.topic!)) return this.filter('topic');
     const c = s.context;
-    const tp = this.topicPartition(cluster, info.topic!, info.partition!, now);
+    const tp = this.topicPartition(cluster, info.topic!, info.partition!, now, info.entity);
     const replicas = (c.replicas ?? '').split(',').filter((r) => r !== '');
-    const leader = c.leader === undefined || c.leader === 'none' ? -1 : Number(c.leader);
-    tp.leader = Number.isInteger(leader) ? leader : -1;
-    tp.replicas = replicas.length;
-    tp.isr = countOf(c.isr);
-    tp.preferred = replicas.length > 0 && replicas[0] === String(tp.leader);
+    const read = c.leader === undefined || c.leader === 'none' ? -1 : Number(c.leader);
+    const leader = Number.isInteger(read) ? read : -1;
+    const isr = countOf(c.isr);
+    if (this.settings.partitions) {
+      const shown = shownOf(tp);
+      shown.leader = leader;
+      shown.replicas = replicas.length;
+      shown.isr = isr;
+      shown.preferred = replicas.length > 0 && replicas[0] === String(leader);
+    }
     for (const r of replicas) this.broker(cluster, r, now);
     this.uncount(tp);
-    const urp = c.state === 'under-replicated' || tp.isr < tp.replicas;
-    const offline = c.state === 'offline' || tp.leader < 0;
-    const lead = tp.leader >= 0 ? this.broker(cluster, String(tp.leader), now) : undefined;
-    tp.counted = { urp, offline, leader: lead };
+    const urp = c.state === 'under-replicated' || isr < replicas.length;
+    const offline = c.state === 'offline' || leader < 0;
+    const lead = leader >= 0 ? this.broker(cluster, String(leader), now) : undefined;
+    tp.counted = true;
+    tp.countedUrp = urp;
+    tp.countedOffline = offline;
+    tp.countedLeader = lead;
     const t = tp.topic;
     t.partitions++;
     if (urp) t.urp++;
@@ -599,14 +631,15 @@ export class KafkaExposition {
 
   /** Takes back what a partition added to its topic's and leader's counts. */
   private uncount(tp: TopicPartition): void {
-    const was = tp.counted;
-    if (!was) return;
+    if (!tp.counted) return;
     const t = tp.topic;
     t.partitions--;
-    if (was.urp) t.urp--;
-    if (was.offline) t.offline--;
-    if (was.leader) was.leader.leads--;
-    tp.counted = undefined;
+    if (tp.countedUrp) t.urp--;
+    if (tp.countedOffline) t.offline--;
+    if (tp.countedLeader) tp.countedLeader.leads--;
+    tp.counted = false;
+    tp.countedUrp = tp.countedOffline = false;
+    tp.countedLeader = undefined;
   }
 
   private topicLines(t: Topic, now: bigint): void {
@@ -620,14 +653,14 @@ export class KafkaExposition {
       return;
     }
     const lines: string[] = [];
-    const c = tp.counted;
-    const l = tp.labels;
-    if (c === undefined) lines.push('', '', '', '', '', '');
+    const shown = shownOf(tp);
+    const l = shown.labels;
+    if (!tp.counted) lines.push('', '', '', '', '', '');
     else {
-      lines.push(`${TP.leader.name}{${l}} ${tp.leader}\n`, `${TP.replicas.name}{${l}} ${tp.replicas}\n`, `${TP.isr.name}{${l}} ${tp.isr}\n`, `${TP.preferred.name}{${l}} ${tp.preferred ? 1 : 0}\n`);
-      lines.push(`${TP.urp.name}{${l}} ${c.urp ? 1 : 0}\n`, `${TP.offline.name}{${l}} ${c.offline ? 1 : 0}\n`);
+      lines.push(`${TP.leader.name}{${l}} ${shown.leader}\n`, `${TP.replicas.name}{${l}} ${shown.replicas}\n`, `${TP.isr.name}{${l}} ${shown.isr}\n`, `${TP.preferred.name}{${l}} ${shown.preferred ? 1 : 0}\n`);
+      lines.push(`${TP.urp.name}{${l}} ${tp.countedUrp ? 1 : 0}\n`, `${TP.offline.name}{${l}} ${tp.countedOffline ? 1 : 0}\n`);
     }
-    lines.push(tp.current === undefined ? '' : `${TP.current.name}{${l}} ${tp.current}\n`, tp.oldest === undefined ? '' : `${TP.oldest.name}{${l}} ${tp.oldest}\n`);
+    lines.push(shown.current === undefined ? '' : `${TP.current.name}{${l}} ${shown.current}\n`, shown.oldest === undefined ? '' : `${TP.oldest.name}{${l}} ${shown.oldest}\n`);
     this.partitions.set(tp, lines, now);
   }
 

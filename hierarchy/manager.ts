@@ -78,36 +78,146 @@ export function streamOf(s: Signal): string {
   return s.status ? 'status' : s.queue ? 'queue' : s.resource ? 'resource' : s.gauge ? 'gauge' : 'counter';
 }
 
-interface Node extends CellState {
-  readonly name: string;
-  readonly parent: Node | undefined;
-  /** Made with the first child (most cells, aspects and partitions, never have one). */
-  children: Map<string, Node> | undefined;
-  readonly population: boolean;
-  condition: Status_Condition;
-  confidence: Status_Confidence;
-  own: Status_Condition;
-  ownConfidence: Status_Confidence;
-  previousOwn: Status_Condition;
-  ownDecayed: boolean;
-  ownStale: boolean;
-  streams: Stream[] | undefined;
-  inferred: Status_Condition;
-  inferredConfidence: Status_Confidence;
-  stale: boolean;
-  heardAt: bigint;
-  lastHeard: bigint;
-  signals: number;
-  affected: number;
-  known: number;
-  staleChildren: number;
-  /** childCounts[slotOf(severity, confidence)] = non-stale children rolled up to that (made with the first child). */
-  childCounts: Uint32Array | undefined;
-  /** Where the parent counts this cell: a slot of its childCounts, or STALE_SLOT. */
-  slot: number;
-  list: number;
-  prev: Node | undefined;
-  next: Node | undefined;
+// A cell of the tree. Its small enumerations and flags are packed into two integers (two fields
+// where there were thirteen: ~88 bytes a cell) behind accessors, so the code below and observers
+// read and write them as plain properties. A lane holds -1..30 (an enum value + 1 in 5 bits):
+// the conditions and confidences (0..7, 0..3, UNRECOGNIZED -1) and a parent's slot (-1..31, 6 bits).
+const LANE = 31;
+// r: the roll-up and where the parent counts it.
+const R_CONDITION = 0;
+const R_CONFIDENCE = 5;
+const R_STALE = 1 << 10;
+const R_SLOT = 11; // 6 bits
+const R_LIST = 17; // 2 bits
+// o: what the cell itself says.
+const O_OWN = 0;
+const O_OWN_CONFIDENCE = 5;
+const O_PREVIOUS_OWN = 10;
+const O_INFERRED = 15;
+const O_INFERRED_CONFIDENCE = 20;
+const O_DECAYED = 1 << 25;
+const O_STALE = 1 << 26;
+const O_POPULATION = 1 << 27;
+
+const lane = (word: number, shift: number): number => ((word >>> shift) & LANE) - 1;
+const withLane = (word: number, shift: number, v: number): number => (word & ~(LANE << shift)) | (((v + 1) & LANE) << shift);
+
+class Node implements CellState {
+  /** Made with the first child (most cells, aspects and partitions, never have one), in the order made. */
+  children: Node[] | undefined = undefined;
+  /**
+   * The streams heard. One alone is only its key: its latest is the cell's own condition and
+   * confidence, and heardAt (the common case, a Stream and an array the less a cell).
+   */
+  streams: string | Stream[] | undefined = undefined;
+  heardAt = 0n;
+  lastHeard = 0n;
+  signals = 0;
+  affected = 0;
+  known = 0;
+  staleChildren = 0;
+  /**
+   * counts[countsAt + slotOf(severity, confidence)] = non-stale children rolled up to that. The
+   * counts of many cells share one chunk (a Uint32Array of their own would cost ~4x the 128 bytes);
+   * taken with the first child, NO_CHILDREN before.
+   */
+  counts: Uint32Array = NO_CHILDREN;
+  countsAt = 0;
+  prev: Node | undefined = undefined;
+  next: Node | undefined = undefined;
+  private r: number;
+  private o: number;
+
+  constructor(
+    readonly path: string,
+    readonly name: string,
+    readonly parent: Node | undefined,
+    readonly info: SubjectInfo,
+  ) {
+    // Every enum UNSPECIFIED (0), slot 0, in no list, nothing stale.
+    this.r = withLane(withLane(withLane(0, R_CONDITION, 0), R_CONFIDENCE, 0), R_SLOT, 0) | (NONE << R_LIST);
+    this.o = withLane(withLane(withLane(withLane(withLane(0, O_OWN, 0), O_OWN_CONFIDENCE, 0), O_PREVIOUS_OWN, 0), O_INFERRED, 0), O_INFERRED_CONFIDENCE, 0);
+    // A container's children are a population of peers (the brokers, the pods, the partitions);
+    // an entity's are aspects of one thing and the containers below it: the worst counts.
+    if (info.kind === 'container') this.o |= O_POPULATION;
+  }
+
+  get population(): boolean {
+    return (this.o & O_POPULATION) !== 0;
+  }
+  get condition(): Status_Condition {
+    return lane(this.r, R_CONDITION);
+  }
+  set condition(v: Status_Condition) {
+    this.r = withLane(this.r, R_CONDITION, v);
+  }
+  get confidence(): Status_Confidence {
+    return lane(this.r, R_CONFIDENCE);
+  }
+  set confidence(v: Status_Confidence) {
+    this.r = withLane(this.r, R_CONFIDENCE, v);
+  }
+  get stale(): boolean {
+    return (this.r & R_STALE) !== 0;
+  }
+  set stale(v: boolean) {
+    this.r = v ? this.r | R_STALE : this.r & ~R_STALE;
+  }
+  /** Where the parent counts this cell: a slot of its counts, or STALE_SLOT. */
+  get slot(): number {
+    return ((this.r >>> R_SLOT) & 63) - 1;
+  }
+  set slot(v: number) {
+    this.r = (this.r & ~(63 << R_SLOT)) | (((v + 1) & 63) << R_SLOT);
+  }
+  get list(): number {
+    return (this.r >>> R_LIST) & 3;
+  }
+  set list(v: number) {
+    this.r = (this.r & ~(3 << R_LIST)) | ((v & 3) << R_LIST);
+  }
+  get own(): Status_Condition {
+    return lane(this.o, O_OWN);
+  }
+  set own(v: Status_Condition) {
+    this.o = withLane(this.o, O_OWN, v);
+  }
+  get ownConfidence(): Status_Confidence {
+    return lane(this.o, O_OWN_CONFIDENCE);
+  }
+  set ownConfidence(v: Status_Confidence) {
+    this.o = withLane(this.o, O_OWN_CONFIDENCE, v);
+  }
+  get previousOwn(): Status_Condition {
+    return lane(this.o, O_PREVIOUS_OWN);
+  }
+  set previousOwn(v: Status_Condition) {
+    this.o = withLane(this.o, O_PREVIOUS_OWN, v);
+  }
+  get inferred(): Status_Condition {
+    return lane(this.o, O_INFERRED);
+  }
+  set inferred(v: Status_Condition) {
+    this.o = withLane(this.o, O_INFERRED, v);
+  }
+  get inferredConfidence(): Status_Confidence {
+    return lane(this.o, O_INFERRED_CONFIDENCE);
+  }
+  set inferredConfidence(v: Status_Confidence) {
+    this.o = withLane(this.o, O_INFERRED_CONFIDENCE, v);
+  }
+  get ownDecayed(): boolean {
+    return (this.o & O_DECAYED) !== 0;
+  }
+  set ownDecayed(v: boolean) {
+    this.o = v ? this.o | O_DECAYED : this.o & ~O_DECAYED;
+  }
+  get ownStale(): boolean {
+    return (this.o & O_STALE) !== 0;
+  }
+  set ownStale(v: boolean) {
+    this.o = v ? this.o | O_STALE : this.o & ~O_STALE;
+  }
 }
 
 export interface HierarchyOptions {
@@ -152,12 +262,23 @@ class List {
 }
 
 export class HierarchyManager implements HierarchyView {
-  private readonly root: Node = newNode('', '', undefined);
+  /** One copy of each name the cells' infos hold (a cluster's, a topic's, "0"..., an aspect's). */
+  private readonly names = new Map<string, string>();
+  private readonly intern = (name: string): string => {
+    const had = this.names.get(name);
+    if (had !== undefined) return had;
+    this.names.set(name, name);
+    return name;
+  };
+  private readonly root: Node = newNode('', '', undefined, this.intern);
   private readonly byPath = new Map<string, Node>([['', this.root]]);
   private readonly options: HierarchyOptions;
   private readonly fresh = new List(FRESH);
   private readonly decayed = new List(DECAYED);
   private readonly r: Rollup = { severity: 0, confidence: 0, affected: 0, known: 0, by: 'none' };
+  /** The chunk cells' counts are taken from, and how many cells' counts it holds. */
+  private chunk = new Uint32Array(COUNTS_PER_CHUNK * SLOTS);
+  private chunkUsed = 0;
 
   constructor(options: Partial<HierarchyOptions> = {}) {
     this.options = { ...HIERARCHY_DEFAULTS, ...options };
@@ -270,18 +391,21 @@ export class HierarchyManager implements HierarchyView {
   }
 
   children(path: string): Iterable<CellState> {
-    return this.byPath.get(path)?.children?.values() ?? [];
+    return this.byPath.get(path)?.children ?? [];
   }
 
   /** Records a stream's latest; the own condition becomes the worst of the streams still current. */
   private hear(node: Node, key: string, a: Assessment, nowNs: bigint): void {
-    const streams = node.streams;
-    if (!streams) {
-      node.streams = [{ key, condition: a.condition, confidence: a.confidence, heardAt: nowNs }];
+    const heard = node.streams;
+    if (heard === undefined || heard === key) {
+      // The first stream, or the only one heard again (kept as its key alone, one copy for all cells).
+      if (heard === undefined) node.streams = this.intern(key);
       node.own = a.condition;
       node.ownConfidence = a.confidence;
       return;
     }
+    // A second stream: the first becomes a Stream of its own (its latest is the cell's own).
+    const streams = typeof heard === 'string' ? (node.streams = [{ key: heard, condition: node.own, confidence: node.ownConfidence, heardAt: node.heardAt }]) : heard;
     if (streams.length === 1 && streams[0]!.key === key) {
       // The common case, one stream heard again: it is the cell's only current word (just heard,
       // so within the stale horizon).
@@ -346,9 +470,9 @@ export class HierarchyManager implements HierarchyView {
         const slot = n.stale ? STALE_SLOT : slotOf(SEVERITY[n.condition] ?? 0, n.confidence);
         if (slot !== n.slot) {
           if (n.slot === STALE_SLOT) n.parent.staleChildren--;
-          else n.parent.childCounts![n.slot]!--;
+          else n.parent.counts[n.parent.countsAt + n.slot]!--;
           if (slot === STALE_SLOT) n.parent.staleChildren++;
-          else n.parent.childCounts![slot]!++;
+          else n.parent.counts[n.parent.countsAt + slot]!++;
           staleMoved = (slot === STALE_SLOT) !== (n.slot === STALE_SLOT);
           n.slot = slot;
         }
@@ -378,7 +502,7 @@ export class HierarchyManager implements HierarchyView {
       ownSev = SEVERITY[n.inferred] ?? 0;
       ownConf = n.inferredConfidence;
     }
-    const r = rollUp(ownSev, ownConf, n.childCounts ?? NO_CHILDREN, n.population, this.options.rollup, this.r);
+    const r = rollUp(ownSev, ownConf, n.counts, n.population, this.options.rollup, this.r, n.countsAt);
     n.affected = r.affected;
     n.known = r.known;
     if (r.severity === 0 && (n.ownStale || n.staleChildren > 0)) {
@@ -405,6 +529,16 @@ export class HierarchyManager implements HierarchyView {
     return n.affected > 0 ? `${share} (too few to count)${stale}` : `${children(n.known)} healthy${stale}`;
   }
 
+  /** Gives a cell its own counts, the next free ones of the current chunk. */
+  private takeCounts(n: Node): void {
+    if (this.chunkUsed === COUNTS_PER_CHUNK) {
+      this.chunk = new Uint32Array(COUNTS_PER_CHUNK * SLOTS);
+      this.chunkUsed = 0;
+    }
+    n.counts = this.chunk;
+    n.countsAt = this.chunkUsed++ * SLOTS;
+  }
+
   /** The cell at `path` and its ancestors, made as needed: an aspect's parent is its entity. */
   private ensure(path: string): Node {
     const found = this.byPath.get(path);
@@ -412,61 +546,37 @@ export class HierarchyManager implements HierarchyView {
     const hash = path.indexOf('#');
     const cut = hash >= 0 ? hash : path.lastIndexOf('/');
     const parent = cut < 0 ? this.root : this.ensure(path.slice(0, cut));
-    const node = newNode(path, hash >= 0 ? path.slice(hash) : path.slice(cut + 1), parent);
-    (parent.children ??= new Map()).set(node.name, node);
-    (parent.childCounts ??= new Uint32Array(LEVELS * CONFIDENCES))[node.slot]!++;
+    const node = newNode(path, this.intern(hash >= 0 ? path.slice(hash) : path.slice(cut + 1)), parent, this.intern);
+    if (parent.children) parent.children.push(node);
+    else {
+      parent.children = [node];
+      this.takeCounts(parent);
+    }
+    parent.counts[parent.countsAt + node.slot]!++;
     this.byPath.set(path, node);
     return node;
   }
 }
 
 /** What a cell the tree made for an accepted subject is (parseCellPath cannot fail for those). */
-function infoOf(path: string): SubjectInfo {
-  const info = parseCellPath(path);
+function infoOf(path: string, intern: (name: string) => string): SubjectInfo {
+  const info = parseCellPath(path, intern);
   if (!info) throw new Error(`hierarchy: "${path}" is not a cell of the subject grammar`);
   return info;
 }
 
-function newNode(path: string, name: string, parent: Node | undefined): Node {
-  const info = infoOf(path);
-  return {
-    path,
-    name,
-    parent,
-    info,
-    children: undefined,
-    // A container's children are a population of peers (the brokers, the pods, the partitions);
-    // an entity's are aspects of one thing and the containers below it: the worst counts.
-    population: info.kind === 'container',
-    own: Status_Condition.CONDITION_UNSPECIFIED,
-    ownConfidence: Status_Confidence.CONFIDENCE_UNSPECIFIED,
-    previousOwn: Status_Condition.CONDITION_UNSPECIFIED,
-    ownDecayed: false,
-    ownStale: false,
-    streams: undefined,
-    inferred: Status_Condition.CONDITION_UNSPECIFIED,
-    inferredConfidence: Status_Confidence.CONFIDENCE_UNSPECIFIED,
-    condition: Status_Condition.CONDITION_UNSPECIFIED,
-    confidence: Status_Confidence.CONFIDENCE_UNSPECIFIED,
-    stale: false,
-    heardAt: 0n,
-    lastHeard: 0n,
-    signals: 0,
-    affected: 0,
-    known: 0,
-    staleChildren: 0,
-    childCounts: undefined,
-    slot: 0,
-    list: NONE,
-    prev: undefined,
-    next: undefined,
-  };
+function newNode(path: string, name: string, parent: Node | undefined, intern: (name: string) => string): Node {
+  return new Node(path, name, parent, infoOf(path, intern));
 }
 
 const children = (n: number): string => (n === 1 ? '1 child' : `${n} children`);
 
-/** The counts of a cell with no children. */
-const NO_CHILDREN = new Uint32Array(LEVELS * CONFIDENCES);
+/** Counts per cell: one per (severity, confidence). */
+const SLOTS = LEVELS * CONFIDENCES;
+/** Cells whose counts share one chunk (4,096 x 128 bytes). */
+const COUNTS_PER_CHUNK = 4096;
+/** The counts of a cell with no children (never written: a cell takes its own with its first child). */
+const NO_CHILDREN = new Uint32Array(SLOTS);
 
 function secondsOf(ns: bigint): number {
   return Number(ns / 1_000_000_000n);
@@ -479,8 +589,8 @@ function toCell(n: Node, depth: number, budget: { left: number }, after?: string
   let omitted = 0;
   let nextAfter = '';
   if (n.children) {
-    let skipping = after !== undefined && after !== '' && n.children.has(after);
-    for (const c of n.children.values()) {
+    let skipping = after !== undefined && after !== '' && n.children.some((c) => c.name === after);
+    for (const c of n.children) {
       if (skipping) {
         if (c.name === after) skipping = false;
         continue;

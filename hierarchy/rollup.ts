@@ -45,13 +45,14 @@ export function slotOf(severity: number, confidence: number): number {
 
 /**
  * Rolls up into `out`: `ownSeverity`/`ownConfidence` (0 when the cell says nothing itself) and
- * `counts[slotOf(severity, confidence)]` = children rolled up to that.
+ * `counts[at + slotOf(severity, confidence)]` = children rolled up to that (many cells' counts may
+ * share one array).
  */
-export function rollUp(ownSeverity: number, ownConfidence: number, counts: Uint32Array, population: boolean, s: RollupSettings, out: Rollup): Rollup {
+export function rollUp(ownSeverity: number, ownConfidence: number, counts: Uint32Array, population: boolean, s: RollupSettings, out: Rollup, at = 0): Rollup {
   let known = 0;
   let affected = 0;
-  for (let i = CONFIDENCES; i < counts.length; i++) {
-    const c = counts[i]!;
+  for (let i = CONFIDENCES; i < LEVELS * CONFIDENCES; i++) {
+    const c = counts[at + i]!;
     if (c === 0) continue;
     known += c;
     if (i >= DIVERGING_SEVERITY * CONFIDENCES) affected += c;
@@ -62,8 +63,8 @@ export function rollUp(ownSeverity: number, ownConfidence: number, counts: Uint3
   let conf = 0;
   out.by = 'none';
   if (known > 0) {
-    if (population) populationOf(counts, known, s, out);
-    else worstOf(counts, out);
+    if (population) populationOf(counts, at, known, s, out);
+    else worstOf(counts, at, out);
     sev = out.severity;
     conf = out.confidence;
   }
@@ -77,10 +78,10 @@ export function rollUp(ownSeverity: number, ownConfidence: number, counts: Uint3
   return out;
 }
 
-function worstOf(counts: Uint32Array, out: Rollup): void {
+function worstOf(counts: Uint32Array, at: number, out: Rollup): void {
   for (let level = LEVELS - 1; level >= 1; level--) {
     for (let c = CONFIDENCES - 1; c >= 0; c--) {
-      if (counts[level * CONFIDENCES + c]! > 0) {
+      if (counts[at + level * CONFIDENCES + c]! > 0) {
         out.severity = level;
         out.confidence = c;
         out.by = level >= DIVERGING_SEVERITY ? 'worst' : 'healthy';
@@ -90,15 +91,15 @@ function worstOf(counts: Uint32Array, out: Rollup): void {
   }
 }
 
-function populationOf(counts: Uint32Array, known: number, s: RollupSettings, out: Rollup): void {
+function populationOf(counts: Uint32Array, at: number, known: number, s: RollupSettings, out: Rollup): void {
   const need = s.majority * known;
   let weighted = 0;
   for (let level = LEVELS - 1; level >= DIVERGING_SEVERITY; level--) {
-    const base = level * CONFIDENCES;
+    const base = at + level * CONFIDENCES;
     weighted += (counts[base]! + counts[base + 1]!) * s.tentativeWeight + counts[base + 2]! + counts[base + 3]!;
     if (weighted > 0 && weighted >= need) {
       out.severity = level;
-      out.confidence = majorityConfidence(counts, level, need);
+      out.confidence = majorityConfidence(counts, at, level, need);
       out.by = 'majority';
       return;
     }
@@ -110,18 +111,19 @@ function populationOf(counts: Uint32Array, known: number, s: RollupSettings, out
     return;
   }
   // Healthy: CONVERGING when most children are still converging back, else STABLE.
-  const converging = counts[2 * CONFIDENCES]! + counts[2 * CONFIDENCES + 1]! + counts[2 * CONFIDENCES + 2]! + counts[2 * CONFIDENCES + 3]!;
+  const c2 = at + 2 * CONFIDENCES;
+  const converging = counts[c2]! + counts[c2 + 1]! + counts[c2 + 2]! + counts[c2 + 3]!;
   const level = converging > 0 && converging >= need ? 2 : 1;
   out.severity = level;
-  out.confidence = majorityConfidence(counts, 1, need);
+  out.confidence = majorityConfidence(counts, at, 1, need);
   out.by = 'healthy';
 }
 
 /** The highest confidence that at least `need` children at `level` or worse hold (else TENTATIVE). */
-function majorityConfidence(counts: Uint32Array, level: number, need: number): Status_Confidence {
+function majorityConfidence(counts: Uint32Array, at: number, level: number, need: number): Status_Confidence {
   for (let c = CONFIDENCES - 1; c >= 1; c--) {
     let n = 0;
-    for (let l = level; l < LEVELS; l++) for (let k = c; k < CONFIDENCES; k++) n += counts[l * CONFIDENCES + k]!;
+    for (let l = level; l < LEVELS; l++) for (let k = c; k < CONFIDENCES; k++) n += counts[at + l * CONFIDENCES + k]!;
     if (n > 0 && n >= need) return c;
   }
   return Status_Confidence.TENTATIVE;

@@ -156,18 +156,20 @@ export function parseSubject(subject: string): EntityInfo {
 
 /**
  * A cell path of the tree read: a subject, a container on the way to entities ("cluster/prod/
- * broker"), or "" (the root). Undefined when it cannot be a cell.
+ * broker"), or "" (the root). Undefined when it cannot be a cell. `intern`, when given, is handed
+ * each name (and the aspect, and a pod's path) and its answer is what the info holds: a holder of
+ * many infos (the hierarchy) shares one copy of each name.
  */
-export function parseCellPath(path: string): SubjectInfo | undefined {
+export function parseCellPath(path: string, intern?: (name: string) => string): SubjectInfo | undefined {
   if (path === '') return ROOT;
-  const r = read(path, true);
+  const r = read(path, true, intern);
   return typeof r === 'string' ? undefined : r;
 }
 
 const ROOT: SubjectInfo = Object.freeze({ kind: 'root', subject: '', entity: '', aspect: '' });
 
 /** The shapes below cluster/<c> and service/<s>: which kind a path is after its first pair. */
-function read(subject: string, containers: boolean): SubjectInfo | string {
+function read(subject: string, containers: boolean, intern?: (name: string) => string): SubjectInfo | string {
   if (subject.length === 0) return 'subject is empty';
   if (subject.length > SUBJECT_LIMITS.chars) return `subject is ${subject.length} characters, more than ${SUBJECT_LIMITS.chars}`;
   const hash = subject.indexOf('#');
@@ -182,12 +184,13 @@ function read(subject: string, containers: boolean): SubjectInfo | string {
       if (p) return p;
     }
   }
-  const s = entityPath.split('/');
-  for (const n of s) {
+  const read = entityPath.split('/');
+  for (const n of read) {
     const p = nameProblem(n, subject, 'entity');
     if (p) return p;
   }
-  const info = entityInfo(s, entityPath, subject, aspectName);
+  const s = intern ? read.map(intern) : read;
+  const info = entityInfo(s, entityPath, subject, intern ? intern(aspectName) : aspectName, intern);
   if (info) return info;
   if (containers && hash < 0 && s.length % 2 === 1) {
     // A container: a kind word after a valid entity (or the top: "cluster", "service").
@@ -216,33 +219,36 @@ function nameProblem(n: string, subject: string, part: 'entity' | 'aspect'): str
   return undefined;
 }
 
-function entityInfo(s: string[], entityPath: string, subject: string, aspectName: string): SubjectInfo | undefined {
+// Object literals, not spreads: a literal's properties live in the object itself (a spread's added
+// ones go to a separate property array, 40 bytes more a cell of the tree).
+function entityInfo(s: string[], entity: string, whole: string, aspect: string, intern?: (name: string) => string): SubjectInfo | undefined {
   const n = s.length;
-  const base = { subject: subject || entityPath, entity: entityPath, aspect: aspectName };
+  const subject = whole || entity;
   if (s[0] === 'cluster' && n >= 2) {
     const cluster = s[1]!;
-    if (n === 2) return { kind: 'cluster', ...base, cluster };
-    if (s[2] === 'broker' && n === 4) return { kind: 'broker', ...base, cluster, broker: s[3]! };
-    if (s[2] === 'topic' && n === 4) return { kind: 'topic', ...base, cluster, topic: s[3]! };
-    if (s[2] === 'topic' && n === 6 && s[4] === 'partition' && isPartition(s[5]!)) return { kind: 'partition', ...base, cluster, topic: s[3]!, partition: s[5]! };
+    if (n === 2) return { kind: 'cluster', subject, entity, aspect, cluster };
+    if (s[2] === 'broker' && n === 4) return { kind: 'broker', subject, entity, aspect, cluster, broker: s[3]! };
+    if (s[2] === 'topic' && n === 4) return { kind: 'topic', subject, entity, aspect, cluster, topic: s[3]! };
+    if (s[2] === 'topic' && n === 6 && s[4] === 'partition' && isPartition(s[5]!)) return { kind: 'partition', subject, entity, aspect, cluster, topic: s[3]!, partition: s[5]! };
     if (s[2] === 'group' && n >= 4) {
       const group = s[3]!;
-      if (n === 4) return { kind: 'group', ...base, cluster, group };
-      if (s[4] === 'topic' && n === 6) return { kind: 'group-topic', ...base, cluster, group, topic: s[5]! };
-      if (s[4] === 'topic' && n === 8 && s[6] === 'partition' && isPartition(s[7]!)) return { kind: 'group-partition', ...base, cluster, group, topic: s[5]!, partition: s[7]! };
+      if (n === 4) return { kind: 'group', subject, entity, aspect, cluster, group };
+      if (s[4] === 'topic' && n === 6) return { kind: 'group-topic', subject, entity, aspect, cluster, group, topic: s[5]! };
+      if (s[4] === 'topic' && n === 8 && s[6] === 'partition' && isPartition(s[7]!)) return { kind: 'group-partition', subject, entity, aspect, cluster, group, topic: s[5]!, partition: s[7]! };
     }
     return undefined;
   }
   if (s[0] === 'service' && n >= 2) {
     const service = s[1]!;
-    if (n === 2) return { kind: 'service', ...base, service };
+    if (n === 2) return { kind: 'service', subject, entity, aspect, service };
     if (s[2] !== 'pod' || n < 4) return undefined;
     const pod = s[3]!;
-    const podPath = `service/${service}/pod/${pod}`;
-    if (n === 4) return { kind: 'pod', ...base, service, pod, podPath };
-    if (n === 5 && s[4] === 'jvm') return { kind: 'jvm', ...base, service, pod, podPath };
-    if (n === 5 && s[4] === 'agent') return { kind: 'agent', ...base, service, pod, podPath };
-    if (n === 6 && ROLES.has(s[4]!)) return { kind: 'client', ...base, service, pod, podPath, role: s[4] as ClientRole, clientId: s[5]! };
+    const made = `service/${service}/pod/${pod}`;
+    const podPath = intern ? intern(made) : made;
+    if (n === 4) return { kind: 'pod', subject, entity, aspect, service, pod, podPath };
+    if (n === 5 && s[4] === 'jvm') return { kind: 'jvm', subject, entity, aspect, service, pod, podPath };
+    if (n === 5 && s[4] === 'agent') return { kind: 'agent', subject, entity, aspect, service, pod, podPath };
+    if (n === 6 && ROLES.has(s[4]!)) return { kind: 'client', subject, entity, aspect, service, pod, podPath, role: s[4] as ClientRole, clientId: s[5]! };
   }
   return undefined;
 }

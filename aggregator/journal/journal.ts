@@ -201,9 +201,13 @@ export class Journal {
       this.createdAt = new Date().toISOString();
       const record = { format: JOURNAL_FORMAT, version: JOURNAL_VERSION, id: this.id, createdAt: this.createdAt };
       const batch = db.batch();
-      batch.put(META_KEY, Buffer.from(JSON.stringify(record)));
-      batch._writeSync({ sync: true });
-      batch._closeSync();
+      try {
+        batch.put(META_KEY, Buffer.from(JSON.stringify(record)));
+        batch._writeSync({ sync: true });
+      } finally {
+        batch._closeSync();
+        db.detachResource(batch);
+      }
     } else {
       let record: { format?: string; version?: number; id?: string; createdAt?: string };
       try {
@@ -279,11 +283,17 @@ export class Journal {
       if (!this.db) return Promise.reject(new Error('the journal is closed'));
       const t0 = performance.now();
       try {
-        const batch = this.db.batch();
-        for (let i = 0; i < r.puts.length; i += 2) batch.put(r.puts[i]!, r.puts[i + 1]!);
-        for (const k of r.dels) batch.del(k);
-        batch._writeSync({ sync: r.sync });
-        batch._closeSync();
+        const db = this.db;
+        const batch = db.batch();
+        try {
+          for (let i = 0; i < r.puts.length; i += 2) batch.put(r.puts[i]!, r.puts[i + 1]!);
+          for (const k of r.dels) batch.del(k);
+          batch._writeSync({ sync: r.sync });
+        } finally {
+          // Without both, the batch and every buffer put in it stay attached to the db for good.
+          batch._closeSync();
+          db.detachResource(batch);
+        }
       } catch (e) {
         return Promise.reject(e instanceof Error ? e : new Error(String(e)));
       } finally {

@@ -34,5 +34,11 @@ declare module '@nxtedition/rocksdb' {
     iterator(options?: IteratorOptions): RocksIterator;
     clear(options: IteratorOptions): Promise<void>;
     getProperty(name: string): string;
+    /**
+     * abstract-level's: db.batch() attaches the batch (to close it with the db); only its close()
+     * or write() detach it. The journal writes and closes with _writeSync/_closeSync, so it
+     * detaches the batch itself, else the db would hold every batch and its buffers for good.
+     */
+    detachResource(resource: RocksBatch): void;
   }
 }

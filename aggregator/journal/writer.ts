@@ -37,10 +37,15 @@ port.on('message', async (m: WriteRequest | 'close') => {
   try {
     if (m.puts.length > 0 || m.dels.length > 0) {
       const batch = db.batch();
-      for (let i = 0; i < m.puts.length; i += 2) batch.put(m.puts[i]!, m.puts[i + 1]!);
-      for (const k of m.dels) batch.del(k);
-      batch._writeSync({ sync: m.sync });
-      batch._closeSync();
+      try {
+        for (let i = 0; i < m.puts.length; i += 2) batch.put(m.puts[i]!, m.puts[i + 1]!);
+        for (const k of m.dels) batch.del(k);
+        batch._writeSync({ sync: m.sync });
+      } finally {
+        // Without both, the batch and every buffer put in it stay attached to the db for good.
+        batch._closeSync();
+        db.detachResource(batch);
+      }
     }
     for (let i = 0; i < m.deleteRanges.length; i += 2) await db.clear({ gte: m.deleteRanges[i]!, lt: m.deleteRanges[i + 1]! });
     port.postMessage({ id: m.id, ms: performance.now() - t0 } satisfies WriteReply);

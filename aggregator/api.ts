@@ -112,8 +112,11 @@ async function latestNarratives(d: ApiDeps, prefix: string, limit: number, inclu
     const idx = indexEvents(v.framed);
     if (idx.kinds[0] !== EventKind.NARRATIVE) continue;
     const n = decodeFramed(v.framed, 0).narrative!;
-    if (seen.has(n.id)) continue;
-    seen.add(n.id);
+    // One entry per narrative: ids are an aggregator's own, so upstream they are told apart by the
+    // leaf that wrote them (an HA group's members write one narrative between them).
+    const key = `${n.group ?? n.leaf ?? ''}\u0000${n.id}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
     if (!includeResolved && n.resolvedAt !== 0n) continue;
     if (prefix !== '' && !under(n.rootSubject, prefix) && !n.causalChain.some((e) => under(e.subject, prefix))) continue;
     out.push(narrativeJson(n, v.offset));

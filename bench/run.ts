@@ -84,7 +84,7 @@ const CFG = {
   aggregatorArgs: (process.env.BENCH_AGGREGATOR_ARGS ?? '').split(' ').filter(Boolean),
 };
 
-const TARGET = { ingestPerSec: 250_000, p99Ms: 20, agentRssIdleMb: 52, agentRssLoadedMb: 65 };
+const TARGET = { ingestPerSec: 250_000, p99Ms: 10, agentRssIdleMb: 52, agentRssLoadedMb: 65 };
 
 /**
  * The floor the agent's memory sits on, measured in the same run: a bare Node process of this

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { randomUUID } from 'node:crypto';
 import { RocksLevel } from '@nxtedition/rocksdb';
+import { writeBatchSync } from './batch.js';
 import { Event, EventKind, entityOf } from '../../proto/index.js';
 import { indexEvents, u64be } from './codec.js';
 import type { WriteReply, WriteRequest } from './writer.js';
@@ -200,14 +201,7 @@ export class Journal {
       this.id = randomUUID();
       this.createdAt = new Date().toISOString();
       const record = { format: JOURNAL_FORMAT, version: JOURNAL_VERSION, id: this.id, createdAt: this.createdAt };
-      const batch = db.batch();
-      try {
-        batch.put(META_KEY, Buffer.from(JSON.stringify(record)));
-        batch._writeSync({ sync: true });
-      } finally {
-        batch._closeSync();
-        db.detachResource(batch);
-      }
+      writeBatchSync(db, [META_KEY, Buffer.from(JSON.stringify(record))], [], true);
     } else {
       let record: { format?: string; version?: number; id?: string; createdAt?: string };
       try {
@@ -283,17 +277,7 @@ export class Journal {
       if (!this.db) return Promise.reject(new Error('the journal is closed'));
       const t0 = performance.now();
       try {
-        const db = this.db;
-        const batch = db.batch();
-        try {
-          for (let i = 0; i < r.puts.length; i += 2) batch.put(r.puts[i]!, r.puts[i + 1]!);
-          for (const k of r.dels) batch.del(k);
-          batch._writeSync({ sync: r.sync });
-        } finally {
-          // Without both, the batch and every buffer put in it stay attached to the db for good.
-          batch._closeSync();
-          db.detachResource(batch);
-        }
+        writeBatchSync(this.db, r.puts, r.dels, r.sync);
       } catch (e) {
         return Promise.reject(e instanceof Error ? e : new Error(String(e)));
       } finally {

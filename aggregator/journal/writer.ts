@@ -4,6 +4,7 @@
 // at a time, while the main thread goes on taking batches for the next group.
 import { parentPort, workerData } from 'node:worker_threads';
 import { RocksLevel } from '@nxtedition/rocksdb';
+import { writeBatchSync } from './batch.js';
 
 export interface WriteRequest {
   id: number;
@@ -35,18 +36,7 @@ port.on('message', async (m: WriteRequest | 'close') => {
   }
   const t0 = performance.now();
   try {
-    if (m.puts.length > 0 || m.dels.length > 0) {
-      const batch = db.batch();
-      try {
-        for (let i = 0; i < m.puts.length; i += 2) batch.put(m.puts[i]!, m.puts[i + 1]!);
-        for (const k of m.dels) batch.del(k);
-        batch._writeSync({ sync: m.sync });
-      } finally {
-        // Without both, the batch and every buffer put in it stay attached to the db for good.
-        batch._closeSync();
-        db.detachResource(batch);
-      }
-    }
+    if (m.puts.length > 0 || m.dels.length > 0) writeBatchSync(db, m.puts, m.dels, m.sync);
     for (let i = 0; i < m.deleteRanges.length; i += 2) await db.clear({ gte: m.deleteRanges[i]!, lt: m.deleteRanges[i + 1]! });
     port.postMessage({ id: m.id, ms: performance.now() - t0 } satisfies WriteReply);
   } catch (e) {

@@ -15,7 +15,7 @@ import type { HierarchyManager } from '../../hierarchy/manager.js';
 import { bearerToken, channelCredentials, channelOptions, parseTarget, type ClientTls } from '../../agent/connection.js';
 import type { EventLog } from '../event-log.js';
 import { decodeChunk, followRaw } from '../subscription.js';
-import { LEAF_NAME } from './upstream.js';
+import { LEAF_NAME, LEAF_NAME_RULE } from './upstream.js';
 
 export interface UpstreamSettings {
   /** grpc://host:port or grpcs://host:port. */
@@ -40,7 +40,7 @@ export const UPSTREAM_DEFAULTS = { signals: false, batchEvents: 500, inFlight: 8
 export const defaultLeafName = (): string => hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 128) || 'leaf';
 
 export function checkLeafName(name: string): string | undefined {
-  return LEAF_NAME.test(name) ? undefined : `leaf name "${name}" is not valid: 1-128 of A-Z a-z 0-9 . _ -, starting with a letter or digit`;
+  return LEAF_NAME.test(name) ? undefined : `leaf name "${name}" is not valid: ${LEAF_NAME_RULE}`;
 }
 
 export interface LeafStats {

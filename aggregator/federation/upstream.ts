@@ -22,6 +22,8 @@ import type { LeafCorrelator } from './correlate.js';
 
 /** A leaf's name: what its events are tagged with, and the source its caller must be allowed to speak for. */
 export const LEAF_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+/** LEAF_NAME in words, for refusals. */
+export const LEAF_NAME_RULE = '1-128 of A-Z a-z 0-9 . _ -, starting with a letter or digit';
 
 /** The dedupe key of one leaf's journal (kept with the agents' high-waters, written with the events). */
 export const federationKey = (leaf: string, journalId: string): string => `federation/${leaf}/${journalId}`;
@@ -265,16 +267,9 @@ export class FederationUpstream {
 
   /** Keeps at most KEEP_RESOLVED resolved group narratives (the oldest are forgotten first). */
   private forget(): void {
-    if (this.merged.size <= KEEP_RESOLVED * 2) return;
-    let resolved = 0;
-    for (const x of this.merged.values()) if (x.resolved) resolved++;
-    for (const [id, x] of this.merged) {
-      if (resolved <= KEEP_RESOLVED) break;
-      if (!x.resolved) continue;
-      this.merged.delete(id);
+    trimResolved(this.merged, (x) => x.resolved, (x) => {
       for (const a of x.aliases) this.alias.delete(a);
-      resolved--;
-    }
+    });
   }
 
   /** Leaves and journals known, with how far each is held. */
@@ -284,9 +279,9 @@ export class FederationUpstream {
 
   /** Checks a batch as a whole; throws FederationRefusal naming what is wrong. */
   check(b: FederationBatch, maxEvents: number): void {
-    if (!LEAF_NAME.test(b.leaf)) throw new FederationRefusal('invalid_leaf', `FederationBatch.leaf "${b.leaf.slice(0, 140)}" is not a leaf name (1-128 of A-Z a-z 0-9 . _ -, starting with a letter or digit)`);
+    if (!LEAF_NAME.test(b.leaf)) throw new FederationRefusal('invalid_leaf', `FederationBatch.leaf "${b.leaf.slice(0, 140)}" is not a leaf name (${LEAF_NAME_RULE})`);
     if (b.journalId === '' || b.journalId.length > 128) throw new FederationRefusal('invalid_journal_id', `FederationBatch.journal_id must be 1-128 characters (got ${b.journalId.length})`);
-    if (b.group !== '' && !LEAF_NAME.test(b.group)) throw new FederationRefusal('invalid_group', `FederationBatch.group "${b.group.slice(0, 140)}" is not a group name (1-128 of A-Z a-z 0-9 . _ -, starting with a letter or digit)`);
+    if (b.group !== '' && !LEAF_NAME.test(b.group)) throw new FederationRefusal('invalid_group', `FederationBatch.group "${b.group.slice(0, 140)}" is not a group name (${LEAF_NAME_RULE})`);
     if (b.events.length + b.cells.length > maxEvents) throw new FederationRefusal('oversize_batch', `FederationBatch holds ${b.events.length} events and ${b.cells.length} cells, more than the limit of ${maxEvents}; send smaller batches`);
   }
 
@@ -417,16 +412,7 @@ export class FederationUpstream {
   private remember(n: Narrative): void {
     this.narratives.delete(n.id);
     this.narratives.set(n.id, n);
-    if (this.narratives.size <= KEEP_RESOLVED * 2) return;
-    let resolved = 0;
-    for (const x of this.narratives.values()) if (x.state === Narrative_State.RESOLVED) resolved++;
-    for (const [id, x] of this.narratives) {
-      if (resolved <= KEEP_RESOLVED) break;
-      if (x.state === Narrative_State.RESOLVED) {
-        this.narratives.delete(id);
-        resolved--;
-      }
-    }
+    trimResolved(this.narratives, (x) => x.state === Narrative_State.RESOLVED);
   }
 
   /** Sets `leaf` on every cell of an answer that mirrors a leaf's cell. */
@@ -454,5 +440,19 @@ export class FederationUpstream {
     all.sort((a, b) => open(a) - open(b) || (b.updatedAt > a.updatedAt ? 1 : b.updatedAt < a.updatedAt ? -1 : 0));
     const limit = req.limit > 0 ? req.limit : 100;
     return { narratives: all.slice(0, limit) };
+  }
+}
+
+/** Once `map` holds twice KEEP_RESOLVED entries, forgets its oldest resolved ones down to KEEP_RESOLVED (insertion order). */
+function trimResolved<V>(map: Map<string, V>, resolved: (v: V) => boolean, forgotten?: (v: V) => void): void {
+  if (map.size <= KEEP_RESOLVED * 2) return;
+  let n = 0;
+  for (const v of map.values()) if (resolved(v)) n++;
+  for (const [k, v] of map) {
+    if (n <= KEEP_RESOLVED) break;
+    if (!resolved(v)) continue;
+    map.delete(k);
+    forgotten?.(v);
+    n--;
   }
 }

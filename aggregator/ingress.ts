@@ -110,7 +110,11 @@ export class Ingress {
         continue;
       }
       const hierarchy = this.pipeline.hierarchy;
-      const problem = signalProblem(s, now) ?? (hierarchy.canAccept(s.subject) ? undefined : `hierarchy is full (${hierarchy.size} cells); subject not tracked`);
+      // A subject the tree already holds as a subject cell was read as valid when the cell was
+      // made (the same grammar): it is not parsed again, and there is room for it.
+      const kind = hierarchy.state(s.subject)?.info.kind;
+      const known = kind !== undefined && kind !== 'container' && kind !== 'root';
+      const problem = signalProblem(s, now, known) ?? (known || hierarchy.canAccept(s.subject) ? undefined : `hierarchy is full (${hierarchy.size} cells); subject not tracked`);
       if (problem) {
         this.reject(ack, s, problem, problem.startsWith('hierarchy is full') ? 'hierarchy_full' : 'invalid_signal');
       } else {

@@ -1,11 +1,14 @@
 // Bench worker: drives an agent through its local gRPC intake (kafkaobs.v1.LocalAgent/Emit) at a
 // paced rate, and (optionally) subscribes to the aggregator in the same process so the send time
 // stamped into each signal (context "t0", process.hrtime in ns) and the arrival time share a clock.
+// The subscriber reads SubscribeBatches (what a consumer of a busy stream uses: one message per
+// group of events); `batches: false` reads Subscribe, one message per event.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { ChannelCredentials, Client, Metadata, credentials, type ClientReadableStream } from '@grpc/grpc-js';
 import { createChannel, createClient, type Channel } from 'nice-grpc';
 import {
   Event,
+  EventBatch,
   EventKind,
   LocalAgentDefinition,
   Queue_Sign,
@@ -60,7 +63,7 @@ export interface EmitResult {
 const wallMs = (): number => performance.timeOrigin + performance.now();
 
 let subClient: Client | undefined;
-let subCall: ClientReadableStream<Event> | undefined;
+let subCall: ClientReadableStream<Event[]> | undefined;
 let subCancelled = false;
 let subError = '';
 let delivered = 0;
@@ -71,25 +74,16 @@ let latencies: number[] = [];
 let toAgg: number[] = [];
 let toSub: number[] = [];
 
-function subscribe(a: { aggregatorAddress: string; subjectPrefix: string }): void {
-  subClient = new Client(a.aggregatorAddress, credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
-  const req = SubscribeRequest.encode({ kinds: [EventKind.SIGNAL], subjectPrefix: a.subjectPrefix }).finish();
-  subCall = subClient.makeServerStreamRequest<Uint8Array, Event>(
-    '/kafkaobs.v1.SignalAggregator/Subscribe',
-    () => Buffer.from(req),
-    (b: Buffer) => Event.decode(b),
-    req,
-    new Metadata(),
-  );
-  subCall.on('data', (e: Event) => {
-    const now = process.hrtime.bigint();
-    const wall = wallMs();
+function received(events: Event[]): void {
+  const now = process.hrtime.bigint();
+  const wall = wallMs();
+  for (const e of events) {
     if (e.gap) {
       subscriberGaps++;
-      return;
+      continue;
     }
     const t0 = e.signal?.context.t0;
-    if (!t0) return;
+    if (!t0) continue;
     delivered++;
     const sentAt = BigInt(t0);
     if (measureFrom !== 0n && sentAt >= measureFrom) {
@@ -100,7 +94,21 @@ function subscribe(a: { aggregatorAddress: string; subjectPrefix: string }): voi
       toAgg.push(at - tw);
       toSub.push(wall - at);
     }
-  });
+  }
+}
+
+function subscribe(a: { aggregatorAddress: string; subjectPrefix: string; batches?: boolean }): void {
+  subClient = new Client(a.aggregatorAddress, credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
+  const req = SubscribeRequest.encode({ kinds: [EventKind.SIGNAL], subjectPrefix: a.subjectPrefix }).finish();
+  const batches = a.batches ?? true;
+  subCall = subClient.makeServerStreamRequest<Uint8Array, Event[]>(
+    batches ? '/kafkaobs.v1.SignalAggregator/SubscribeBatches' : '/kafkaobs.v1.SignalAggregator/Subscribe',
+    () => Buffer.from(req),
+    batches ? (b: Buffer) => EventBatch.decode(b).events : (b: Buffer) => [Event.decode(b)],
+    req,
+    new Metadata(),
+  );
+  subCall.on('data', received);
   subCall.on('error', (e: Error) => {
     if (!subCancelled) subError ||= e.message;
   });

@@ -18,7 +18,8 @@
 // BENCH_LATENCY_MS (8000), BENCH_RSS_RATE (5000), BENCH_SKIP (comma list of: ingest, nosub, ceiling,
 // latency, rss, actors, jmx, lag, instrument, pipeline, narrative-latency), BENCH_AGGREGATOR_ARGS (extra CLI flags for the aggregator, space separated),
 // BENCH_AGGREGATOR_NODE_ARGS / BENCH_AGENT_NODE_ARGS (node flags, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"),
-// BENCH_CLI (path of another build's dist/bin/kafka-obs.js to measure instead).
+// BENCH_CLI (path of another build's dist/bin/kafka-obs.js to measure instead), BENCH_SUBSCRIBE=single (the ingest and
+// latency subscribers read Subscribe, one event per message, instead of SubscribeBatches).
 //   6. JMX: ~500 attributes polled every second from one JVM (bench/jmx.ts; needs a JDK).
 //   7. Lag: one evaluation round of 20 000 consumer groups x 10 partitions, synthetic offsets, no
 //      broker: time per round and memory (bench/lag.ts, in a child process).
@@ -112,7 +113,7 @@ async function nodeFloors(): Promise<{ bare?: number; http2?: number }> {
     });`);
   return { bare, http2 };
 }
-/** The ingest subscriber reads SubscribeBatches unless BENCH_SUBSCRIBE=single (one event per message). */
+/** The ingest and latency subscribers read SubscribeBatches unless BENCH_SUBSCRIBE=single (one event per message). */
 const SUBSCRIBE_BATCHES = process.env.BENCH_SUBSCRIBE !== 'single';
 /** The whole run must stay well inside ~4 minutes (~6 with phases 7 and 8); past this, give up and clean up. */
 const BUDGET_MS = 230_000 + (CFG.skip.has('metrics') ? 0 : 150_000) + (CFG.skip.has('pipeline') ? 0 : 90_000) + (CFG.skip.has('narrative-latency') ? 0 : 120_000) + (CFG.skip.has('journal') ? 0 : 240_000) + (CFG.skip.has('durable') ? 0 : 60_000);
@@ -376,7 +377,7 @@ async function agentRun(rate: number, warmupMs: number, durationMs: number, opts
     }
     emitter = new Worker('emitter', 'emit-worker.js');
     const prefix = `service/lat-${rate}`;
-    await emitter.call('subscribe', { aggregatorAddress: agg.address, subjectPrefix: prefix });
+    await emitter.call('subscribe', { aggregatorAddress: agg.address, subjectPrefix: prefix, batches: SUBSCRIBE_BATCHES });
     await waitUntil('the latency subscriber to be registered', 10_000, async () => ((metric((await httpGet(agg.metricsUrl, 3000)).body, 'kafkaobs_subscribers_open') ?? 0) >= 1 ? true : undefined));
     let peak = 0;
     let last = 0;
@@ -529,7 +530,7 @@ async function main(): Promise<void> {
   }
   let lat: LatencyResult | undefined;
   if (!CFG.skip.has('latency')) {
-    out(`[3] latency: driver -> agent Emit (paced ${fmtInt(CFG.latencyRate)}/s, batches of 20) -> aggregator -> subscriber, ${CFG.latencyMs / 1000} s after 2 s warm-up`);
+    out(`[3] latency: driver -> agent Emit (paced ${fmtInt(CFG.latencyRate)}/s, batches of 20) -> aggregator -> subscriber (${SUBSCRIBE_BATCHES ? 'SubscribeBatches' : 'Subscribe, one event per message'}), ${CFG.latencyMs / 1000} s after 2 s warm-up`);
     await phase('latency', async () => {
       lat = await agentRun(CFG.latencyRate, 2000, CFG.latencyMs, {});
       printLatency(lat, CFG.latencyRate);

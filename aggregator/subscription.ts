@@ -190,6 +190,21 @@ export async function* followRaw(
       await log.waitFor(cursor, signal);
       continue;
     }
+    // A run within one committed block goes out as the block's own bytes: no copy, and the same
+    // bytes for every subscriber. (A run spanning blocks is copied into one chunk.)
+    if (events === 0 && unfiltered(filter)) {
+      const b = log.blockAt(cursor);
+      if (b) {
+        const i = Number(cursor - b.first);
+        const stop = Math.min(b.count, i + maxBatch);
+        if (stop - i === maxBatch || b.first + BigInt(stop) >= end) {
+          cursor = b.first + BigInt(stop);
+          yield { bytes: b.bytes.subarray(b.starts[i]!, b.starts[stop]!), events: stop - i, next: cursor };
+          hooks.onProgress?.(cursor);
+          continue;
+        }
+      }
+    }
     // Everything committed in memory, up to the batch size.
     while (cursor < end && events < maxBatch) {
       const b = log.blockAt(cursor);

@@ -4,6 +4,7 @@
 // EventBatch (tag 0x0a, length, Event). A run of framed events is therefore itself a valid
 // EventBatch, so a block read from the journal or the ring goes to a SubscribeBatches client as
 // it is, and one event's inner bytes go to a Subscribe client as they are.
+import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import { Event, EventKind, Signal, type Narrative } from '../../proto/index.js';
 
 /** Payload field number (Event.signal = 10 ... Event.action = 16) to EventKind. */
@@ -107,9 +108,18 @@ export function writeSignalEventSpan(w: ByteWriter, offset: number, timeVarint: 
   w.pos += len;
 }
 
+/** One writer for every event encoded here: its buffer is kept, not grown again for each event. */
+let eventWriter = new BinaryWriter();
+
 /** Appends one framed event of any kind, encoded by ts-proto. */
 export function writeEvent(w: ByteWriter, e: Event): void {
-  const inner = Event.encode(e).finish();
+  let inner: Uint8Array;
+  try {
+    inner = Event.encode(e, eventWriter).finish();
+  } catch (err) {
+    eventWriter = new BinaryWriter(); // left mid-message: start clean
+    throw err;
+  }
   w.byte(0x0a);
   w.varint(inner.length);
   w.bytes(inner);

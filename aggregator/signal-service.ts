@@ -142,19 +142,49 @@ export function signalAggregatorDefinition(limits: SignalServiceLimits) {
 }
 
 /**
- * The next request, or 'drain' once the aggregator drains. (Not Promise.race against one
- * long-lived promise: every race would leave a reaction on it holding its batch until shutdown.)
+ * A stream's requests, each as the next request, or 'drain' once the aggregator drains, or 'idle'
+ * when none came for `idleMs`. One abort listener and one idle timer per stream, re-armed for each
+ * request (not a listener, a timer and a chain of promises per request). (Not Promise.race against
+ * one long-lived promise: every race would leave a reaction on it holding its batch until shutdown.)
  */
-function nextOrDrain<T>(iterator: AsyncIterator<T>, draining: AbortSignal, idleMs: number): Promise<IteratorResult<T> | 'drain' | 'idle'> {
-  return new Promise((resolve, reject) => {
-    const onDrain = (): void => resolve('drain');
-    draining.addEventListener('abort', onDrain, { once: true });
-    const idle = idleMs > 0 ? setTimeout(() => resolve('idle'), idleMs) : undefined;
-    iterator.next().then(resolve, reject).finally(() => {
-      clearTimeout(idle);
-      draining.removeEventListener('abort', onDrain);
+class Requests<T> {
+  private settle: ((r: IteratorResult<T> | 'drain' | 'idle') => void) | undefined;
+  private readonly timer: NodeJS.Timeout | undefined;
+  private readonly onDrain = (): void => this.settle?.('drain');
+
+  constructor(
+    private readonly iterator: AsyncIterator<T>,
+    private readonly draining: AbortSignal,
+    idleMs: number,
+  ) {
+    draining.addEventListener('abort', this.onDrain, { once: true });
+    // Fires only while a request is awaited; once fired, refresh() arms it again.
+    this.timer = idleMs > 0 ? setTimeout(() => this.settle?.('idle'), idleMs) : undefined;
+  }
+
+  next(): Promise<IteratorResult<T> | 'drain' | 'idle'> {
+    if (this.draining.aborted) return Promise.resolve('drain');
+    this.timer?.refresh();
+    return new Promise((resolve, reject) => {
+      this.settle = resolve;
+      this.iterator.next().then(
+        (r) => {
+          this.settle = undefined;
+          resolve(r);
+        },
+        (e: unknown) => {
+          this.settle = undefined;
+          reject(e);
+        },
+      );
     });
-  });
+  }
+
+  close(): void {
+    this.settle = undefined;
+    clearTimeout(this.timer);
+    this.draining.removeEventListener('abort', this.onDrain);
+  }
 }
 
 export interface SignalServiceDeps {
@@ -316,6 +346,7 @@ export function signalService(d: SignalServiceDeps) {
       d.metrics.streamsOpen.inc();
       d.streams.open();
       const iterator = requests[Symbol.asyncIterator]();
+      const incoming = new Requests(iterator, d.draining, d.limits.streamIdleTimeoutMs);
       // Batches are read and ingested while earlier ones are being written: their acks wait, in
       // order, for their group commit (durable acknowledgement), at most PIPELINE batches deep.
       const pending: { done: Promise<void>; acks: Ack[] }[] = [];
@@ -332,7 +363,7 @@ export function signalService(d: SignalServiceDeps) {
         try {
           while (!d.draining.aborted) {
             while (pending.length >= PIPELINE) await new Promise<void>((r) => (room = r));
-            const next = await nextOrDrain(iterator, d.draining, d.limits.streamIdleTimeoutMs);
+            const next = await incoming.next();
             if (next === 'idle') {
               d.refused('idle_stream');
               throw new ServerError(Status.DEADLINE_EXCEEDED, `signal stream sent nothing for ${d.limits.streamIdleTimeoutMs / 1000} s (--stream-idle-timeout); agents send a keepalive meanwhile, so this stream was ended`);
@@ -403,6 +434,7 @@ export function signalService(d: SignalServiceDeps) {
         await reader;
         if (failure) throw failure;
       } finally {
+        incoming.close();
         d.metrics.streamsOpen.dec();
         d.streams.close();
         void iterator.return?.();
@@ -418,11 +450,12 @@ export function signalService(d: SignalServiceDeps) {
       d.metrics.streamsOpen.inc();
       d.streams.open();
       const iterator = requests[Symbol.asyncIterator]();
+      const incoming = new Requests(iterator, d.draining, d.limits.streamIdleTimeoutMs);
       // The leaf and HA group this stream speaks for, once its first batch was taken.
       let member: { leaf: string; group: string } | undefined;
       try {
         for (;;) {
-          const next = await nextOrDrain(iterator, d.draining, d.limits.streamIdleTimeoutMs);
+          const next = await incoming.next();
           if (next === 'idle') {
             d.refused('idle_stream');
             throw new ServerError(Status.DEADLINE_EXCEEDED, `federation stream sent nothing for ${d.limits.streamIdleTimeoutMs / 1000} s (--stream-idle-timeout)`);
@@ -461,6 +494,7 @@ export function signalService(d: SignalServiceDeps) {
           yield ack;
         }
       } finally {
+        incoming.close();
         if (member) d.federation.disconnected(member.leaf, member.group);
         d.metrics.streamsOpen.dec();
         d.streams.close();

@@ -18,10 +18,15 @@ export const LIMITS = {
 const MIN_TIMESTAMP_NS = 946_684_800n * 1_000_000_000n;
 const SOURCE_ID = /^[A-Za-z0-9][A-Za-z0-9._:@-]*$/;
 
+/** The last source id found valid: a batch's signals mostly share one, so the pattern runs once a run. */
+let lastValidSourceId = '';
+
 export function sourceIdProblem(id: string): string | undefined {
+  if (id === lastValidSourceId && id !== '') return undefined;
   if (id.length === 0) return 'source_id is empty';
   if (id.length > LIMITS.sourceIdChars) return `source_id is more than ${LIMITS.sourceIdChars} characters`;
   if (!SOURCE_ID.test(id)) return `source_id "${id}" may hold only letters, digits and . _ : @ - (and start with a letter or digit)`;
+  lastValidSourceId = id;
   return undefined;
 }
 

@@ -1,7 +1,7 @@
 // Aggregator settings: embedded defaults, overridden by environment, overridden by flags.
 import type { ActorsSettings } from '../actors/config.js';
 import type { Identities } from './identity.js';
-import type { SyncPolicy } from './journal/journal.js';
+import type { JournalWriter, SyncPolicy } from './journal/journal.js';
 import type { WebhookSettings } from './webhook.js';
 import { EXPOSITION_DEFAULTS, type ExpositionSettings } from './exposition.js';
 
@@ -73,8 +73,8 @@ export interface AggregatorConfig {
   timeScale: number;
   /** When an ack may go out: fsync (the WAL is on disk; the default) or os (the OS has it). */
   journalSync: SyncPolicy;
-  /** Where group commits are written: inline (on the event loop, acks go out in the same turn) or thread (a worker thread: the loop never waits for a slow disk). */
-  journalWriter: 'inline' | 'thread';
+  /** Where group commits are written: inline (on the event loop, acks go out in the same turn), thread (a worker thread: the loop never waits for a slow disk) or auto (inline when small, the thread when large). */
+  journalWriter: JournalWriter;
   /** The main log (signals and every event): kept this long and at most this many bytes (0 = no limit). */
   retainSignalsMs: number;
   retainSignalsBytes: number;
@@ -130,7 +130,7 @@ export const AGGREGATOR_DEFAULTS: AggregatorConfig = {
   defaultCluster: 'default',
   timeScale: 1,
   journalSync: 'fsync',
-  journalWriter: 'inline',
+  journalWriter: 'auto',
   retainSignalsMs: 7 * 24 * 3600 * 1000,
   retainSignalsBytes: 20 * 1024 ** 3,
   retainNarrativesMs: 365 * 24 * 3600 * 1000,

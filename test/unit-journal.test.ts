@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { join } from 'node:path';
 import { Event, EventKind, Narrative_State, Signal, Status_Condition, Status_Confidence, type Narrative } from '../proto/index.js';
 import { EventLog } from '../aggregator/event-log.js';
-import { Journal, indexBucketOf } from '../aggregator/journal/journal.js';
+import { AUTO_THREAD_EVENTS, Journal, indexBucketOf } from '../aggregator/journal/journal.js';
 import { ByteWriter, decodeFramed, indexEvents, varint64, writeEvent, writeSignalEvent, encodeSignal } from '../aggregator/journal/codec.js';
 import { decodeChunk, under } from '../aggregator/subscription.js';
 import { tempDir } from './support/procs.js';
@@ -92,6 +92,32 @@ test('a reopened journal continues offsets, keeps dedupe state, answers by offse
   const history = await j.journal.narrativeHistory('n-1');
   assert.equal(history.map((e) => [e.narrative!.revision, e.offset]), [[1, 11n], [2, 22n], [3, 33n]], 'every revision, with its offset');
   await j.journal.close();
+});
+
+test('writer auto: a large group is written by the thread, a small one behind it too (in order), a small one alone inline', async () => {
+  const path = join(tempDir('unit-journal-auto-'), 'journal');
+  const journal = new Journal({ path, sync: 'fsync', retention: retainAll, writer: 'auto' });
+  const state = await journal.open();
+  const log = new EventLog(10_000, { journal, nextOffset: state.nextOffset });
+  let seq = 0n;
+  const append = (n: number): void => {
+    for (let i = 0; i < n; i++) log.appendSignal(signal({ sourceId: 'auto', seq: ++seq }), undefined, T0 + seq);
+  };
+  append(AUTO_THREAD_EVENTS + 100);
+  const large = log.committedAll();
+  await new Promise((r) => setImmediate(r)); // the large group has been handed to the thread
+  append(10);
+  const behind = log.committedAll();
+  await Promise.all([large, behind]);
+  append(10);
+  await log.committedAll();
+  assert.is(journal.stats.commits, 3);
+  assert.is(journal.stats.threadCommits, 2, 'the large group and the one queued behind it');
+  const offsets: bigint[] = [];
+  for await (const b of journal.blocksFrom(0n)) offsets.push(...indexEvents(b.bytes).offsets);
+  assert.is(offsets.length, AUTO_THREAD_EVENTS + 120);
+  assert.ok(offsets.every((o, i) => o === BigInt(i + 1)), 'every event, in offset order');
+  await journal.close();
 });
 
 test('retention: the log by size (the last block always stays), verdicts separately by age', async () => {

@@ -23,6 +23,11 @@ import type { WriteReply, WriteRequest } from './writer.js';
 export const JOURNAL_FORMAT = 'kafka-obs-journal';
 export const JOURNAL_VERSION = 1;
 
+export type JournalWriter = 'inline' | 'thread' | 'auto';
+
+/** With writer 'auto', a group commit of at least this many events goes to the writer thread. */
+export const AUTO_THREAD_EVENTS = 500;
+
 /** fsync: an ack waits for the WAL to be synced to disk (survives power loss); os: for the OS to have it (survives a crash of the process, not of the machine). */
 export type SyncPolicy = 'fsync' | 'os';
 
@@ -43,8 +48,12 @@ export interface JournalOptions {
   retention: RetentionSettings;
   /** Open an existing journal only (the replay tool): never create one. */
   mustExist?: boolean;
-  /** Where writes run: on the event loop (inline: the ack goes out in the same turn) or a worker thread (the loop never waits for the disk). */
-  writer?: 'inline' | 'thread';
+  /**
+   * Where writes run: on the event loop (inline: the ack goes out in the same turn), a worker
+   * thread (the loop never waits for the disk), or auto: inline for a small group, the thread for
+   * a large one (a busy loop does not stop for the sync; a quiet one skips the thread's hop).
+   */
+  writer?: JournalWriter;
   /** ZSTD-compress the write-ahead log (smaller WAL files, more CPU per write; off by default: the WAL only lives until its memtable is flushed to compressed tables). */
   walCompression?: boolean;
 }
@@ -98,6 +107,8 @@ export interface JournalStats {
   blocksDeleted: number;
   verdictsDeleted: number;
   writeErrors: number;
+  /** Group commits written by the writer thread (the rest were written on the event loop). */
+  threadCommits: number;
 }
 
 const P = { meta: 0x4d, block: 0x45, time: 0x54, subject: 0x53, verdict: 0x56, narrative: 0x4e, high: 0x48 } as const;
@@ -144,7 +155,7 @@ export function isDiskFull(message: string): boolean {
 }
 
 export class Journal {
-  readonly stats: JournalStats = { commits: 0, bytesWritten: 0, lastCommitMs: 0, logBytes: 0, verdictBytes: 0, blocksDeleted: 0, verdictsDeleted: 0, writeErrors: 0 };
+  readonly stats: JournalStats = { commits: 0, bytesWritten: 0, lastCommitMs: 0, logBytes: 0, verdictBytes: 0, blocksDeleted: 0, verdictsDeleted: 0, writeErrors: 0, threadCommits: 0 };
   id = '';
   createdAt = '';
   private db: RocksLevel | undefined;
@@ -271,8 +282,19 @@ export class Journal {
     this.worker = worker;
   }
 
-  private request(r: Omit<WriteRequest, 'id'>): Promise<void> {
-    if (this.options.writer === 'inline' && r.deleteRanges.length === 0) {
+  /** Group commits handed to the writer thread and not yet answered: later ones queue behind them. */
+  private groupsInThread = 0;
+
+  /** Whether a group commit of `events` events is written on the event loop. */
+  private inline(events: number): boolean {
+    const w = this.options.writer ?? 'thread';
+    if (w === 'inline') return true;
+    // In order: never inline past a group still in the thread's queue.
+    return w === 'auto' && events < AUTO_THREAD_EVENTS && this.groupsInThread === 0;
+  }
+
+  private request(r: Omit<WriteRequest, 'id'>, inline = this.options.writer === 'inline'): Promise<void> {
+    if (inline && r.deleteRanges.length === 0) {
       // Synchronous on the event loop: a group commit is one RocksDB write (plus its sync).
       if (!this.db) return Promise.reject(new Error('the journal is closed'));
       const t0 = performance.now();
@@ -322,11 +344,20 @@ export class Journal {
       verdictBytes += v.framed.length;
     }
     for (const [source, seq] of group.highWater) puts.push(key(P.high, source), u64be(seq));
+    let events = 0;
+    for (const b of group.blocks) events += b.count;
+    const inline = this.inline(events);
+    if (!inline) {
+      this.groupsInThread++;
+      this.stats.threadCommits++;
+    }
     try {
-      await this.request({ sync: this.options.sync === 'fsync', puts, dels: [], deleteRanges: [] });
+      await this.request({ sync: this.options.sync === 'fsync', puts, dels: [], deleteRanges: [] }, inline);
     } catch (e) {
       this.stats.writeErrors++;
       throw e;
+    } finally {
+      if (!inline) this.groupsInThread--;
     }
     this.stats.commits++;
     this.stats.bytesWritten += bytes + verdictBytes;

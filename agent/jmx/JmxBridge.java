@@ -3,7 +3,7 @@
 //
 //   stdin, first line   {"url":"service:jmx:rmi:///jndi/rmi://host:9999/jmxrmi","username":"u",
 //                        "password":"p","registrySsl":false,"truststore":"/path","truststorePassword":"x",
-//                        "timeoutMs":5000}
+//                        "timeoutMs":5000,"intervalMs":10000}
 //   stdout              {"ready":true,"pid":1234,"java":"17.0.15"}
 //   stdin, then         {"id":1,"op":"poll","queries":[{"pattern":"java.lang:type=Memory",
 //                        "attributes":["HeapMemoryUsage.used","HeapMemoryUsage.max"]}]}
@@ -129,7 +129,10 @@ public final class JmxBridge {
     long timeoutMs = c.get("timeoutMs") instanceof Number ? ((Number) c.get("timeoutMs")).longValue() : 5000;
     System.setProperty("sun.rmi.transport.tcp.responseTimeout", String.valueOf(timeoutMs));
     System.setProperty("sun.rmi.transport.proxy.connectTimeout", String.valueOf(timeoutMs));
-    System.setProperty("sun.rmi.transport.connectionTimeout", String.valueOf(timeoutMs));
+    // Not a timeout: how long an idle connection is kept for reuse. Longer than the poll interval,
+    // or every poll opens its connections afresh (and the target a thread for each).
+    long intervalMs = c.get("intervalMs") instanceof Number ? ((Number) c.get("intervalMs")).longValue() : 0;
+    System.setProperty("sun.rmi.transport.connectionTimeout", String.valueOf(Math.max(15_000, 3 * intervalMs)));
     env.put("jmx.remote.x.client.connection.check.period", 0L);
   }
 

@@ -245,7 +245,13 @@ public final class JmxBridge {
       }
     }
     Map<ObjectName, Future<Set<ObjectName>>> queried = known ? null : queryAll(patterns);
-    int countNow = await(count);
+    int countNow;
+    try {
+      countNow = await(count);
+    } catch (SecurityException e) {
+      // An access controller that refuses getMBeanCount but not queryNames: names every poll.
+      countNow = -1;
+    }
     if (queried == null && countNow != matchedCount) queried = queryAll(patterns);
     if (queried == null) {
       // A bean read from last time's names that is gone: something changed, look again.

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describeSign, EventKind, Status_Condition, type Event } from '../proto/index.js';
 import { agent, aggregator, tempDir, until, type AgentProc, type AggregatorProc } from './support/procs.js';
 import { aggregatorClient, Collector, type Client } from './support/client.js';
-import { COORDINATOR, FakeJvm, PRODUCER, SCRIPTED_GC, URP, bufferUsed, polled, sensorStatus } from './support/jvm.js';
+import { BUFFER_TOTAL, COORDINATOR, FakeJvm, PRODUCER, SCRIPTED_GC, URP, bufferUsed, polled, sensorStatus } from './support/jvm.js';
 
 const test = suite('JMX source: real JVM -> agent -> aggregator');
 const POD = 'service/orders/pod/orders-1';
@@ -97,6 +97,22 @@ test('request-latency-avg 50 -> 150 -> 500 ms: DIVERGING; falling back: CONVERGI
   await jvm.set(PRODUCER('p1'), 'request-latency-avg', 50);
   await awaitLast(latency, 'status STABLE');
   assert.equal(distinct(signs(latency)), ['status STABLE', 'status DIVERGING', 'status CONVERGING', 'status STABLE']);
+});
+
+test('a client replaced by another between two polls (the MBean count unchanged) is read at once', async () => {
+  // The bridge reads last poll's beans without asking for the names again unless the target's
+  // MBean count moved or one of them vanished: here the count stays, the vanished one tells.
+  const a = `${POD}/producer/swap-a#buffer`;
+  const b = `${POD}/producer/swap-b#buffer`;
+  await jvm.set(PRODUCER('swap-a'), 'buffer-total-bytes', BUFFER_TOTAL);
+  await bufferUsed(jvm, 'swap-a', 50);
+  await awaitLast(a, 'status STABLE');
+  await polled(orders, sensor);
+  const unregistered = jvm.command(`unregister ${PRODUCER('swap-a')}`);
+  await Promise.all([unregistered, jvm.set(PRODUCER('swap-b'), 'buffer-total-bytes', BUFFER_TOTAL), bufferUsed(jvm, 'swap-b', 50)]);
+  // 5 s: 25 polls, far less than the 30 s after which the names are asked again anyway.
+  await sub.until(() => last(b) === 'status STABLE', `${b}: status STABLE within 5 s`, 5000);
+  await jvm.command(`unregister ${PRODUCER('swap-b')}`);
 });
 
 test('rebalances in quick succession: ERRATIC, calm again once they stop; a slow rebalance: DEGRADED', async () => {

@@ -3,7 +3,7 @@
 //
 //   stdin, first line   {"url":"service:jmx:rmi:///jndi/rmi://host:9999/jmxrmi","username":"u",
 //                        "password":"p","registrySsl":false,"truststore":"/path","truststorePassword":"x",
-//                        "timeoutMs":5000}
+//                        "timeoutMs":5000,"intervalMs":10000}
 //   stdout              {"ready":true,"pid":1234,"java":"17.0.15"}
 //   stdin, then         {"id":1,"op":"poll","queries":[{"pattern":"java.lang:type=Memory",
 //                        "attributes":["HeapMemoryUsage.used","HeapMemoryUsage.max"]}]}
@@ -129,7 +129,10 @@ public final class JmxBridge {
     long timeoutMs = c.get("timeoutMs") instanceof Number ? ((Number) c.get("timeoutMs")).longValue() : 5000;
     System.setProperty("sun.rmi.transport.tcp.responseTimeout", String.valueOf(timeoutMs));
     System.setProperty("sun.rmi.transport.proxy.connectTimeout", String.valueOf(timeoutMs));
-    System.setProperty("sun.rmi.transport.connectionTimeout", String.valueOf(timeoutMs));
+    // Not a timeout: how long an idle connection is kept for reuse. Longer than the poll interval,
+    // or every poll opens its connections afresh (and the target a thread for each).
+    long intervalMs = c.get("intervalMs") instanceof Number ? ((Number) c.get("intervalMs")).longValue() : 0;
+    System.setProperty("sun.rmi.transport.connectionTimeout", String.valueOf(Math.max(15_000, 3 * intervalMs)));
     env.put("jmx.remote.x.client.connection.check.period", 0L);
   }
 
@@ -177,6 +180,8 @@ public final class JmxBridge {
     connector = JMXConnectorFactory.connect(url, env);
     conn = connector.getMBeanServerConnection();
     attributeNames.clear();
+    matched.clear();
+    matchedCount = -1;
   }
 
   private void disconnect() {
@@ -191,58 +196,115 @@ public final class JmxBridge {
     conn = null;
   }
 
+  /** What each pattern matched when last asked, the target's MBean count then, and when. */
+  private final Map<ObjectName, List<ObjectName>> matched = new HashMap<>();
+  private int matchedCount = -1;
+  private long matchedAt;
   /**
-   * Every remote call of a poll (one query per pattern, then one read per bean) is issued from a
-   * few threads at once — RMI opens a connection per concurrent call — so a JVM with many clients
-   * is read in a few round trips' time rather than one after another.
+   * The names are asked again at least this often even when the MBean count has not moved (one
+   * bean unregistered while another registered between two polls, outside what we read).
+   */
+  private static final long RECHECK_NANOS = 30_000_000_000L;
+
+  /**
+   * A poll is one wave of remote calls, issued from a few threads at once (RMI opens a connection
+   * per concurrent call), so a JVM with many clients is read in a few round trips' time rather
+   * than one after another. The beans each pattern matched last time are read straight away,
+   * alongside one getMBeanCount: only when the count moved, a bean vanished or the names are old
+   * are the patterns queried again (in the same poll, whose new beans are then read too). That
+   * spares the target one queryNames per pattern per poll, and the poll its second round.
    */
   private List<Object> read(List<Object> queries) throws IOException {
     int n = queries.size();
     List<Map<String, Object>> results = new ArrayList<>();
-    List<Future<Set<ObjectName>>> found = new ArrayList<>();
-    for (Object q : queries) {
-      Map<String, Object> query = Json.object(q);
-      Map<String, Object> result = new LinkedHashMap<>();
-      results.add(result);
-      try {
-        ObjectName pattern = new ObjectName(String.valueOf(query.get("pattern")));
-        found.add(readers().submit(() -> conn.queryNames(pattern, null)));
-      } catch (MalformedObjectNameException e) {
-        result.put("error", "malformed ObjectName pattern \"" + query.get("pattern") + "\": " + e.getMessage());
-        found.add(null);
-      }
-    }
-    List<List<Future<Map<String, Object>>>> reads = new ArrayList<>();
+    ObjectName[] patterns = new ObjectName[n];
+    List<List<Object>> wanted = new ArrayList<>();
+    boolean[] namesOnly = new boolean[n];
     for (int i = 0; i < n; i++) {
       Map<String, Object> query = Json.object(queries.get(i));
-      List<Future<Map<String, Object>>> mine = new ArrayList<>();
+      Map<String, Object> result = new LinkedHashMap<>();
+      results.add(result);
+      wanted.add(query.get("attributes") == null ? List.of() : Json.array(query.get("attributes")));
+      namesOnly[i] = Boolean.TRUE.equals(query.get("namesOnly"));
+      try {
+        patterns[i] = new ObjectName(String.valueOf(query.get("pattern")));
+      } catch (MalformedObjectNameException e) {
+        result.put("error", "malformed ObjectName pattern \"" + query.get("pattern") + "\": " + e.getMessage());
+      }
+    }
+    boolean known = matchedCount >= 0 && System.nanoTime() - matchedAt < RECHECK_NANOS;
+    for (ObjectName p : patterns) if (p != null && !matched.containsKey(p)) known = false;
+    Future<Integer> count = readers().submit(() -> conn.getMBeanCount());
+    // Per query: the read of each of its beans (null once it proved unregistered).
+    List<Map<ObjectName, Future<Map<String, Object>>>> reads = new ArrayList<>();
+    for (int i = 0; i < n; i++) {
+      Map<ObjectName, Future<Map<String, Object>>> mine = new HashMap<>();
       reads.add(mine);
-      if (found.get(i) == null) continue;
-      Set<ObjectName> names = await(found.get(i));
-      List<Object> wanted = query.get("attributes") == null ? List.of() : Json.array(query.get("attributes"));
-      if (Boolean.TRUE.equals(query.get("namesOnly"))) {
-        List<Object> beans = new ArrayList<>();
-        for (ObjectName name : names) {
+      if (known && patterns[i] != null && !namesOnly[i]) {
+        for (ObjectName name : matched.get(patterns[i])) mine.put(name, readers().submit(readTask(name, wanted.get(i))));
+      }
+    }
+    Map<ObjectName, Future<Set<ObjectName>>> queried = known ? null : queryAll(patterns);
+    int countNow;
+    try {
+      countNow = await(count);
+    } catch (SecurityException e) {
+      // An access controller that refuses getMBeanCount but not queryNames: names every poll.
+      countNow = -1;
+    }
+    if (queried == null && countNow != matchedCount) queried = queryAll(patterns);
+    if (queried == null) {
+      // A bean read from last time's names that is gone: something changed, look again.
+      outer:
+      for (Map<ObjectName, Future<Map<String, Object>>> mine : reads) {
+        for (Future<Map<String, Object>> f : mine.values()) {
+          if (await(f) == null) {
+            queried = queryAll(patterns);
+            break outer;
+          }
+        }
+      }
+    }
+    if (queried != null) {
+      matched.clear();
+      for (Map.Entry<ObjectName, Future<Set<ObjectName>>> e : queried.entrySet()) matched.put(e.getKey(), new ArrayList<>(await(e.getValue())));
+      matchedCount = countNow;
+      matchedAt = System.nanoTime();
+      for (int i = 0; i < n; i++) {
+        if (patterns[i] == null || namesOnly[i]) continue;
+        Map<ObjectName, Future<Map<String, Object>>> mine = reads.get(i);
+        for (ObjectName name : matched.get(patterns[i])) if (!mine.containsKey(name)) mine.put(name, readers().submit(readTask(name, wanted.get(i))));
+      }
+    }
+    for (int i = 0; i < n; i++) {
+      if (patterns[i] == null) continue;
+      List<Object> beans = new ArrayList<>();
+      for (ObjectName name : matched.get(patterns[i])) {
+        if (namesOnly[i]) {
           Map<String, Object> bean = new LinkedHashMap<>();
           bean.put("name", name.getCanonicalName());
           bean.put("props", new LinkedHashMap<String, Object>(name.getKeyPropertyList()));
           beans.add(bean);
+          continue;
         }
-        results.get(i).put("beans", beans);
-        continue;
-      }
-      for (ObjectName name : names) mine.add(readers().submit(() -> readOrSkip(name, wanted)));
-    }
-    for (int i = 0; i < n; i++) {
-      if (results.get(i).containsKey("error") || results.get(i).containsKey("beans")) continue;
-      List<Object> beans = new ArrayList<>();
-      for (Future<Map<String, Object>> f : reads.get(i)) {
-        Map<String, Object> bean = await(f);
+        // Unregistered between the query and the read (a client closing): not there.
+        Map<String, Object> bean = await(reads.get(i).get(name));
         if (bean != null) beans.add(bean);
       }
       results.get(i).put("beans", beans);
     }
     return new ArrayList<Object>(results);
+  }
+
+  /** One queryNames per distinct pattern, all at once. */
+  private Map<ObjectName, Future<Set<ObjectName>>> queryAll(ObjectName[] patterns) {
+    Map<ObjectName, Future<Set<ObjectName>>> q = new HashMap<>();
+    for (ObjectName p : patterns) if (p != null && !q.containsKey(p)) q.put(p, readers().submit(() -> conn.queryNames(p, null)));
+    return q;
+  }
+
+  private java.util.concurrent.Callable<Map<String, Object>> readTask(ObjectName name, List<Object> wanted) {
+    return () -> readOrSkip(name, wanted);
   }
 
   private ExecutorService readers;

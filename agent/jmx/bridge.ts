@@ -51,6 +51,8 @@ export interface BridgeTarget {
   truststore?: string;
   truststorePassword?: string;
   timeoutMs: number;
+  /** How often it is polled: idle connections are kept that long at least (reused, not reopened). */
+  intervalMs?: number;
 }
 
 export interface BeanQuery {
@@ -125,7 +127,7 @@ export class JmxBridgeProcess {
     child.on('error', (e) => this.died(`cannot run ${this.java}: ${e.message}`));
     child.on('exit', (code, signal) => this.died(`the JMX bridge exited (${signal ?? `code ${code}`})${this.stderr.length ? `: ${this.stderr.slice(-3).join(' | ')}` : ''}`));
     const t = this.target;
-    const config = { url: t.url, username: t.username, password: t.password, registrySsl: t.registrySsl, truststore: t.truststore, truststorePassword: t.truststorePassword, timeoutMs: t.timeoutMs };
+    const config = { url: t.url, username: t.username, password: t.password, registrySsl: t.registrySsl, truststore: t.truststore, truststorePassword: t.truststorePassword, timeoutMs: t.timeoutMs, intervalMs: t.intervalMs };
     child.stdin!.write(`${JSON.stringify(config)}\n`);
     return ready;
   }

@@ -259,7 +259,7 @@ export class JmxSensor extends PollingSensor {
     const t = this.target;
     return new JmxBridgeProcess(
       this.java!,
-      { url: t.url, username: t.username, password: t.password, registrySsl: t.registrySsl, truststore: t.truststore, truststorePassword: t.truststorePassword, timeoutMs: t.timeoutMs },
+      { url: t.url, username: t.username, password: t.password, registrySsl: t.registrySsl, truststore: t.truststore, truststorePassword: t.truststorePassword, timeoutMs: t.timeoutMs, intervalMs: t.intervalMs },
       this.jvmOptions,
       (why) => log?.warn({ source: this.options.description, why }, 'JMX bridge exited'),
     );

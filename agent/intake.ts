@@ -64,8 +64,9 @@ export class Intake {
       }
       const sig = s as Signal;
       try {
-        // A service calling in waits for room at most the outbox's deadline; a file waits as long as it takes.
-        reply.dropped += await this.outbox.add(sig, now, channel === 'file' ? Infinity : this.outbox.blockTimeoutMs);
+        // Queued at once when there is room (no promise per signal). Otherwise a service calling
+        // in waits for room at most the outbox's deadline; a file waits as long as it takes.
+        reply.dropped += this.outbox.offer(sig, now) ?? (await this.outbox.add(sig, now, channel === 'file' ? Infinity : this.outbox.blockTimeoutMs));
       } catch (e) {
         if (!(e instanceof OutboxFullError)) throw e;
         bump(this.stats.received, channel, reply.accepted);

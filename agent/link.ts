@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { SignalAggregatorDefinition, directDefinition, type Ack, type SignalBatch } from '../proto/index.js';
 import { bearerToken, channelCredentials, channelOptions, parseTarget, type ClientTls } from './connection.js';
 import type { Outbox } from './outbox.js';
+import { encodeSignalBatch } from './wire.js';
 import { setTimeout as wait } from 'node:timers/promises';
 
 export interface LinkOptions {
@@ -95,7 +96,9 @@ export class AggregatorLink {
     this.target = hostPort(target.address);
     this.channel = createChannel(target.address, channelCredentials(target, options.tls), channelOptions(options.tls));
     const factory = options.token ? createClientFactory().use(bearerToken(options.token)) : createClientFactory();
-    this.client = factory.create(directDefinition(SignalAggregatorDefinition), this.channel);
+    const definition = directDefinition(SignalAggregatorDefinition);
+    // Batches are written by the agent's own encoder (the same bytes, less garbage: agent/wire.ts).
+    this.client = factory.create({ ...definition, streamSignals: { ...definition.streamSignals, requestSerialize: encodeSignalBatch } }, this.channel);
   }
 
   start(): void {

@@ -1,8 +1,9 @@
 // The agent's SignalBatch encoder (agent/wire.ts) writes exactly the bytes of the generated one.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { SignalBatch, type Signal } from '../proto/index.js';
+import { Ack, SignalAggregatorDefinition, SignalBatch, type Signal } from '../proto/index.js';
 import { encodeSignalBatch } from '../agent/wire.js';
+import { STREAM_SIGNALS } from '../agent/link.js';
 
 const test = suite('agent wire');
 
@@ -86,6 +87,19 @@ test('batches: empty, many, one after another (the buffer is reused)', () => {
   assert.is(Buffer.from(a).toString('hex'), copy, 'a batch already returned is not overwritten by the next');
   assert.throws(() => encodeSignalBatch({ signals: [base({ seq: -1n })] }));
   same(many.slice(0, 2), 'after a failed batch');
+});
+
+test("the link's StreamSignals is the generated service's method", () => {
+  const def = SignalAggregatorDefinition;
+  const m = def.methods.streamSignals;
+  assert.is(STREAM_SIGNALS.path, `/${def.fullName}/${m.name}`);
+  assert.is(STREAM_SIGNALS.requestStream, m.requestStream);
+  assert.is(STREAM_SIGNALS.responseStream, m.responseStream);
+  const batch: SignalBatch = { signals: [base({ gauge: { sign: 1, value: 2 } })] };
+  assert.equal(STREAM_SIGNALS.requestDeserialize(STREAM_SIGNALS.requestSerialize(batch)), batch);
+  const ack: Ack = { sourceId: 'pod-1', ackedSeq: 42n, rejections: [{ seq: 41n, reason: 'no', subject: 's' }], accepted: 3, duplicates: 1 };
+  assert.equal(STREAM_SIGNALS.responseDeserialize(Buffer.from(m.responseType.encode(ack).finish())), ack);
+  assert.equal(Buffer.from(STREAM_SIGNALS.responseSerialize(ack)), Buffer.from(m.responseType.encode(ack).finish()));
 });
 
 test.run();

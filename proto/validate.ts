@@ -67,9 +67,10 @@ export function signalProblem(s: Signal, nowNs: bigint): string | undefined {
  * What the agent's intake checks before it takes a signal from the service beside it: everything
  * the aggregator checks except what the agent fills in itself (source_id, seq; the timestamp
  * when it is 0). The same code as the aggregator's, so what the agent accepts is accepted.
+ * `subjectCheck` is subjectProblem, or one that remembers the subjects it found valid.
  */
-export function contentProblem(s: Signal, nowNs: bigint): string | undefined {
-  const p = subjectProblem(s.subject) ?? signProblem(s);
+export function contentProblem(s: Signal, nowNs: bigint, subjectCheck: (subject: string) => string | undefined = subjectProblem): string | undefined {
+  const p = subjectCheck(s.subject) ?? signProblem(s);
   if (p) return p;
   if (s.timestamp !== 0n) {
     if (s.timestamp < MIN_TIMESTAMP_NS) return `timestamp ${s.timestamp} is not unix nanoseconds (before 2000-01-01)${timestampUnit(s.timestamp)}`;

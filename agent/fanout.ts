@@ -13,6 +13,8 @@ export interface SignalQueue {
   readonly sourceId: string;
   readonly blockTimeoutMs: number;
   add(signal: Signal, nowNs: bigint, deadlineMs?: number): Promise<number>;
+  /** `add` if it need not wait (the count dropped for it), else undefined and nothing is done. */
+  offer(signal: Signal, nowNs: bigint): number | undefined;
 }
 
 export class FanOutbox implements SignalQueue {
@@ -28,6 +30,11 @@ export class FanOutbox implements SignalQueue {
     firstSeq: bigint = BigInt(Date.now()) * 1000n,
   ) {
     this.queues = Array.from({ length: links }, () => new Outbox(sourceId, capacity, 'drop-oldest', firstSeq, blockTimeoutMs));
+  }
+
+  offer(signal: Signal, nowNs: bigint): number | undefined {
+    if (this.policy === 'block' && this.queues.every((q) => q.size >= q.capacity)) return undefined;
+    return this.enqueue(signal, nowNs);
   }
 
   async add(signal: Signal, nowNs: bigint, deadlineMs = Infinity): Promise<number> {
@@ -47,8 +54,12 @@ export class FanOutbox implements SignalQueue {
         ac.abort();
       }
     }
-    // Numbered by the first queue (its own drop-oldest applies to it); copied into the others.
-    let dropped = await this.queues[0]!.add(signal, nowNs);
+    return this.enqueue(signal, nowNs);
+  }
+
+  private enqueue(signal: Signal, nowNs: bigint): number {
+    // Numbered by the first queue (drop-oldest: it never waits); copied into the others.
+    let dropped = this.queues[0]!.offer(signal, nowNs)!;
     for (let i = 1; i < this.queues.length; i++) dropped += this.queues[i]!.addNumbered(signal);
     return dropped;
   }

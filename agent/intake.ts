@@ -6,6 +6,7 @@ import { createInterface } from 'node:readline';
 import {
   SignalJsonError,
   contentProblem,
+  subjectProblem,
   signalFromJson,
   type EmitReply,
   type Rejection,
@@ -29,8 +30,25 @@ export interface IntakeStats {
   rejected: Map<string, number>;
 }
 
+/** Valid subjects remembered by the intake; past this many it starts again. */
+const KNOWN_SUBJECTS = 1024;
+
 export class Intake {
   readonly stats: IntakeStats = { received: new Map(), rejected: new Map() };
+  /**
+   * Subjects lately found valid. A service sends the same few again and again, and checking one
+   * splits it into its names (garbage at every signal); a valid one stays valid.
+   */
+  private readonly knownSubjects = new Set<string>();
+  private readonly subjectCheck = (subject: string): string | undefined => {
+    if (this.knownSubjects.has(subject)) return undefined;
+    const problem = subjectProblem(subject);
+    if (problem === undefined) {
+      if (this.knownSubjects.size >= KNOWN_SUBJECTS) this.knownSubjects.clear();
+      this.knownSubjects.add(subject);
+    }
+    return problem;
+  };
 
   constructor(
     private readonly outbox: SignalQueue,
@@ -47,7 +65,7 @@ export class Intake {
     if (s.sourceId !== '' && s.sourceId !== this.outbox.sourceId) {
       return `source_id "${s.sourceId}" is not this agent's ("${this.outbox.sourceId}"); leave it out and the agent fills it`;
     }
-    return contentProblem(s, nowNs);
+    return contentProblem(s, nowNs, this.subjectCheck);
   }
 
   /** Takes signals in order; `channel` names where they came from (grpc, http, file). */
@@ -64,8 +82,9 @@ export class Intake {
       }
       const sig = s as Signal;
       try {
-        // A service calling in waits for room at most the outbox's deadline; a file waits as long as it takes.
-        reply.dropped += await this.outbox.add(sig, now, channel === 'file' ? Infinity : this.outbox.blockTimeoutMs);
+        // Queued at once when there is room (no promise per signal). Otherwise a service calling
+        // in waits for room at most the outbox's deadline; a file waits as long as it takes.
+        reply.dropped += this.outbox.offer(sig, now) ?? (await this.outbox.add(sig, now, channel === 'file' ? Infinity : this.outbox.blockTimeoutMs));
       } catch (e) {
         if (!(e instanceof OutboxFullError)) throw e;
         bump(this.stats.received, channel, reply.accepted);

@@ -5,11 +5,12 @@
 // it probes the aggregator's port cheaply (a TCP connect every ~0.5 s), so it is back within
 // about a second of the aggregator returning rather than at the end of a long backoff.
 import { connect } from 'node:net';
-import { createChannel, createClientFactory, ClientError, Status, type Channel } from 'nice-grpc';
+import { createChannel, createClientFactory, ClientError, Status, type Channel, type MethodDefinition } from 'nice-grpc';
 import type { Logger } from 'pino';
-import { SignalAggregatorDefinition, directDefinition, type Ack, type SignalBatch } from '../proto/index.js';
+import { Ack, SignalBatch } from '../proto/index.js';
 import { bearerToken, channelCredentials, channelOptions, parseTarget, type ClientTls } from './connection.js';
 import type { Outbox } from './outbox.js';
+import { encodeSignalBatch } from './wire.js';
 import { setTimeout as wait } from 'node:timers/promises';
 
 export interface LinkOptions {
@@ -42,6 +43,24 @@ export function backoffDelay(attempt: number, baseMs: number, maxMs: number, ran
   const cap = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 30));
   return Math.round(cap / 2 + (random() * cap) / 2);
 }
+
+/**
+ * The one method of kafkaobs.v1.SignalAggregator the agent calls. Not the generated service
+ * definition: that one holds every method's messages (events, cells, narratives, federation),
+ * which the agent would load and keep for nothing. Batches are written by the agent's own encoder
+ * (the same bytes, less garbage: agent/wire.ts). test/unit-agent-wire.test.ts checks it against
+ * the generated definition.
+ */
+export const STREAM_SIGNALS: MethodDefinition<SignalBatch, SignalBatch, Ack, Ack, true, true> = {
+  path: '/kafkaobs.v1.SignalAggregator/StreamSignals',
+  requestStream: true,
+  responseStream: true,
+  requestSerialize: encodeSignalBatch,
+  requestDeserialize: (bytes) => SignalBatch.decode(bytes),
+  responseSerialize: (ack) => Ack.encode(ack).finish(),
+  responseDeserialize: (bytes) => Ack.decode(bytes),
+  options: {},
+};
 
 /** Codes by which the aggregator answered and said no (as opposed to not being there). */
 const REFUSALS = new Set([Status.RESOURCE_EXHAUSTED, Status.INVALID_ARGUMENT, Status.UNAUTHENTICATED, Status.PERMISSION_DENIED, Status.FAILED_PRECONDITION, Status.UNIMPLEMENTED]);
@@ -95,7 +114,7 @@ export class AggregatorLink {
     this.target = hostPort(target.address);
     this.channel = createChannel(target.address, channelCredentials(target, options.tls), channelOptions(options.tls));
     const factory = options.token ? createClientFactory().use(bearerToken(options.token)) : createClientFactory();
-    this.client = factory.create(directDefinition(SignalAggregatorDefinition), this.channel);
+    this.client = factory.create({ streamSignals: STREAM_SIGNALS }, this.channel);
   }
 
   start(): void {

@@ -40,7 +40,10 @@ export class Outbox {
   private nextSeq: bigint;
   private lastAcked: bigint;
   private readonly clock: VectorClock = {};
-  private readonly waitingForWork: (() => void)[] = [];
+  /** Entries in `clock`, so most signals (no clock of their own) need no count of its keys. */
+  private clockEntries = 0;
+  /** The batch being gathered waits for `need` unsent signals: woken once, not at every signal. */
+  private waitingForWork: { need: number; wake: () => void }[] = [];
   private readonly waitingForRoom: (() => void)[] = [];
   private waitingForAck: (() => void)[] = [];
   /** Seqs of signals evicted while in flight, ascending: delivered if an ack covers them, lost if their stream fails first. */
@@ -82,34 +85,50 @@ export class Outbox {
    * many old signals were dropped for it that had never been sent.
    */
   async add(signal: Signal, nowNs: bigint, deadlineMs = Infinity): Promise<number> {
+    const dropped = this.offer(signal, nowNs);
+    if (dropped !== undefined) return dropped;
+    return this.addWaiting(signal, nowNs, deadlineMs);
+  }
+
+  /**
+   * `add` without waiting: queues the signal and returns how many were dropped for it, or
+   * undefined (nothing done) when the policy is "block" and the outbox is full. The intake takes
+   * each signal of a call this way, with no promise per signal, and waits only when it must.
+   */
+  offer(signal: Signal, nowNs: bigint): number | undefined {
     if (this.policy === 'block') {
-      if (this.size >= this.capacity) {
-        this.stats.blocked++;
-        const started = Date.now();
-        while (this.size >= this.capacity) {
-          const left = deadlineMs - (Date.now() - started);
-          if (left <= 0) {
-            this.stats.blockTimeouts++;
-            throw new OutboxFullError(deadlineMs, this.capacity);
-          }
-          await new Promise<void>((r) => {
-            const done = (): void => {
-              clearTimeout(t);
-              const i = this.waitingForRoom.indexOf(done);
-              if (i >= 0) this.waitingForRoom.splice(i, 1);
-              r();
-            };
-            const t = Number.isFinite(left) ? setTimeout(done, left) : undefined;
-            this.waitingForRoom.push(done);
-          });
-        }
-      }
+      if (this.size >= this.capacity) return undefined;
       this.push(signal, nowNs);
       return 0;
     }
     const dropped = this.makeRoom();
     this.push(signal, nowNs);
     return dropped;
+  }
+
+  /** Under "block" with the outbox full: waits for room, at most `deadlineMs`, then queues. */
+  private async addWaiting(signal: Signal, nowNs: bigint, deadlineMs: number): Promise<number> {
+    this.stats.blocked++;
+    const started = Date.now();
+    while (this.size >= this.capacity) {
+      const left = deadlineMs - (Date.now() - started);
+      if (left <= 0) {
+        this.stats.blockTimeouts++;
+        throw new OutboxFullError(deadlineMs, this.capacity);
+      }
+      await new Promise<void>((r) => {
+        const done = (): void => {
+          clearTimeout(t);
+          const i = this.waitingForRoom.indexOf(done);
+          if (i >= 0) this.waitingForRoom.splice(i, 1);
+          r();
+        };
+        const t = Number.isFinite(left) ? setTimeout(done, left) : undefined;
+        this.waitingForRoom.push(done);
+      });
+    }
+    this.push(signal, nowNs);
+    return 0;
   }
 
   /** Drops the oldest until there is room for one; returns how many were lost unsent (counted). */
@@ -148,7 +167,7 @@ export class Outbox {
     this.nextSeq = signal.seq + 1n;
     this.items.push(signal);
     this.stats.added++;
-    if (this.waitingForWork.length > 0) for (const w of this.waitingForWork.splice(0)) w();
+    this.wakeForWork();
     return dropped;
   }
 
@@ -166,13 +185,35 @@ export class Outbox {
     signal.seq = seq;
     if (signal.timestamp === 0n) signal.timestamp = nowNs;
     // The agent's clock: its own counter is its seq; what the service passed in is merged.
-    if (Object.keys(signal.clock).length > 0) mergeClock(this.clock, signal.clock);
+    let merged = false;
+    for (const _ in signal.clock) {
+      merged = true;
+      break;
+    }
+    if (merged) {
+      mergeClock(this.clock, signal.clock);
+      this.clockEntries = -1;
+    }
+    if (this.clock[this.sourceId] === undefined) this.clockEntries = -1;
     this.clock[this.sourceId] = seq;
-    const bounded = boundClock(this.clock, MAX_CLOCK_ENTRIES, this.sourceId);
+    if (this.clockEntries < 0) this.clockEntries = Object.keys(this.clock).length;
+    const bounded = this.clockEntries <= MAX_CLOCK_ENTRIES ? this.clock : boundClock(this.clock, MAX_CLOCK_ENTRIES, this.sourceId);
     signal.clock = bounded === this.clock ? { ...this.clock } : bounded;
     this.items.push(signal);
     this.stats.added++;
-    if (this.waitingForWork.length > 0) for (const w of this.waitingForWork.splice(0)) w();
+    this.wakeForWork();
+  }
+
+  /** Wakes the batch waiting for work if there is now as much unsent as it waits for. */
+  private wakeForWork(): void {
+    if (this.waitingForWork.length === 0) return;
+    const pending = this.pendingUnsent;
+    let ready = false;
+    for (const w of this.waitingForWork) if (w.need <= pending) ready = true;
+    if (!ready) return;
+    const all = this.waitingForWork;
+    this.waitingForWork = all.filter((w) => w.need > pending);
+    for (const w of all) if (w.need <= pending) w.wake();
   }
 
   /**
@@ -187,17 +228,11 @@ export class Outbox {
       if (idleUntil !== undefined) {
         const left = idleUntil - Date.now();
         if (left <= 0) return [];
-        await this.waitForWork(signal, left);
-      } else await this.waitForWork(signal);
+        await this.waitForWork(1, signal, left);
+      } else await this.waitForWork(1, signal);
     }
-    if (this.pendingUnsent < max && lingerMs > 0) {
-      const deadline = Date.now() + lingerMs;
-      while (this.pendingUnsent < max && !signal.aborted) {
-        const left = deadline - Date.now();
-        if (left <= 0) break;
-        await this.waitForWork(signal, left);
-      }
-    }
+    // Lingers until the batch is full or the time is up: one wait, woken when `max` are there.
+    if (this.pendingUnsent < max && lingerMs > 0 && !signal.aborted) await this.waitForWork(max, signal, lingerMs);
     if (signal.aborted || this.pendingUnsent === 0) return undefined;
     const start = this.head + this.unsent;
     const n = Math.min(max, this.pendingUnsent);
@@ -256,15 +291,18 @@ export class Outbox {
     }
     this.nextSeq = seq;
     this.clock[this.sourceId] = seq - 1n;
+    this.clockEntries = -1;
     this.lastAcked = acked;
     this.evictedInFlight = [];
     this.unsent = 0;
+    this.wakeForWork();
     return this.size;
   }
 
   /** After a reconnect everything not acknowledged is sent again, oldest first. */
   rewind(): void {
     this.unsent = 0;
+    this.wakeForWork();
   }
 
   /** Resolves once nothing is waiting for acknowledgement (or on abort). */
@@ -278,17 +316,27 @@ export class Outbox {
     return this.size === 0;
   }
 
-  private waitForWork(signal: AbortSignal, timeoutMs?: number): Promise<void> {
+  /** Resolves when `need` signals are unsent, after `timeoutMs`, or on abort. */
+  private waitForWork(need: number, signal: AbortSignal, timeoutMs?: number): Promise<void> {
     return new Promise((resolve) => {
       let timer: NodeJS.Timeout | undefined;
-      const done = (): void => {
-        if (timer) clearTimeout(timer);
-        signal.removeEventListener('abort', done);
-        resolve();
+      const waiter = {
+        need,
+        wake: (): void => {
+          if (timer) clearTimeout(timer);
+          signal.removeEventListener('abort', leave);
+          resolve();
+        },
       };
-      if (timeoutMs !== undefined) timer = setTimeout(done, timeoutMs);
-      signal.addEventListener('abort', done, { once: true });
-      this.waitingForWork.push(done);
+      // Timed out or aborted: no longer waiting (a waiter left behind would hold its timer's promise).
+      const leave = (): void => {
+        const i = this.waitingForWork.indexOf(waiter);
+        if (i >= 0) this.waitingForWork.splice(i, 1);
+        waiter.wake();
+      };
+      if (timeoutMs !== undefined) timer = setTimeout(leave, timeoutMs);
+      signal.addEventListener('abort', leave, { once: true });
+      this.waitingForWork.push(waiter);
     });
   }
 }

@@ -59,6 +59,9 @@ export function signProblem(s: Signal): string | undefined {
   return undefined;
 }
 
+/** The subject check of a caller that has already read the subject as valid. */
+const subjectAlreadyRead = (): undefined => undefined;
+
 /**
  * Why the signal must be rejected, or undefined when it is acceptable. `nowNs` is the
  * receiver's clock (injected so tests and replays decide the same way). `subjectRead`: the
@@ -70,16 +73,17 @@ export function signalProblem(s: Signal, nowNs: bigint, subjectRead = false): st
   if (p) return p;
   if (s.seq <= 0n) return 'seq must be positive';
   if (s.timestamp === 0n) return 'timestamp is not set (unix nanoseconds)';
-  return contentProblem(s, nowNs, subjectRead);
+  return contentProblem(s, nowNs, subjectRead ? subjectAlreadyRead : subjectProblem);
 }
 
 /**
  * What the agent's intake checks before it takes a signal from the service beside it: everything
  * the aggregator checks except what the agent fills in itself (source_id, seq; the timestamp
  * when it is 0). The same code as the aggregator's, so what the agent accepts is accepted.
+ * `subjectCheck` is subjectProblem, or one that remembers the subjects it found valid.
  */
-export function contentProblem(s: Signal, nowNs: bigint, subjectRead = false): string | undefined {
-  const p = (subjectRead ? undefined : subjectProblem(s.subject)) ?? signProblem(s);
+export function contentProblem(s: Signal, nowNs: bigint, subjectCheck: (subject: string) => string | undefined = subjectProblem): string | undefined {
+  const p = subjectCheck(s.subject) ?? signProblem(s);
   if (p) return p;
   if (s.timestamp !== 0n) {
     if (s.timestamp < MIN_TIMESTAMP_NS) return `timestamp ${s.timestamp} is not unix nanoseconds (before 2000-01-01)${timestampUnit(s.timestamp)}`;

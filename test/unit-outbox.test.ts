@@ -126,6 +126,21 @@ test('a batch lingers to fill, up to its time bound', async () => {
   assert.ok(Date.now() - t0 >= 25, 'or when the linger time is up');
 });
 
+test('the intake remembers valid subjects only, and a bounded number of them', () => {
+  const intake = new Intake(new Outbox('pod-1', 10, 'block', 1n), () => 1n);
+  const now = BigInt(Date.now()) * 1_000_000n;
+  const good = fresh();
+  assert.is(intake.problem(good, now), undefined);
+  assert.is(intake.problem({ ...good }, now), undefined, 'the same subject again');
+  const bad = { ...good, subject: 'service/orders/pod//producer/p#' };
+  const problem = intake.problem(bad, now);
+  assert.ok(problem, 'an invalid subject is refused');
+  assert.is(intake.problem({ ...bad }, now), problem, 'and refused again (never remembered)');
+  for (let i = 0; i < 3000; i++) assert.is(intake.problem({ ...good, subject: `service/s${i}/pod/p-1` }, now), undefined);
+  assert.is(intake.problem({ ...bad }, now), problem, 'still refused after many valid ones');
+  assert.ok(intake.problem({ ...good, gauge: { sign: 1, value: 1 } }, now), 'the rest of the signal is still checked when its subject is known');
+});
+
 test('reconnect backoff grows exponentially with jitter, capped', () => {
   assert.is(backoffDelay(0, 250, 30_000, () => 0), 125);
   assert.is(backoffDelay(0, 250, 30_000, () => 1), 250);

@@ -21,7 +21,9 @@ import { createServer } from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { Kafka, logLevel } from 'kafkajs';
-import { createInstrumentation, type Instrumentation } from '../agent/instrument/index.js';
+// Type only: the plain service of the RSS figure forks this file and must not load the instrument
+// (what loading it costs is part of what it adds); the timed part imports it when it runs.
+import type { Instrumentation } from '../agent/instrument/index.js';
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { fmt, fmtInt, nowMs, readRss, sleep } from './common.js';
@@ -133,6 +135,7 @@ export async function measureInstrumentOverhead(sends = envInt('BENCH_INSTRUMENT
   try {
     const plain = benchProducer();
     const instrumented = benchProducer();
+    const { createInstrumentation } = await import('../agent/instrument/index.js');
     obs = createInstrumentation({ agent: `http://127.0.0.1:${(sink.address() as AddressInfo).port}`, service: 'bench', pod: 'bench-1', flushIntervalMs: 1000 });
     obs.producer(instrumented as unknown as Parameters<Instrumentation['producer']>[0]);
     // Warm-up: both paths optimised before anything is timed.

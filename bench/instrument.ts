@@ -16,7 +16,8 @@
 // the overhead is the difference of the medians, in ns per send. A second figure sends 100 at a
 // time (Promise.all), as a service with many sends in flight would.
 //
-// Tunables: BENCH_INSTRUMENT_SENDS (200000 per round), BENCH_INSTRUMENT_ROUNDS (7).
+// Tunables: BENCH_INSTRUMENT_SENDS (200000 per round), BENCH_INSTRUMENT_ROUNDS (7),
+// BENCH_INSTRUMENT_MODULE (the file to load instead of kafka-obs/instrument).
 import { createServer } from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
@@ -24,6 +25,14 @@ import { Kafka, logLevel } from 'kafkajs';
 // Type only: the plain service of the RSS figure forks this file and must not load the instrument
 // (what loading it costs is part of what it adds); the timed part imports it when it runs.
 import type { Instrumentation } from '../agent/instrument/index.js';
+
+/**
+ * What a service gets from `import 'kafka-obs/instrument'` (the package's exports, by Node's
+ * self-reference to this package: the bundle, dist/bundle/instrument.mjs); BENCH_INSTRUMENT_MODULE
+ * names another file to measure instead (e.g. dist/agent/instrument/index.js, the modules).
+ */
+type InstrumentModule = typeof import('../agent/instrument/index.js');
+const loadInstrument = (): Promise<InstrumentModule> => import(process.env.BENCH_INSTRUMENT_MODULE ?? 'kafka-obs/instrument') as Promise<InstrumentModule>;
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { fmt, fmtInt, nowMs, readRss, sleep } from './common.js';
@@ -135,7 +144,7 @@ export async function measureInstrumentOverhead(sends = envInt('BENCH_INSTRUMENT
   try {
     const plain = benchProducer();
     const instrumented = benchProducer();
-    const { createInstrumentation } = await import('../agent/instrument/index.js');
+    const { createInstrumentation } = await loadInstrument();
     obs = createInstrumentation({ agent: `http://127.0.0.1:${(sink.address() as AddressInfo).port}`, service: 'bench', pod: 'bench-1', flushIntervalMs: 1000 });
     obs.producer(instrumented as unknown as Parameters<Instrumentation['producer']>[0]);
     // Warm-up: both paths optimised before anything is timed.
@@ -201,7 +210,7 @@ async function rssService(instrumented: boolean, agentUrl: string, rate: number,
   const producer = benchProducer();
   let obs: Instrumentation | undefined;
   if (instrumented) {
-    const mod = await import('../agent/instrument/index.js');
+    const mod = await loadInstrument();
     obs = mod.createInstrumentation({ agent: agentUrl, service: 'bench', pod: 'bench-1', flushIntervalMs: 1000 });
     obs.producer(producer as unknown as Parameters<Instrumentation['producer']>[0]);
   }

@@ -34,6 +34,7 @@ import type { Instrumentation } from '../agent/instrument/index.js';
 type InstrumentModule = typeof import('../agent/instrument/index.js');
 const loadInstrument = (): Promise<InstrumentModule> => import(process.env.BENCH_INSTRUMENT_MODULE ?? 'kafka-obs/instrument') as Promise<InstrumentModule>;
 import { fork } from 'node:child_process';
+import { getHeapSpaceStatistics } from 'node:v8';
 import { fileURLToPath } from 'node:url';
 import { fmt, fmtInt, nowMs, readRss, sleep } from './common.js';
 
@@ -204,6 +205,9 @@ interface RssSample {
   meanMb: number;
   endMb: number;
   sends: number;
+  /** V8's young generation (new space) and the rest of its heap at the end, MB: where the difference sits. */
+  newSpaceMb: number;
+  otherHeapMb: number;
 }
 
 async function rssService(instrumented: boolean, agentUrl: string, rate: number, measureMs: number): Promise<RssSample> {
@@ -240,8 +244,11 @@ async function rssService(instrumented: boolean, agentUrl: string, rate: number,
       }
     }, 10);
   });
+  const spaces = getHeapSpaceStatistics();
+  const newSpace = spaces.filter((x) => x.space_name === 'new_space').reduce((a, x) => a + x.space_size, 0) / 1048576;
+  const otherHeap = spaces.filter((x) => x.space_name !== 'new_space').reduce((a, x) => a + x.space_size, 0) / 1048576;
   await obs?.close(1000);
-  return { peakMb: peak, meanMb: sum / samples, endMb: last, sends };
+  return { peakMb: peak, meanMb: sum / samples, endMb: last, sends, newSpaceMb: newSpace, otherHeapMb: otherHeap };
 }
 
 async function measureAddedRss(): Promise<{ plain: RssSample; instrumented: RssSample; signals: number }> {
@@ -287,6 +294,7 @@ export async function instrumentBench(print: (s?: string) => void = out): Promis
   const added = m.instrumented.meanMb - m.plain.meanMb;
   print(`    service rss, ${fmtInt(envInt('BENCH_INSTRUMENT_RSS_RATE', 5000))} sends/s  ${fmt(m.plain.meanMb, 1)} MB plain, ${fmt(m.instrumented.meanMb, 1)} MB instrumented (means over ${envInt('BENCH_INSTRUMENT_RSS_MS', 5000) / 1000} s): +${fmt(added, 1)} MB   target ≤ ${INSTRUMENT_TARGET.addedRssMb} MB`);
   print(`      peaks ${fmt(m.plain.peakMb, 1)} / ${fmt(m.instrumented.peakMb, 1)} MB (+${fmt(m.instrumented.peakMb - m.plain.peakMb, 1)}), at the end ${fmt(m.plain.endMb, 1)} / ${fmt(m.instrumented.endMb, 1)} MB`);
+  print(`      V8 heap at the end: young generation ${fmt(m.plain.newSpaceMb, 1)} / ${fmt(m.instrumented.newSpaceMb, 1)} MB, the rest ${fmt(m.plain.otherHeapMb, 1)} / ${fmt(m.instrumented.otherHeapMb, 1)} MB`);
   print(`      (kafkajs and one producer in both; ${fmtInt(m.signals)} signals reached the intake)`);
   return [
     { what: 'instrument: rss added to a service', value: `+${fmt(added, 1)} MB (${fmt(m.plain.meanMb, 1)} -> ${fmt(m.instrumented.meanMb, 1)})`, target: `≤ ${INSTRUMENT_TARGET.addedRssMb} MB`, verdict: added <= INSTRUMENT_TARGET.addedRssMb ? 'meets' : 'MISSES' },

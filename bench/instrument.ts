@@ -16,13 +16,25 @@
 // the overhead is the difference of the medians, in ns per send. A second figure sends 100 at a
 // time (Promise.all), as a service with many sends in flight would.
 //
-// Tunables: BENCH_INSTRUMENT_SENDS (200000 per round), BENCH_INSTRUMENT_ROUNDS (7).
+// Tunables: BENCH_INSTRUMENT_SENDS (200000 per round), BENCH_INSTRUMENT_ROUNDS (7),
+// BENCH_INSTRUMENT_MODULE (the file to load instead of kafka-obs/instrument).
 import { createServer } from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { Kafka, logLevel } from 'kafkajs';
-import { createInstrumentation, type Instrumentation } from '../agent/instrument/index.js';
+// Type only: the plain service of the RSS figure forks this file and must not load the instrument
+// (what loading it costs is part of what it adds); the timed part imports it when it runs.
+import type { Instrumentation } from '../agent/instrument/index.js';
+
+/**
+ * What a service gets from `import 'kafka-obs/instrument'` (the package's exports, by Node's
+ * self-reference to this package: the bundle, dist/bundle/instrument.mjs); BENCH_INSTRUMENT_MODULE
+ * names another file to measure instead (e.g. dist/agent/instrument/index.js, the modules).
+ */
+type InstrumentModule = typeof import('../agent/instrument/index.js');
+const loadInstrument = (): Promise<InstrumentModule> => import(process.env.BENCH_INSTRUMENT_MODULE ?? 'kafka-obs/instrument') as Promise<InstrumentModule>;
 import { fork } from 'node:child_process';
+import { getHeapSpaceStatistics } from 'node:v8';
 import { fileURLToPath } from 'node:url';
 import { fmt, fmtInt, nowMs, readRss, sleep } from './common.js';
 
@@ -133,6 +145,7 @@ export async function measureInstrumentOverhead(sends = envInt('BENCH_INSTRUMENT
   try {
     const plain = benchProducer();
     const instrumented = benchProducer();
+    const { createInstrumentation } = await loadInstrument();
     obs = createInstrumentation({ agent: `http://127.0.0.1:${(sink.address() as AddressInfo).port}`, service: 'bench', pod: 'bench-1', flushIntervalMs: 1000 });
     obs.producer(instrumented as unknown as Parameters<Instrumentation['producer']>[0]);
     // Warm-up: both paths optimised before anything is timed.
@@ -192,13 +205,16 @@ interface RssSample {
   meanMb: number;
   endMb: number;
   sends: number;
+  /** V8's young generation (new space) and the rest of its heap at the end, MB: where the difference sits. */
+  newSpaceMb: number;
+  otherHeapMb: number;
 }
 
 async function rssService(instrumented: boolean, agentUrl: string, rate: number, measureMs: number): Promise<RssSample> {
   const producer = benchProducer();
   let obs: Instrumentation | undefined;
   if (instrumented) {
-    const mod = await import('../agent/instrument/index.js');
+    const mod = await loadInstrument();
     obs = mod.createInstrumentation({ agent: agentUrl, service: 'bench', pod: 'bench-1', flushIntervalMs: 1000 });
     obs.producer(producer as unknown as Parameters<Instrumentation['producer']>[0]);
   }
@@ -228,8 +244,11 @@ async function rssService(instrumented: boolean, agentUrl: string, rate: number,
       }
     }, 10);
   });
+  const spaces = getHeapSpaceStatistics();
+  const newSpace = spaces.filter((x) => x.space_name === 'new_space').reduce((a, x) => a + x.space_size, 0) / 1048576;
+  const otherHeap = spaces.filter((x) => x.space_name !== 'new_space').reduce((a, x) => a + x.space_size, 0) / 1048576;
   await obs?.close(1000);
-  return { peakMb: peak, meanMb: sum / samples, endMb: last, sends };
+  return { peakMb: peak, meanMb: sum / samples, endMb: last, sends, newSpaceMb: newSpace, otherHeapMb: otherHeap };
 }
 
 async function measureAddedRss(): Promise<{ plain: RssSample; instrumented: RssSample; signals: number }> {
@@ -275,6 +294,7 @@ export async function instrumentBench(print: (s?: string) => void = out): Promis
   const added = m.instrumented.meanMb - m.plain.meanMb;
   print(`    service rss, ${fmtInt(envInt('BENCH_INSTRUMENT_RSS_RATE', 5000))} sends/s  ${fmt(m.plain.meanMb, 1)} MB plain, ${fmt(m.instrumented.meanMb, 1)} MB instrumented (means over ${envInt('BENCH_INSTRUMENT_RSS_MS', 5000) / 1000} s): +${fmt(added, 1)} MB   target ≤ ${INSTRUMENT_TARGET.addedRssMb} MB`);
   print(`      peaks ${fmt(m.plain.peakMb, 1)} / ${fmt(m.instrumented.peakMb, 1)} MB (+${fmt(m.instrumented.peakMb - m.plain.peakMb, 1)}), at the end ${fmt(m.plain.endMb, 1)} / ${fmt(m.instrumented.endMb, 1)} MB`);
+  print(`      V8 heap at the end: young generation ${fmt(m.plain.newSpaceMb, 1)} / ${fmt(m.instrumented.newSpaceMb, 1)} MB, the rest ${fmt(m.plain.otherHeapMb, 1)} / ${fmt(m.instrumented.otherHeapMb, 1)} MB`);
   print(`      (kafkajs and one producer in both; ${fmtInt(m.signals)} signals reached the intake)`);
   return [
     { what: 'instrument: rss added to a service', value: `+${fmt(added, 1)} MB (${fmt(m.plain.meanMb, 1)} -> ${fmt(m.instrumented.meanMb, 1)})`, target: `≤ ${INSTRUMENT_TARGET.addedRssMb} MB`, verdict: added <= INSTRUMENT_TARGET.addedRssMb ? 'meets' : 'MISSES' },

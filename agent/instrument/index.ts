@@ -20,7 +20,7 @@ import { performance } from 'node:perf_hooks';
 import type { Signal } from '../../proto/gen/kafkaobs/v1/signal.js';
 import { Translator } from '../translate/engine.js';
 import type { RuleSet } from '../translate/rules.js';
-import type { ClientRole } from '../../proto/index.js';
+import type { ClientRole } from '../../proto/subject.js';
 import { ClientMeter, METER_DEFAULTS, type CollectEnv } from './meter.js';
 import { KAFKAJS_RULES } from './rules.js';
 import { Sender, type SenderStats } from './sender.js';

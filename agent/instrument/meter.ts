@@ -26,7 +26,10 @@ import {
   type Signal,
 } from '../../proto/gen/kafkaobs/v1/signal.js';
 import type { Translator } from '../translate/engine.js';
-import { ASPECT, entity, subjectOf, type ClientRole } from '../../proto/index.js';
+// proto's modules one by one, not its index: the index loads every generated service (aggregator,
+// verdicts, health), which would sit in the instrumented service's heap for nothing.
+import { ASPECT } from '../../proto/aspects.js';
+import { entity, subjectOf, type ClientRole } from '../../proto/subject.js';
 import { METRICS } from './rules.js';
 import type { BatchProcessPayload, CrashPayload, GroupJoinPayload, RequestPayload, RequestQueueSizePayload, RequestTimeoutPayload } from './types.js';
 

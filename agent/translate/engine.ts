@@ -16,10 +16,11 @@ import {
   Service_Sign,
   Status_Condition,
   Status_Confidence,
-  aspect,
-  subjectOf,
   type Signal,
-} from '../../proto/index.js';
+} from '../../proto/gen/kafkaobs/v1/signal.js';
+// Not proto/index.js: the translator also runs inside services (kafka-obs/instrument), whose heap
+// should not hold the aggregator's generated services the index loads.
+import { aspect, subjectOf } from '../../proto/subject.js';
 import type { ConfidenceSettings, CounterRule, GaugeRule, Rule, RuleSet, SpacingRule, ThresholdRule, TrendRule, VarianceRule } from './rules.js';
 
 /** One reading of one metric series. */

@@ -59,6 +59,7 @@ export class BrokerInferrer implements Observer, BrokerTroubleSource {
   readonly name = 'broker-inferred';
   readonly kinds = ['client'] as const;
   version = 0;
+  readonly moved = new Set<string>();
   private readonly suspects = new Map<string, Suspect>();
 
   constructor(private readonly settings: BrokerInferenceSettings, private readonly ids: Ids) {}
@@ -68,8 +69,15 @@ export class BrokerInferrer implements Observer, BrokerTroubleSource {
   }
 
   troubled(): Iterable<BrokerTrouble> {
-    return [...this.suspects.values()].filter((s) => s.open);
+    // Which are open moves only with the version: the list is made again only then.
+    if (this.troubledAt !== this.version) {
+      this.troubledList = [...this.suspects.values()].filter((s) => s.open);
+      this.troubledAt = this.version;
+    }
+    return this.troubledList;
   }
+  private troubledList: readonly BrokerTrouble[] = [];
+  private troubledAt = 0;
 
   observe(o: Observation, tree: HierarchyView, now: bigint): readonly Finding[] {
     const f = o.fact;
@@ -118,6 +126,8 @@ export class BrokerInferrer implements Observer, BrokerTroubleSource {
   }
 
   private evaluate(s: Suspect, tree: HierarchyView): readonly Finding[] {
+    // Its evidence, account and confidence are rewritten here, findings or not.
+    this.moved.add(s.cluster);
     const cutoff = s.newest - this.settings.windowNs;
     let failing = 0;
     let failures = 0;

@@ -29,6 +29,8 @@ export interface Episode {
   held: boolean;
   /** Its unhealthy aspects (full subjects), with when each was last asserted. */
   readonly aspects: Map<string, bigint>;
+  /** Its place in the board's order (`active`'s): later episodes have larger numbers. */
+  order: number;
 }
 
 const TRACKED = new Set<Stage>(['jvm', 'producer-latency', 'producer-errors', 'consumer-latency', 'client-errors', 'producer-buffer', 'rebalance', 'consumer-lag']);
@@ -45,8 +47,17 @@ export class SymptomBoard implements Observer {
   private readonly byEntity = new Map<string, Map<string, Episode>>();
   private readonly byPod = new Map<string, Set<Episode>>();
   readonly active = new Set<Episode>();
+  /** The active episodes by the cluster they are in (undefined: naming none), each in the board's order. */
+  private readonly inCluster = new Map<string | undefined, Set<Episode>>();
   /** Increases whenever an episode starts or ends, so readers can tell nothing moved. */
   version = 0;
+  /**
+   * Clusters whose episodes started, ended or changed what a correlating reader sees (confidence,
+   * the broker named), undefined for an episode naming no cluster, added as it happens: the
+   * cascade observer re-correlates those alone, and clears the set.
+   */
+  readonly moved = new Set<string | undefined>();
+  private added = 0;
 
   constructor(private readonly settings: SymptomSettings) {}
 
@@ -65,16 +76,22 @@ export class SymptomBoard implements Observer {
     if (f.health === Health.Unhealthy) {
       if (current) {
         // A change of confidence is news to correlating observers (a suspicion corroborated).
-        if (f.confidence !== current.confidence) this.version++;
+        if (f.confidence !== current.confidence) {
+          this.version++;
+          this.moved.add(current.cluster);
+        }
         current.severity = f.severity;
         current.confidence = f.confidence;
         current.lastAsserted = now;
         current.aspects.set(aspect, now);
-        if (f.broker !== undefined && !PER_BROKER.has(f.stage)) current.broker = f.broker;
+        if (f.broker !== undefined && !PER_BROKER.has(f.stage) && current.broker !== f.broker) {
+          current.broker = f.broker;
+          this.moved.add(current.cluster);
+        }
         return NO_FINDINGS;
       }
       const cluster = info.cluster ?? o.signal.context[CTX.cluster];
-      this.add({ subject: entity, info, stage: f.stage, first: evidenceOf(o.signal, f.stage), severity: f.severity, confidence: f.confidence, lastAsserted: now, broker: f.broker, cluster, held: false, aspects: new Map([[aspect, now]]) }, key);
+      this.add({ subject: entity, info, stage: f.stage, first: evidenceOf(o.signal, f.stage), severity: f.severity, confidence: f.confidence, lastAsserted: now, broker: f.broker, cluster, held: false, aspects: new Map([[aspect, now]]), order: 0 }, key);
     } else if (f.health === Health.Healthy && current && !current.held && current.aspects.delete(aspect) && current.aspects.size === 0) {
       this.end(current);
     }
@@ -101,7 +118,7 @@ export class SymptomBoard implements Observer {
       e.lastAsserted = now;
       return;
     }
-    this.add({ subject: entity, info, stage, first, severity, confidence, lastAsserted: now, broker: undefined, cluster: info.cluster, held: true, aspects: new Map() }, stage);
+    this.add({ subject: entity, info, stage, first, severity, confidence, lastAsserted: now, broker: undefined, cluster: info.cluster, held: true, aspects: new Map(), order: 0 }, stage);
   }
 
   release(entity: string, stage: Stage): void {
@@ -114,6 +131,11 @@ export class SymptomBoard implements Observer {
     return this.byPod.get(podPath) ?? EMPTY;
   }
 
+  /** The active episodes in `cluster` (undefined: those naming none), in the board's order. */
+  inClusterOf(cluster: string | undefined): ReadonlySet<Episode> {
+    return this.inCluster.get(cluster) ?? EMPTY;
+  }
+
   get(entity: string, stage: Stage): Episode | undefined {
     return this.byEntity.get(entity)?.get(stage);
   }
@@ -122,7 +144,12 @@ export class SymptomBoard implements Observer {
     let stages = this.byEntity.get(e.subject);
     if (!stages) this.byEntity.set(e.subject, (stages = new Map()));
     stages.set(key, e);
+    e.order = ++this.added;
     this.active.add(e);
+    let peers = this.inCluster.get(e.cluster);
+    if (!peers) this.inCluster.set(e.cluster, (peers = new Set()));
+    peers.add(e);
+    this.moved.add(e.cluster);
     const pod = e.info.podPath;
     if (pod !== undefined) {
       let set = this.byPod.get(pod);
@@ -137,6 +164,10 @@ export class SymptomBoard implements Observer {
     stages?.delete(keyOf(e.stage, PER_BROKER.has(e.stage) ? e.broker : undefined));
     if (stages?.size === 0) this.byEntity.delete(e.subject);
     this.active.delete(e);
+    const peers = this.inCluster.get(e.cluster);
+    peers?.delete(e);
+    if (peers?.size === 0) this.inCluster.delete(e.cluster);
+    this.moved.add(e.cluster);
     const pod = e.info.podPath;
     if (pod !== undefined) {
       const set = this.byPod.get(pod);

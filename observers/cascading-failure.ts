@@ -52,8 +52,10 @@ export class CascadingFailure implements Observer {
   private readonly seenSources: number[] = [];
   /** Clusters where something moved since the last correlation. */
   private readonly dirty = new Set<string>();
+  /** The sources' troubled brokers, and their clusters, as of the sources' versions in listedAt. */
   private readonly flat: BrokerTrouble[] = [];
   private readonly troubledClusters = new Set<string>();
+  private readonly listedAt: number[] = [];
   private lastTroubledClusters = 0;
 
   constructor(
@@ -99,24 +101,37 @@ export class CascadingFailure implements Observer {
   private recorrelate(): readonly Finding[] {
     const dirty = this.dirty;
     let all = false;
-    for (const c of this.board.moved) {
-      if (c === undefined) all = true;
-      else dirty.add(c);
+    // (A Set's clear() makes it a new table: only when there is something to clear.)
+    if (this.board.moved.size > 0) {
+      for (const c of this.board.moved) {
+        if (c === undefined) all = true;
+        else dirty.add(c);
+      }
+      this.board.moved.clear();
     }
-    this.board.moved.clear();
-    for (const s of this.sources) {
-      for (const c of s.moved) dirty.add(c);
-      s.moved.clear();
+    let listed = true;
+    for (let i = 0; i < this.sources.length; i++) {
+      const s = this.sources[i]!;
+      if (s.moved.size > 0) {
+        for (const c of s.moved) dirty.add(c);
+        s.moved.clear();
+      }
+      if (this.listedAt[i] !== s.version) listed = false;
     }
-    // Troubled brokers in the sources' order; the clusters in the order they first appear.
+    // Troubled brokers in the sources' order; the clusters in the order they first appear (the
+    // sources' lists move only with their versions: made again only then).
     const flat = this.flat;
-    flat.length = 0;
     const clusters = this.troubledClusters;
-    clusters.clear();
-    for (const s of this.sources) {
-      for (const t of s.troubled()) {
-        flat.push(t);
-        clusters.add(t.cluster);
+    if (!listed) {
+      flat.length = 0;
+      if (clusters.size > 0) clusters.clear();
+      for (let i = 0; i < this.sources.length; i++) {
+        const s = this.sources[i]!;
+        for (const t of s.troubled()) {
+          flat.push(t);
+          clusters.add(t.cluster);
+        }
+        this.listedAt[i] = s.version;
       }
     }
     const troubledClusters = clusters.size;
@@ -145,8 +160,7 @@ export class CascadingFailure implements Observer {
       const f = this.visit(cluster, troubledClusters, unnamed);
       if (f) (out ??= []).push(f);
     }
-    dirty.clear();
-    flat.length = 0;
+    if (dirty.size > 0) dirty.clear();
     return out ?? NO_FINDINGS;
   }
 

@@ -86,8 +86,6 @@ export class BrokerInferrer implements Observer, BrokerTroubleSource {
     const relevant = f.stage === 'producer-errors' || f.stage === 'client-errors' || f.stage === 'producer-latency' || f.stage === 'consumer-latency';
     if (!relevant) return NO_FINDINGS;
     const subject = entity.broker(o.signal.context[CTX.cluster] ?? this.settings.defaultCluster, f.broker);
-    const cluster = subject.split('/')[1]!;
-    const broker = subject.split('/')[3]!;
     const client = o.cell.info.entity;
     let s = this.suspects.get(subject);
     if (f.health === Health.Healthy) {
@@ -96,6 +94,9 @@ export class BrokerInferrer implements Observer, BrokerTroubleSource {
       rec.failing = false;
     } else {
       if (!s) {
+        const parts = subject.split('/');
+        const cluster = parts[1]!;
+        const broker = parts[3]!;
         s = {
           subject, cluster, broker, since: evidenceOf(o.signal, 'client-errors'), severity: DEGRADED, confidence: Status_Confidence.TENTATIVE,
           evidence: [], inferred: true, silentOnly: false, causes: ['clients'], account: '', detail: '', clients: new Map(), lastArrival: now, newest: 0n, id: '', gist: '', open: false, failures: 0, failingClients: 0,

@@ -175,20 +175,20 @@ export class BrokerHealth implements Observer, BrokerTroubleSource {
 
   tick(now: bigint): readonly Finding[] {
     let out: Finding[] | undefined;
+    // Evidence asserted at or before the cutoff has expired (one subtraction a tick, not one a part;
+    // forEach: no entry arrays).
+    const cutoff = now - this.settings.ttlNs;
+    let changed = false;
+    const expire = (part: Part, k: string, parts: Map<string, Part>): void => {
+      if (part.lastAsserted <= cutoff) {
+        parts.delete(k);
+        changed = true;
+      }
+    };
     for (const e of this.episodes.values()) {
-      let changed = false;
-      for (const [k, part] of e.direct) {
-        if (now - part.lastAsserted >= this.settings.ttlNs) {
-          e.direct.delete(k);
-          changed = true;
-        }
-      }
-      for (const [p, part] of e.partitions) {
-        if (now - part.lastAsserted >= this.settings.ttlNs) {
-          e.partitions.delete(p);
-          changed = true;
-        }
-      }
+      changed = false;
+      e.direct.forEach(expire);
+      e.partitions.forEach(expire);
       if (changed) this.settle(e, (out ??= []));
     }
     return out ?? NO_FINDINGS;

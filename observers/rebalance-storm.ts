@@ -108,8 +108,11 @@ export class RebalanceStorm implements Observer {
 
   tick(now: bigint): readonly Finding[] {
     let out: Finding[] | undefined;
-    for (const [key, g] of this.groups) {
-      if (now - g.lastEventAt < this.settings.calmNs) continue;
+    // Calm since the cutoff (one subtraction a tick, not one a group).
+    const cutoff = now - this.settings.calmNs;
+    for (const key of this.groups.keys()) {
+      const g = this.groups.get(key)!;
+      if (g.lastEventAt > cutoff) continue;
       // Nothing heard of rebalances for a while, not even an ERRATIC reading: it is over.
       g.events.length = 0;
       for (const m of g.members.values()) m.erratic = false;

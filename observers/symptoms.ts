@@ -99,9 +99,13 @@ export class SymptomBoard implements Observer {
   }
 
   tick(now: bigint): readonly Finding[] {
+    // Asserted at or before the cutoff: expired (one subtraction a tick, not one an aspect).
+    const cutoff = now - this.settings.ttlNs;
     for (const e of this.active) {
-      for (const [aspect, at] of e.aspects) if (now - at >= this.settings.ttlNs) e.aspects.delete(aspect);
-      if (now - e.lastAsserted >= this.settings.ttlNs || (!e.held && e.aspects.size === 0)) this.end(e);
+      if (e.aspects.size > 0) e.aspects.forEach((at, aspect, aspects) => {
+        if (at <= cutoff) aspects.delete(aspect);
+      });
+      if (e.lastAsserted <= cutoff || (!e.held && e.aspects.size === 0)) this.end(e);
     }
     return NO_FINDINGS;
   }

@@ -169,7 +169,8 @@ export class NarrativeReporter {
 
   /** Time passing: incidents done waiting for a cause publish, quiet ones resolve. */
   tick(now: bigint, out: Narrative[]): void {
-    for (const inc of [...this.incidents]) if (!inc.published || inc.quietSince !== undefined || inc.dirty) this.settle(inc, now, out, inc.dirty);
+    // Settling only ever drops the incident settled (a Set's iteration goes on past a deletion): no copy.
+    for (const inc of this.incidents) if (!inc.published || inc.quietSince !== undefined || inc.dirty) this.settle(inc, now, out, inc.dirty);
   }
 
   list(req: ListNarrativesRequest): ListNarrativesResponse {

@@ -115,7 +115,8 @@ export class BrokerHealth implements Observer, BrokerTroubleSource {
     const { fact, signal, cell } = o;
     if (fact.health === Health.Neutral) return NO_FINDINGS;
     const cluster = cell.info.cluster!;
-    const out: Finding[] = [];
+    // Made with the first finding (most signals make none).
+    let out: Finding[] | undefined;
     if (cell.info.kind === 'broker') {
       const subject = cell.info.entity;
       let e = this.episodes.get(subject);
@@ -142,22 +143,24 @@ export class BrokerHealth implements Observer, BrokerTroubleSource {
       } else if (e?.direct.delete(aspect) !== true) {
         return NO_FINDINGS;
       }
-      if (e) this.settle(e, out);
-      return out;
+      if (e) this.settle(e, (out ??= []));
+      return out ?? NO_FINDINGS;
     }
     // A partition: the brokers missing from its ISR carry it.
     const path = cell.info.entity;
     const previous = this.partitionBrokers.get(path);
+    // A healthy partition no broker was missing from: nothing to move.
+    if (previous === undefined && fact.health !== Health.Unhealthy) return NO_FINDINGS;
     const missing = fact.health === Health.Unhealthy ? missingReplicas(signal.context) : [];
     const missingSubjects = missing.map((id) => entity.broker(cluster, id));
     for (const b of previous ?? []) {
       if (missingSubjects.includes(b)) continue;
       const e = this.episodes.get(b);
-      if (e?.partitions.delete(path)) this.settle(e, out);
+      if (e?.partitions.delete(path)) this.settle(e, (out ??= []));
     }
     if (missing.length === 0) {
       this.partitionBrokers.delete(path);
-      return out;
+      return out ?? NO_FINDINGS;
     }
     const offline = /^(-1|none|)$/.test(signal.context.leader ?? 'x');
     for (const id of missing) {
@@ -167,10 +170,10 @@ export class BrokerHealth implements Observer, BrokerTroubleSource {
       const part: Part = { evidence: known?.evidence ?? evidenceOf(signal, 'partition'), severity: offline ? DEFECTIVE : Math.max(fact.severity, DEGRADED), confidence: Status_Confidence.MEASURED, lastAsserted: now, account: '', cause: 'replication', worst: undefined };
       e.partitions.set(path, part);
       if (!known) addEvidence(e.evidence, part.evidence);
-      this.settle(e, out);
+      this.settle(e, (out ??= []));
     }
     this.partitionBrokers.set(path, missingSubjects);
-    return out;
+    return out ?? NO_FINDINGS;
   }
 
   tick(now: bigint): readonly Finding[] {

@@ -170,14 +170,20 @@ export class ContextNumbers {
   /** Unreadable values by key: the sensor sent something that is not a number. */
   readonly unreadable = new Map<string, number>();
 
-  read(context: { readonly [k: string]: string }, ...keys: string[]): number | undefined {
-    for (const k of keys) {
-      const v = context[k];
-      if (v === undefined) continue;
-      const n = Number(v.endsWith('%') ? v.slice(0, -1) : v);
-      if (v.trim() !== '' && Number.isFinite(n)) return n;
-      this.unreadable.set(k, (this.unreadable.get(k) ?? 0) + 1);
-    }
+  /** The first of the keys (up to three: no rest array on a path taken per signal) with a readable number. */
+  read(context: { readonly [k: string]: string }, k1: string, k2?: string, k3?: string): number | undefined {
+    let n = this.one(context, k1);
+    if (n === undefined && k2 !== undefined) n = this.one(context, k2);
+    if (n === undefined && k3 !== undefined) n = this.one(context, k3);
+    return n;
+  }
+
+  private one(context: { readonly [k: string]: string }, k: string): number | undefined {
+    const v = context[k];
+    if (v === undefined) return undefined;
+    const n = Number(v.endsWith('%') ? v.slice(0, -1) : v);
+    if (v.trim() !== '' && Number.isFinite(n)) return n;
+    this.unreadable.set(k, (this.unreadable.get(k) ?? 0) + 1);
     return undefined;
   }
 }

@@ -508,7 +508,15 @@ export class HierarchyManager implements HierarchyView {
       ownSev = SEVERITY[n.inferred] ?? 0;
       ownConf = n.inferredConfidence;
     }
-    const r = rollUp(ownSev, ownConf, n.counts, n.population, this.options.rollup, this.r, n.countsAt);
+    let r = this.r;
+    if (n.children === undefined) {
+      // A leaf (most cells): what rollUp makes of no children, without scanning its zero counts.
+      r.known = 0;
+      r.affected = 0;
+      r.by = 'none';
+      r.severity = ownSev;
+      r.confidence = ownSev === 0 ? Status_Confidence.CONFIDENCE_UNSPECIFIED : ownConf;
+    } else r = rollUp(ownSev, ownConf, n.counts, n.population, this.options.rollup, this.r, n.countsAt);
     n.affected = r.affected;
     n.known = r.known;
     if (r.severity === 0 && (n.ownStale || n.staleChildren > 0)) {

@@ -46,6 +46,8 @@ export class SymptomBoard implements Observer {
   /** entity -> stage (per broker for calls) -> episode. */
   private readonly byEntity = new Map<string, Map<string, Episode>>();
   private readonly byPod = new Map<string, Set<Episode>>();
+  /** For each pod with episodes, the version at which its episodes last started or ended. */
+  private readonly podStamps = new Map<string, number>();
   readonly active = new Set<Episode>();
   /** The active episodes by the cluster they are in (undefined: naming none), each in the board's order. */
   private readonly inCluster = new Map<string | undefined, Set<Episode>>();
@@ -130,6 +132,14 @@ export class SymptomBoard implements Observer {
     if (e?.held) this.end(e);
   }
 
+  /**
+   * When the pod's episodes last started or ended (a version; undefined: it has none): readers of
+   * inPod() can tell nothing moved there, whatever moved elsewhere.
+   */
+  podStamp(podPath: string): number | undefined {
+    return this.podStamps.get(podPath);
+  }
+
   /** Episodes in the pod at service/<s>/pod/<p>. */
   inPod(podPath: string): ReadonlySet<Episode> {
     return this.byPod.get(podPath) ?? EMPTY;
@@ -155,12 +165,13 @@ export class SymptomBoard implements Observer {
     peers.add(e);
     this.moved.add(e.cluster);
     const pod = e.info.podPath;
+    this.version++;
     if (pod !== undefined) {
       let set = this.byPod.get(pod);
       if (!set) this.byPod.set(pod, (set = new Set()));
       set.add(e);
+      this.podStamps.set(pod, this.version);
     }
-    this.version++;
   }
 
   private end(e: Episode): void {
@@ -173,12 +184,15 @@ export class SymptomBoard implements Observer {
     if (peers?.size === 0) this.inCluster.delete(e.cluster);
     this.moved.add(e.cluster);
     const pod = e.info.podPath;
+    this.version++;
     if (pod !== undefined) {
       const set = this.byPod.get(pod);
       set?.delete(e);
-      if (set?.size === 0) this.byPod.delete(pod);
+      if (set?.size === 0) {
+        this.byPod.delete(pod);
+        this.podStamps.delete(pod);
+      } else this.podStamps.set(pod, this.version);
     }
-    this.version++;
   }
 }
 

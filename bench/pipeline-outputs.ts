@@ -1,7 +1,10 @@
 // The pipeline bench's stream, replayed once through the full pipeline, every event out written
 // down as it is emitted: a check that a change made for speed changed nothing users read.
 //
-//   node dist/bench/pipeline-outputs.js [copies=2] [laps=2] [file]
+//   node dist/bench/pipeline-outputs.js [copies=2] [laps=2] [file] [--unnamed]
+//
+// --unnamed: every other copy's client signals name no cluster (context "cluster" dropped), so the
+// symptom board holds episodes naming none, which every cluster's cascade may take in.
 //
 // Prints a SHA-256 of the outputs (and writes them, one JSON line an event, to `file` if given):
 // run it before and after a change and compare. Events are serialized when emitted, so a later
@@ -14,9 +17,11 @@ import { AGGREGATOR_DEFAULTS } from '../aggregator/config.js';
 import type { EventPayload } from '../aggregator/event-log.js';
 import { EPOCH_NS, TICK_NS, buildEstate, instantiate } from './pipeline.js';
 
-const copies = Number(process.argv[2] ?? 2);
-const laps = Number(process.argv[3] ?? 2);
-const file = process.argv[4];
+const args = process.argv.slice(2).filter((a) => a !== '--unnamed');
+const unnamed = process.argv.includes('--unnamed');
+const copies = Number(args[0] ?? 2);
+const laps = Number(args[1] ?? 2);
+const file = args[2];
 
 const estate = buildEstate(copies);
 const pipeline = new Pipeline(pipelineSettings(AGGREGATOR_DEFAULTS, 'n-'));
@@ -48,6 +53,7 @@ for (let lap = 0; lap < laps; lap++) {
     const at = lapBase + estate.arrivalNs[i]!;
     tick(at);
     const s = instantiate(estate, i, lap, lapBase);
+    if (unnamed && s.subject.startsWith('service/') && /c[13579]$/.test(s.sourceId)) delete s.context.cluster;
     pipeline.ingest(s, at, out);
     flush(`signal ${lap}/${i}`);
   }
@@ -58,4 +64,4 @@ for (let lap = 0; lap < laps; lap++) {
 hash.update(json(pipeline.listNarratives({ includeResolved: true, limit: 0, subjectPrefix: "" })));
 hash.update(json(pipeline.hierarchy.get('', 0)));
 sink?.end();
-console.log(`${hash.digest('hex')}  ${events} events, ${estate.size * laps} signals, ${pipeline.hierarchy.size} cells (${copies} copies, ${laps} laps)`);
+console.log(`${hash.digest('hex')}  ${events} events, ${estate.size * laps} signals, ${pipeline.hierarchy.size} cells (${copies} copies, ${laps} laps${unnamed ? ', every other copy\'s clients naming no cluster' : ''})`);

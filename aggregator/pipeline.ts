@@ -5,7 +5,7 @@
 // event log like any subscriber.
 import { ENTITY_KINDS, type CellKind, type CellChange, type ListNarrativesRequest, type ListNarrativesResponse, type Narrative, type Signal, type Situation, type Finding, type SubjectInfo } from '../proto/index.js';
 import { HierarchyManager, type HierarchyOptions } from '../hierarchy/manager.js';
-import { OBSERVER_DEFAULTS, buildObservers, emptyFact, readFact, type Observer, type ObserverSet, type ObserverSettings } from '../observers/index.js';
+import { OBSERVER_DEFAULTS, buildObservers, emptyFact, readAssessedFact, type Observer, type ObserverSet, type ObserverSettings } from '../observers/index.js';
 import type { Observation } from '../observers/observer.js';
 import { NARRATIVE_DEFAULTS, NarrativeReporter, type NarrativeSettings } from '../reporters/narratives.js';
 import { SITUATION_DEFAULTS, SituationReporter, type SituationSettings } from '../reporters/situations.js';
@@ -88,7 +88,7 @@ export class Pipeline {
     const o = this.observation;
     o.signal = signal;
     o.cell = cell;
-    readFact(signal, cell.info, o.fact);
+    readAssessedFact(signal, cell.info, this.hierarchy.assessed, o.fact);
     for (let i = 0; i < route.length; i++) {
       const observer = route[i]!;
       let found: readonly Finding[];

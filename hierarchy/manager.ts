@@ -285,6 +285,8 @@ export class HierarchyManager implements HierarchyView {
   }
 
   private staleOwn = 0;
+  /** What the last signal applied says (assess()), for readers that would otherwise assess it again. */
+  assessed: Assessment | undefined = undefined;
 
   get size(): number {
     return this.byPath.size - 1;
@@ -314,11 +316,15 @@ export class HierarchyManager implements HierarchyView {
   applyTo(signal: Signal, nowNs: bigint, out: CellChange[]): CellState {
     const node = this.ensure(signal.subject);
     const ts = signal.timestamp;
-    for (let n: Node | undefined = node; n; n = n.parent) {
+    // A cell's lastHeard is the latest below it, so none above the first that had heard later moves.
+    let n: Node | undefined = node;
+    for (; n && ts > n.lastHeard; n = n.parent) {
       n.signals++;
-      if (ts > n.lastHeard) n.lastHeard = ts;
+      n.lastHeard = ts;
     }
+    for (; n; n = n.parent) n.signals++;
     const a = assess(signal);
+    this.assessed = a;
     node.previousOwn = node.own;
     if (!a) return node;
     this.hear(node, streamOf(signal), a, nowNs);
@@ -502,7 +508,15 @@ export class HierarchyManager implements HierarchyView {
       ownSev = SEVERITY[n.inferred] ?? 0;
       ownConf = n.inferredConfidence;
     }
-    const r = rollUp(ownSev, ownConf, n.counts, n.population, this.options.rollup, this.r, n.countsAt);
+    let r = this.r;
+    if (n.children === undefined) {
+      // A leaf (most cells): what rollUp makes of no children, without scanning its zero counts.
+      r.known = 0;
+      r.affected = 0;
+      r.by = 'none';
+      r.severity = ownSev;
+      r.confidence = ownSev === 0 ? Status_Confidence.CONFIDENCE_UNSPECIFIED : ownConf;
+    } else r = rollUp(ownSev, ownConf, n.counts, n.population, this.options.rollup, this.r, n.countsAt);
     n.affected = r.affected;
     n.known = r.known;
     if (r.severity === 0 && (n.ownStale || n.staleChildren > 0)) {
@@ -558,11 +572,49 @@ export class HierarchyManager implements HierarchyView {
   }
 }
 
+/**
+ * A cell's info in one shape whatever its kind (absent names undefined): parseCellPath's literals
+ * differ by kind, which makes every read of an info in the observers (kind, entity, cluster...)
+ * megamorphic. Kept per cell; a few pointers a cell more.
+ */
+class CellInfo implements SubjectInfo {
+  readonly kind: SubjectInfo['kind'];
+  readonly subject: string;
+  readonly entity: string;
+  readonly aspect: string;
+  readonly cluster: string | undefined;
+  readonly broker: string | undefined;
+  readonly topic: string | undefined;
+  readonly partition: string | undefined;
+  readonly group: string | undefined;
+  readonly service: string | undefined;
+  readonly pod: string | undefined;
+  readonly podPath: string | undefined;
+  readonly role: SubjectInfo['role'];
+  readonly clientId: string | undefined;
+  constructor(i: SubjectInfo) {
+    this.kind = i.kind;
+    this.subject = i.subject;
+    this.entity = i.entity;
+    this.aspect = i.aspect;
+    this.cluster = i.cluster;
+    this.broker = i.broker;
+    this.topic = i.topic;
+    this.partition = i.partition;
+    this.group = i.group;
+    this.service = i.service;
+    this.pod = i.pod;
+    this.podPath = i.podPath;
+    this.role = i.role;
+    this.clientId = i.clientId;
+  }
+}
+
 /** What a cell the tree made for an accepted subject is (parseCellPath cannot fail for those). */
 function infoOf(path: string, intern: (name: string) => string): SubjectInfo {
   const info = parseCellPath(path, intern);
   if (!info) throw new Error(`hierarchy: "${path}" is not a cell of the subject grammar`);
-  return info;
+  return new CellInfo(info);
 }
 
 function newNode(path: string, name: string, parent: Node | undefined, intern: (name: string) => string): Node {

@@ -40,6 +40,11 @@ export interface BrokerTroubleSource {
   /** How many brokers are in trouble now. */
   readonly count: number;
   troubled(): Iterable<BrokerTrouble>;
+  /**
+   * Clusters whose troubled brokers may have changed in any way (which, or what they say), added
+   * as it happens: the cascade observer re-correlates those alone, and clears the set.
+   */
+  readonly moved: Set<string>;
 }
 
 interface Part {
@@ -66,7 +71,8 @@ interface Episode extends BrokerTrouble {
   causes: string[];
   silentOnly: boolean;
   id: string;
-  gist: string;
+  /** What the last finding said (undefined: none yet), for telling whether the next is worth emitting. */
+  said: { severity: number; confidence: Status_Confidence; causes: readonly string[]; magnitude: number } | undefined;
   open: boolean;
 }
 
@@ -83,6 +89,7 @@ export class BrokerHealth implements Observer, BrokerTroubleSource {
   readonly name = 'broker-health';
   readonly kinds = ['broker', 'partition'] as const;
   version = 0;
+  readonly moved = new Set<string>();
   private readonly episodes = new Map<string, Episode>();
   /** Which brokers each under-replicated partition counts against. */
   private readonly partitionBrokers = new Map<string, string[]>();
@@ -94,14 +101,22 @@ export class BrokerHealth implements Observer, BrokerTroubleSource {
   }
 
   troubled(): Iterable<BrokerTrouble> {
-    return [...this.episodes.values()].filter((e) => e.open);
+    // Which are open moves only with the version: the list is made again only then.
+    if (this.troubledAt !== this.version) {
+      this.troubledList = [...this.episodes.values()].filter((e) => e.open);
+      this.troubledAt = this.version;
+    }
+    return this.troubledList;
   }
+  private troubledList: readonly BrokerTrouble[] = [];
+  private troubledAt = 0;
 
   observe(o: Observation, _tree: HierarchyView, now: bigint): readonly Finding[] {
     const { fact, signal, cell } = o;
     if (fact.health === Health.Neutral) return NO_FINDINGS;
     const cluster = cell.info.cluster!;
-    const out: Finding[] = [];
+    // Made with the first finding (most signals make none).
+    let out: Finding[] | undefined;
     if (cell.info.kind === 'broker') {
       const subject = cell.info.entity;
       let e = this.episodes.get(subject);
@@ -128,22 +143,24 @@ export class BrokerHealth implements Observer, BrokerTroubleSource {
       } else if (e?.direct.delete(aspect) !== true) {
         return NO_FINDINGS;
       }
-      if (e) this.settle(e, out);
-      return out;
+      if (e) this.settle(e, (out ??= []));
+      return out ?? NO_FINDINGS;
     }
     // A partition: the brokers missing from its ISR carry it.
     const path = cell.info.entity;
     const previous = this.partitionBrokers.get(path);
+    // A healthy partition no broker was missing from: nothing to move.
+    if (previous === undefined && fact.health !== Health.Unhealthy) return NO_FINDINGS;
     const missing = fact.health === Health.Unhealthy ? missingReplicas(signal.context) : [];
     const missingSubjects = missing.map((id) => entity.broker(cluster, id));
     for (const b of previous ?? []) {
       if (missingSubjects.includes(b)) continue;
       const e = this.episodes.get(b);
-      if (e?.partitions.delete(path)) this.settle(e, out);
+      if (e?.partitions.delete(path)) this.settle(e, (out ??= []));
     }
     if (missing.length === 0) {
       this.partitionBrokers.delete(path);
-      return out;
+      return out ?? NO_FINDINGS;
     }
     const offline = /^(-1|none|)$/.test(signal.context.leader ?? 'x');
     for (const id of missing) {
@@ -153,28 +170,28 @@ export class BrokerHealth implements Observer, BrokerTroubleSource {
       const part: Part = { evidence: known?.evidence ?? evidenceOf(signal, 'partition'), severity: offline ? DEFECTIVE : Math.max(fact.severity, DEGRADED), confidence: Status_Confidence.MEASURED, lastAsserted: now, account: '', cause: 'replication', worst: undefined };
       e.partitions.set(path, part);
       if (!known) addEvidence(e.evidence, part.evidence);
-      this.settle(e, out);
+      this.settle(e, (out ??= []));
     }
     this.partitionBrokers.set(path, missingSubjects);
-    return out;
+    return out ?? NO_FINDINGS;
   }
 
   tick(now: bigint): readonly Finding[] {
     let out: Finding[] | undefined;
+    // Evidence asserted at or before the cutoff has expired (one subtraction a tick, not one a part;
+    // forEach: no entry arrays).
+    const cutoff = now - this.settings.ttlNs;
+    let changed = false;
+    const expire = (part: Part, k: string, parts: Map<string, Part>): void => {
+      if (part.lastAsserted <= cutoff) {
+        parts.delete(k);
+        changed = true;
+      }
+    };
     for (const e of this.episodes.values()) {
-      let changed = false;
-      for (const [k, part] of e.direct) {
-        if (now - part.lastAsserted >= this.settings.ttlNs) {
-          e.direct.delete(k);
-          changed = true;
-        }
-      }
-      for (const [p, part] of e.partitions) {
-        if (now - part.lastAsserted >= this.settings.ttlNs) {
-          e.partitions.delete(p);
-          changed = true;
-        }
-      }
+      changed = false;
+      e.direct.forEach(expire);
+      e.partitions.forEach(expire);
       if (changed) this.settle(e, (out ??= []));
     }
     return out ?? NO_FINDINGS;
@@ -183,7 +200,7 @@ export class BrokerHealth implements Observer, BrokerTroubleSource {
   private start(subject: string, cluster: string, broker: string, since: Evidence): Episode {
     const e: Episode = {
       subject, cluster, broker, since, severity: 0, confidence: Status_Confidence.CONFIDENCE_UNSPECIFIED, evidence: [since], inferred: false, silentOnly: false,
-      account: '', causes: [], direct: new Map(), partitions: new Map(), id: this.ids.next(this.name), gist: '', open: false,
+      account: '', causes: [], direct: new Map(), partitions: new Map(), id: this.ids.next(this.name), said: undefined, open: false,
     };
     this.episodes.set(subject, e);
     return e;
@@ -191,17 +208,12 @@ export class BrokerHealth implements Observer, BrokerTroubleSource {
 
   /** Recomputes the episode's condition and emits a finding when what it says changed. */
   private settle(e: Episode, out: Finding[]): void {
+    this.moved.add(e.cluster);
     let severity = 0;
     let confidence: Status_Confidence = Status_Confidence.CONFIDENCE_UNSPECIFIED;
-    const causes = new Set<string>();
-    const accounts: string[] = [];
-    // Causes in a fixed order (replication, load, gc...), each account once.
-    const parts = [...e.direct.values()].sort((a, b) => CAUSE_ORDER.indexOf(a.cause) - CAUSE_ORDER.indexOf(b.cause));
-    for (const p of parts) {
+    for (const p of e.direct.values()) {
       severity = Math.max(severity, p.severity);
       if (p.confidence > confidence) confidence = p.confidence;
-      causes.add(p.cause);
-      if (!accounts.includes(p.account)) accounts.push(p.account);
     }
     for (const p of e.partitions.values()) severity = Math.max(severity, p.severity);
     if (severity === 0) {
@@ -210,26 +222,47 @@ export class BrokerHealth implements Observer, BrokerTroubleSource {
       if (e.open) out.push(this.findingOf(e, true));
       return;
     }
+    // Causes in a fixed order (replication, load, gc...), each account once: the parts taken cause
+    // by cause in that order, each cause's in the map's order (a stable sort, without one).
+    const causes = this.causes;
+    const accounts = this.accounts;
+    causes.length = 0;
+    accounts.length = 0;
+    if (e.direct.size > 0) {
+      for (let k = 0; k < CAUSE_ORDER.length; k++) {
+        const cause = CAUSE_ORDER[k]!;
+        for (const p of e.direct.values()) {
+          if (p.cause !== cause) continue;
+          if (!causes.includes(cause)) causes.push(cause);
+          if (!accounts.includes(p.account)) accounts.push(p.account);
+        }
+      }
+    }
     if (e.partitions.size > 0) {
-      causes.add('replication');
+      if (!causes.includes('replication')) causes.push('replication');
       accounts.push(`${e.partitions.size} partition(s) without it in their ISR`);
     }
-    const silentOnly = causes.size === 1 && causes.has('silent');
+    const silentOnly = causes.length === 1 && causes[0] === 'silent';
     // Two sources agreeing (its own metrics and the cluster's metadata) is confirmation; a sensor
     // that went silent alone only raises a suspicion.
     e.confidence = silentOnly ? Status_Confidence.TENTATIVE : e.direct.size > 0 && e.partitions.size > 0 ? Status_Confidence.CONFIRMED : e.direct.size > 0 ? confidence : Status_Confidence.MEASURED;
     e.severity = severity;
     e.silentOnly = silentOnly;
-    e.causes = [...causes];
-    e.account = accounts.join('; ');
+    // The list is replaced when it changes, never changed in place (readers keep it).
+    if (!sameStrings(e.causes, causes)) e.causes = causes.slice();
+    e.account = accounts.length === 1 ? accounts[0]! : accounts.join('; ');
     // Updates only when the condition, the confidence, the causes or the order of magnitude of partitions moves.
-    const gist = `${severity}|${e.confidence}|${e.causes.join(',')}|${magnitude(e.partitions.size)}`;
-    if (gist === e.gist) return;
-    e.gist = gist;
+    const size = magnitude(e.partitions.size);
+    const said = e.said;
+    if (said && said.severity === severity && said.confidence === e.confidence && said.causes === e.causes && said.magnitude === size) return;
+    e.said = { severity, confidence: e.confidence, causes: e.causes, magnitude: size };
     e.open = true;
     this.version++;
     out.push(this.findingOf(e, false));
   }
+  /** Scratch lists of settle (copied when kept). */
+  private readonly causes: string[] = [];
+  private readonly accounts: string[] = [];
 
   private findingOf(e: Episode, resolved: boolean): Finding {
     return finding({
@@ -295,6 +328,12 @@ function describe(s: Signal, aspect: string, v: number | undefined): { account: 
 function addEvidence(list: Evidence[], ev: Evidence): void {
   if (list.length >= MAX_EVIDENCE || list.some((x) => x.sourceId === ev.sourceId && x.seq === ev.seq && x.subject === ev.subject)) return;
   list.push(ev);
+}
+
+function sameStrings(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function num(v: string | undefined): number | undefined {

@@ -59,6 +59,7 @@ export class BrokerInferrer implements Observer, BrokerTroubleSource {
   readonly name = 'broker-inferred';
   readonly kinds = ['client'] as const;
   version = 0;
+  readonly moved = new Set<string>();
   private readonly suspects = new Map<string, Suspect>();
 
   constructor(private readonly settings: BrokerInferenceSettings, private readonly ids: Ids) {}
@@ -68,8 +69,15 @@ export class BrokerInferrer implements Observer, BrokerTroubleSource {
   }
 
   troubled(): Iterable<BrokerTrouble> {
-    return [...this.suspects.values()].filter((s) => s.open);
+    // Which are open moves only with the version: the list is made again only then.
+    if (this.troubledAt !== this.version) {
+      this.troubledList = [...this.suspects.values()].filter((s) => s.open);
+      this.troubledAt = this.version;
+    }
+    return this.troubledList;
   }
+  private troubledList: readonly BrokerTrouble[] = [];
+  private troubledAt = 0;
 
   observe(o: Observation, tree: HierarchyView, now: bigint): readonly Finding[] {
     const f = o.fact;
@@ -78,8 +86,6 @@ export class BrokerInferrer implements Observer, BrokerTroubleSource {
     const relevant = f.stage === 'producer-errors' || f.stage === 'client-errors' || f.stage === 'producer-latency' || f.stage === 'consumer-latency';
     if (!relevant) return NO_FINDINGS;
     const subject = entity.broker(o.signal.context[CTX.cluster] ?? this.settings.defaultCluster, f.broker);
-    const cluster = subject.split('/')[1]!;
-    const broker = subject.split('/')[3]!;
     const client = o.cell.info.entity;
     let s = this.suspects.get(subject);
     if (f.health === Health.Healthy) {
@@ -88,6 +94,9 @@ export class BrokerInferrer implements Observer, BrokerTroubleSource {
       rec.failing = false;
     } else {
       if (!s) {
+        const parts = subject.split('/');
+        const cluster = parts[1]!;
+        const broker = parts[3]!;
         s = {
           subject, cluster, broker, since: evidenceOf(o.signal, 'client-errors'), severity: DEGRADED, confidence: Status_Confidence.TENTATIVE,
           evidence: [], inferred: true, silentOnly: false, causes: ['clients'], account: '', detail: '', clients: new Map(), lastArrival: now, newest: 0n, id: '', gist: '', open: false, failures: 0, failingClients: 0,
@@ -118,6 +127,8 @@ export class BrokerInferrer implements Observer, BrokerTroubleSource {
   }
 
   private evaluate(s: Suspect, tree: HierarchyView): readonly Finding[] {
+    // Its evidence, account and confidence are rewritten here, findings or not.
+    this.moved.add(s.cluster);
     const cutoff = s.newest - this.settings.windowNs;
     let failing = 0;
     let failures = 0;

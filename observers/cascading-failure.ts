@@ -50,6 +50,13 @@ export class CascadingFailure implements Observer {
   private readonly cascades = new Map<string, Cascade>();
   private seenBoard = -1;
   private readonly seenSources: number[] = [];
+  /** Clusters where something moved since the last correlation. */
+  private readonly dirty = new Set<string>();
+  /** The sources' troubled brokers, and their clusters, as of the sources' versions in listedAt. */
+  private readonly flat: BrokerTrouble[] = [];
+  private readonly troubledClusters = new Set<string>();
+  private readonly listedAt: number[] = [];
+  private lastTroubledClusters = 0;
 
   constructor(
     private readonly settings: CascadeSettings,
@@ -66,7 +73,15 @@ export class CascadingFailure implements Observer {
     return this.evaluate();
   }
 
-  /** Re-correlates when a broker's trouble or a downstream episode started or ended (else costs one string compare). */
+  /**
+   * Re-correlates when a broker's trouble or a downstream episode started or ended (else costs a
+   * few compares), and then only the clusters where something moved since the last time: the
+   * board and the trouble sources say which (a cluster's correlation reads nothing else but the
+   * count of troubled clusters, which only episodes naming neither cluster nor broker heed). The
+   * others would come out as they are (correlate is idempotent on the same inputs), so the
+   * findings are those of correlating every cluster, in the same order, at a cost that no longer
+   * grows with the estate.
+   */
   private evaluate(): readonly Finding[] {
     let moved = this.board.version !== this.seenBoard;
     let troubled = 0;
@@ -77,44 +92,86 @@ export class CascadingFailure implements Observer {
       troubled += s.count;
     }
     this.seenBoard = this.board.version;
+    // What moved is kept until a correlation reads it (a superset of what needs it is harmless).
     if (!moved || (troubled === 0 && this.cascades.size === 0)) return NO_FINDINGS;
-    const byCluster = new Map<string, BrokerTrouble[]>();
-    for (const s of this.sources) {
-      for (const t of s.troubled()) {
-        const list = byCluster.get(t.cluster);
-        if (list) list.push(t);
-        else byCluster.set(t.cluster, [t]);
+    return this.recorrelate();
+  }
+
+  /** Correlates the clusters where something moved (all of them when that could move everywhere). */
+  private recorrelate(): readonly Finding[] {
+    const dirty = this.dirty;
+    let all = false;
+    // (A Set's clear() makes it a new table: only when there is something to clear.)
+    if (this.board.moved.size > 0) {
+      for (const c of this.board.moved) {
+        if (c === undefined) all = true;
+        else dirty.add(c);
+      }
+      this.board.moved.clear();
+    }
+    let listed = true;
+    for (let i = 0; i < this.sources.length; i++) {
+      const s = this.sources[i]!;
+      if (s.moved.size > 0) {
+        for (const c of s.moved) dirty.add(c);
+        s.moved.clear();
+      }
+      if (this.listedAt[i] !== s.version) listed = false;
+    }
+    // Troubled brokers in the sources' order; the clusters in the order they first appear (the
+    // sources' lists move only with their versions: made again only then).
+    const flat = this.flat;
+    const clusters = this.troubledClusters;
+    if (!listed) {
+      flat.length = 0;
+      if (clusters.size > 0) clusters.clear();
+      for (let i = 0; i < this.sources.length; i++) {
+        const s = this.sources[i]!;
+        for (const t of s.troubled()) {
+          flat.push(t);
+          clusters.add(t.cluster);
+        }
+        this.listedAt[i] = s.version;
       }
     }
-    // Downstream episodes by the cluster they name, once, so that each cluster only looks at its
-    // own and those naming none (in the board's order): the work no longer grows with clusters x episodes.
-    const downstream = new Map<string | undefined, Episode[]>();
-    for (const e of this.board.active) {
+    const troubledClusters = clusters.size;
+    // Downstream episodes naming no cluster: candidates everywhere, in the board's order.
+    let unnamed: Episode[] | undefined;
+    let unnamedNoBroker = false;
+    for (const e of this.board.inClusterOf(undefined)) {
       if (!PRODUCER_STAGES.has(e.stage) && !CONSUMER_STAGES.has(e.stage)) continue;
-      const list = downstream.get(e.cluster);
-      if (list) list.push(e);
-      else downstream.set(e.cluster, [e]);
+      (unnamed ??= []).push(e);
+      if (e.broker === undefined) unnamedNoBroker = true;
     }
-    const unnamed = downstream.get(undefined);
-    let position: Map<Episode, number> | undefined;
-    if (unnamed) {
-      position = new Map();
-      for (const e of this.board.active) position.set(e, position.size);
-    }
+    // Those naming no broker either join a lone troubled cluster: a second one (or the last but one going) moves them all.
+    if (unnamedNoBroker && (troubledClusters <= 1) !== (this.lastTroubledClusters <= 1)) all = true;
+    this.lastTroubledClusters = troubledClusters;
     let out: Finding[] | undefined;
-    const troubledClusters = byCluster.size;
-    const visit = (cluster: string): void => {
-      const own = downstream.get(cluster);
-      const candidates = !unnamed ? own ?? NO_EPISODES : !own ? unnamed : inBoardOrder(own, unnamed, position!);
-      const f = this.correlate(cluster, byCluster.get(cluster) ?? [], troubledClusters, candidates);
-      if (f) (out ??= []).push(f);
-    };
     // The clusters with troubled brokers, then those with a cascade and none (correlate only ever
     // adds or removes its own cluster's cascade, and adds none without troubles: the same clusters,
     // in the same order, as a set made of both beforehand).
-    for (const cluster of byCluster.keys()) visit(cluster);
-    for (const cluster of this.cascades.keys()) if (!byCluster.has(cluster)) visit(cluster);
+    for (const cluster of clusters) {
+      if (!all && !dirty.has(cluster)) continue;
+      const f = this.visit(cluster, troubledClusters, unnamed);
+      if (f) (out ??= []).push(f);
+    }
+    for (const cluster of this.cascades.keys()) {
+      if (clusters.has(cluster) || (!all && !dirty.has(cluster))) continue;
+      const f = this.visit(cluster, troubledClusters, unnamed);
+      if (f) (out ??= []).push(f);
+    }
+    if (dirty.size > 0) dirty.clear();
     return out ?? NO_FINDINGS;
+  }
+
+  private visit(cluster: string, troubledClusters: number, unnamed: readonly Episode[] | undefined): Finding | undefined {
+    const flat = this.flat;
+    const troubles: BrokerTrouble[] = [];
+    for (let i = 0; i < flat.length; i++) if (flat[i]!.cluster === cluster) troubles.push(flat[i]!);
+    let own: Episode[] | undefined;
+    for (const e of this.board.inClusterOf(cluster)) if (PRODUCER_STAGES.has(e.stage) || CONSUMER_STAGES.has(e.stage)) (own ??= []).push(e);
+    const candidates = !unnamed ? own ?? NO_EPISODES : !own ? unnamed : inBoardOrder(own, unnamed);
+    return this.correlate(cluster, troubles, troubledClusters, candidates);
   }
 
   private correlate(cluster: string, troubles: BrokerTrouble[], troubledClusters: number, candidates: readonly Episode[]): Finding | undefined {
@@ -237,11 +294,11 @@ export class CascadingFailure implements Observer {
 }
 
 /** Two lists of the board's episodes, each in the board's order, merged into that order. */
-function inBoardOrder(a: readonly Episode[], b: readonly Episode[], position: Map<Episode, number>): Episode[] {
+function inBoardOrder(a: readonly Episode[], b: readonly Episode[]): Episode[] {
   const merged: Episode[] = [];
   let i = 0;
   let j = 0;
-  while (i < a.length && j < b.length) merged.push(position.get(a[i]!)! < position.get(b[j]!)! ? a[i++]! : b[j++]!);
+  while (i < a.length && j < b.length) merged.push(a[i]!.order < b[j]!.order ? a[i++]! : b[j++]!);
   while (i < a.length) merged.push(a[i++]!);
   while (j < b.length) merged.push(b[j++]!);
   return merged;

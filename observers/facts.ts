@@ -2,7 +2,7 @@
 // Kafka picture (its stage) its aspect belongs to, whether it reports trouble or health there, how
 // bad and how sure, and which broker it names. Entities and aspects come from the subject grammar
 // (proto/subject.ts, proto/aspects.ts): observers reason about entities; the aspect is data.
-import { ASPECT, CTX, SEVERITY, Resource_Sign, Service_Sign, Status_Condition, Status_Confidence, aspectKind, assess, type Signal, type SubjectInfo } from '../proto/index.js';
+import { ASPECT, CTX, SEVERITY, Resource_Sign, Service_Sign, Status_Condition, Status_Confidence, aspectKind, assess, type Assessment, type Signal, type SubjectInfo } from '../proto/index.js';
 
 export type Stage =
   | 'broker'
@@ -100,6 +100,11 @@ const CONSUMER: Record<string, Stage> = {
 
 /** Reads `s` (about the entity `info`) into `out` (reused: the hot path allocates nothing). */
 export function readFact(s: Signal, info: SubjectInfo, out: Fact): Fact {
+  return readAssessedFact(s, info, assess(s), out);
+}
+
+/** readFact with the signal's assessment already made (`assess(s)`: the hierarchy makes it first). */
+export function readAssessedFact(s: Signal, info: SubjectInfo, a: Assessment | undefined, out: Fact): Fact {
   out.stage = undefined;
   out.health = Health.Neutral;
   out.severity = 0;
@@ -108,7 +113,6 @@ export function readFact(s: Signal, info: SubjectInfo, out: Fact): Fact {
   out.rebalance = false;
   const kind = aspectKind(info.aspect);
   out.aspect = kind;
-  const a = assess(s);
   if (a) {
     out.severity = SEVERITY[a.condition] ?? 0;
     out.confidence = a.confidence;
@@ -166,14 +170,20 @@ export class ContextNumbers {
   /** Unreadable values by key: the sensor sent something that is not a number. */
   readonly unreadable = new Map<string, number>();
 
-  read(context: { readonly [k: string]: string }, ...keys: string[]): number | undefined {
-    for (const k of keys) {
-      const v = context[k];
-      if (v === undefined) continue;
-      const n = Number(v.endsWith('%') ? v.slice(0, -1) : v);
-      if (v.trim() !== '' && Number.isFinite(n)) return n;
-      this.unreadable.set(k, (this.unreadable.get(k) ?? 0) + 1);
-    }
+  /** The first of the keys (up to three: no rest array on a path taken per signal) with a readable number. */
+  read(context: { readonly [k: string]: string }, k1: string, k2?: string, k3?: string): number | undefined {
+    let n = this.one(context, k1);
+    if (n === undefined && k2 !== undefined) n = this.one(context, k2);
+    if (n === undefined && k3 !== undefined) n = this.one(context, k3);
+    return n;
+  }
+
+  private one(context: { readonly [k: string]: string }, k: string): number | undefined {
+    const v = context[k];
+    if (v === undefined) return undefined;
+    const n = Number(v.endsWith('%') ? v.slice(0, -1) : v);
+    if (v.trim() !== '' && Number.isFinite(n)) return n;
+    this.unreadable.set(k, (this.unreadable.get(k) ?? 0) + 1);
     return undefined;
   }
 }

@@ -34,7 +34,8 @@ interface JvmState {
   id: string;
   gist: string;
   followers: Episode[];
-  boardVersion: number;
+  /** The board's stamp of its pod when the followers were last read (-1: never). */
+  boardVersion: number | undefined;
 }
 
 const DEGRADED = SEVERITY[Status_Condition.DEGRADED];
@@ -52,7 +53,7 @@ export class GcPause implements Observer {
     if (cell.info.kind === 'client') {
       // A client's trouble may follow a pause of its JVM.
       const j = this.byPod.get(cell.info.podPath!);
-      return j && j.boardVersion !== this.board.version ? this.settle(j.first.subject, j) : NO_FINDINGS;
+      return j && j.boardVersion !== this.board.podStamp(j.podPath) ? this.settle(j.first.subject, j) : NO_FINDINGS;
     }
     const subject = cell.info.entity;
     let j = this.jvms.get(subject);
@@ -81,13 +82,14 @@ export class GcPause implements Observer {
     let out: Finding[] | undefined;
     for (const [subject, j] of this.jvms) {
       if (now - j.lastAsserted >= this.settings.ttlNs) (out ??= []).push(...this.end(subject, j));
-      else if (j.boardVersion !== this.board.version) (out ??= []).push(...this.settle(subject, j));
+      else if (j.boardVersion !== this.board.podStamp(j.podPath)) (out ??= []).push(...this.settle(subject, j));
     }
     return out ?? NO_FINDINGS;
   }
 
   private settle(subject: string, j: JvmState): readonly Finding[] {
-    j.boardVersion = this.board.version;
+    // Its followers are the pod's episodes: only a change there can change them.
+    j.boardVersion = this.board.podStamp(j.podPath);
     const since = j.first.time - this.settings.toleranceNs;
     j.followers = [...this.board.inPod(j.podPath)].filter((e) => e.stage !== 'jvm' && e.first.time >= since).sort((a, b) => (a.first.time < b.first.time ? -1 : 1));
     const gist = `${j.severity}|${j.confidence}|${j.followers.map((e) => `${e.subject}:${e.stage}`).join(',')}`;

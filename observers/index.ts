@@ -84,4 +84,4 @@ export function buildObservers(settings: ObserverSettings, ids = new Ids()): Obs
 }
 
 export { Ids, type Observer, type Observation } from './observer.js';
-export { readFact, emptyFact, stageRank, STAGE_RANK, type Fact, type Stage } from './facts.js';
+export { readFact, readAssessedFact, emptyFact, stageRank, STAGE_RANK, type Fact, type Stage } from './facts.js';

@@ -24,7 +24,9 @@ interface CellFlips {
   newest: bigint;
   lastFlipAt: bigint;
   first: Evidence | undefined;
-  lastPair: string;
+  /** The last crossing, from and to (its words are written only into a finding). */
+  lastFrom: Status_Condition;
+  lastTo: Status_Condition;
   id: string;
   confidence: Status_Confidence;
   open: boolean;
@@ -63,7 +65,7 @@ export class Oscillation implements Observer {
     let c = this.cells.get(subject);
     if (!c) {
       if (this.cells.size >= this.settings.maxCells) this.cells.delete(this.cells.keys().next().value!);
-      c = { seq: ++this.followed, flips: [], newest: 0n, lastFlipAt: now, first: undefined, lastPair: '', id: '', confidence: Status_Confidence.CONFIDENCE_UNSPECIFIED, open: false };
+      c = { seq: ++this.followed, flips: [], newest: 0n, lastFlipAt: now, first: undefined, lastFrom: Status_Condition.CONDITION_UNSPECIFIED, lastTo: Status_Condition.CONDITION_UNSPECIFIED, id: '', confidence: Status_Confidence.CONFIDENCE_UNSPECIFIED, open: false };
       this.cells.set(subject, c);
     }
     const ts = o.signal.timestamp;
@@ -73,9 +75,11 @@ export class Oscillation implements Observer {
     c.lastFlipAt = now;
     this.flipQueue.push({ subject, cell: c, at: now });
     if (this.flipQueue.length - this.flipHead > 4 * this.cells.size + 4096) this.rebuildFlips();
-    c.lastPair = `${Status_Condition[previousOwn]} and ${Status_Condition[own]}`;
+    c.lastFrom = previousOwn;
+    c.lastTo = own;
     const cutoff = c.newest - this.settings.windowNs;
-    const recent = c.flips.filter((t) => t >= cutoff).length;
+    let recent = 0;
+    for (let i = 0; i < c.flips.length; i++) if (c.flips[i]! >= cutoff) recent++;
     if (recent < this.settings.minFlips) return NO_FINDINGS;
     const confidence = recent >= this.settings.measuredFlips ? Status_Confidence.MEASURED : Status_Confidence.TENTATIVE;
     if (c.open && confidence === c.confidence) return NO_FINDINGS;
@@ -132,7 +136,7 @@ export class Oscillation implements Observer {
       scope: entityOf(subject),
       condition: Status_Condition.ERRATIC,
       confidence: c.confidence,
-      summary: resolved ? `${subject} steady again` : `${subject} flapping: ${recent} crossings between ${c.lastPair} within ${window} s`,
+      summary: resolved ? `${subject} steady again` : `${subject} flapping: ${recent} crossings between ${Status_Condition[c.lastFrom]} and ${Status_Condition[c.lastTo]} within ${window} s`,
       evidence: c.first ? [c.first] : [],
       resolved,
       context: { flips: String(recent) },

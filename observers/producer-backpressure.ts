@@ -126,12 +126,17 @@ export class ProducerBackpressure implements Observer {
 
   tick(now: bigint): readonly Finding[] {
     let out: Finding[] | undefined;
-    for (const [client, e] of this.diverging) if (now - e.time >= this.settings.ttlNs * 4n && !this.producers.has(client)) this.diverging.delete(client);
-    for (const [client, p] of this.producers) {
-      if (now - p.lastAsserted < this.settings.ttlNs) continue;
+    // Cutoffs once a tick (not a subtraction an entry); forEach: no entry arrays.
+    const forgotten = now - this.settings.ttlNs * 4n;
+    const cutoff = now - this.settings.ttlNs;
+    this.diverging.forEach((e, client) => {
+      if (e.time <= forgotten && !this.producers.has(client)) this.diverging.delete(client);
+    });
+    this.producers.forEach((p, client) => {
+      if (p.lastAsserted > cutoff) return;
       this.producers.delete(client);
       if (p.open) (out ??= []).push(this.findingOf(client, p, true));
-    }
+    });
     return out ?? NO_FINDINGS;
   }
 

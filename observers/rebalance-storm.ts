@@ -90,10 +90,10 @@ export class RebalanceStorm implements Observer {
       g = { events: [], members: new Map(), lastEventAt: now, newest: 0n, id: '', gist: '', open: false, first: undefined, peakErratic: 0, peakRebalances: 0, name: groupName !== undefined || info.kind === 'group' ? `group ${groupName ?? info.group}` : `consumers of ${info.service}` };
       this.groups.set(key, g);
     }
-    const ev = evidenceOf(signal, 'rebalance');
-    g.first ??= ev;
+    // The evidence is written only when kept (the group's first signal, a member's).
+    let ev = g.first === undefined ? (g.first = evidenceOf(signal, 'rebalance')) : undefined;
     let m = g.members.get(member);
-    if (!m) g.members.set(member, (m = { erratic: false, first: ev, slow: '' }));
+    if (!m) g.members.set(member, (m = { erratic: false, first: (ev ??= evidenceOf(signal, 'rebalance')), slow: '' }));
     if (erratic) m.erratic = true;
     if (fact.aspect === ASPECT.rebalanceLatency && ctx[CTX.value] !== undefined) m.slow = `rebalances taking ${seconds(Number(ctx[CTX.value]))}`;
     // An ERRATIC reading is a member's state, not a rebalance; events and revocations are rebalances.
@@ -108,8 +108,11 @@ export class RebalanceStorm implements Observer {
 
   tick(now: bigint): readonly Finding[] {
     let out: Finding[] | undefined;
-    for (const [key, g] of this.groups) {
-      if (now - g.lastEventAt < this.settings.calmNs) continue;
+    // Calm since the cutoff (one subtraction a tick, not one a group).
+    const cutoff = now - this.settings.calmNs;
+    for (const key of this.groups.keys()) {
+      const g = this.groups.get(key)!;
+      if (g.lastEventAt > cutoff) continue;
       // Nothing heard of rebalances for a while, not even an ERRATIC reading: it is over.
       g.events.length = 0;
       for (const m of g.members.values()) m.erratic = false;

@@ -29,6 +29,8 @@ export interface Episode {
   held: boolean;
   /** Its unhealthy aspects (full subjects), with when each was last asserted. */
   readonly aspects: Map<string, bigint>;
+  /** Its place in the board's order (`active`'s): later episodes have larger numbers. */
+  order: number;
 }
 
 const TRACKED = new Set<Stage>(['jvm', 'producer-latency', 'producer-errors', 'consumer-latency', 'client-errors', 'producer-buffer', 'rebalance', 'consumer-lag']);
@@ -44,9 +46,20 @@ export class SymptomBoard implements Observer {
   /** entity -> stage (per broker for calls) -> episode. */
   private readonly byEntity = new Map<string, Map<string, Episode>>();
   private readonly byPod = new Map<string, Set<Episode>>();
+  /** For each pod with episodes, the version at which its episodes last started or ended. */
+  private readonly podStamps = new Map<string, number>();
   readonly active = new Set<Episode>();
+  /** The active episodes by the cluster they are in (undefined: naming none), each in the board's order. */
+  private readonly inCluster = new Map<string | undefined, Set<Episode>>();
   /** Increases whenever an episode starts or ends, so readers can tell nothing moved. */
   version = 0;
+  /**
+   * Clusters whose episodes started, ended or changed what a correlating reader sees (confidence,
+   * the broker named), undefined for an episode naming no cluster, added as it happens: the
+   * cascade observer re-correlates those alone, and clears the set.
+   */
+  readonly moved = new Set<string | undefined>();
+  private added = 0;
 
   constructor(private readonly settings: SymptomSettings) {}
 
@@ -65,16 +78,22 @@ export class SymptomBoard implements Observer {
     if (f.health === Health.Unhealthy) {
       if (current) {
         // A change of confidence is news to correlating observers (a suspicion corroborated).
-        if (f.confidence !== current.confidence) this.version++;
+        if (f.confidence !== current.confidence) {
+          this.version++;
+          this.moved.add(current.cluster);
+        }
         current.severity = f.severity;
         current.confidence = f.confidence;
         current.lastAsserted = now;
         current.aspects.set(aspect, now);
-        if (f.broker !== undefined && !PER_BROKER.has(f.stage)) current.broker = f.broker;
+        if (f.broker !== undefined && !PER_BROKER.has(f.stage) && current.broker !== f.broker) {
+          current.broker = f.broker;
+          this.moved.add(current.cluster);
+        }
         return NO_FINDINGS;
       }
       const cluster = info.cluster ?? o.signal.context[CTX.cluster];
-      this.add({ subject: entity, info, stage: f.stage, first: evidenceOf(o.signal, f.stage), severity: f.severity, confidence: f.confidence, lastAsserted: now, broker: f.broker, cluster, held: false, aspects: new Map([[aspect, now]]) }, key);
+      this.add({ subject: entity, info, stage: f.stage, first: evidenceOf(o.signal, f.stage), severity: f.severity, confidence: f.confidence, lastAsserted: now, broker: f.broker, cluster, held: false, aspects: new Map([[aspect, now]]), order: 0 }, key);
     } else if (f.health === Health.Healthy && current && !current.held && current.aspects.delete(aspect) && current.aspects.size === 0) {
       this.end(current);
     }
@@ -82,9 +101,13 @@ export class SymptomBoard implements Observer {
   }
 
   tick(now: bigint): readonly Finding[] {
+    // Asserted at or before the cutoff: expired (one subtraction a tick, not one an aspect).
+    const cutoff = now - this.settings.ttlNs;
     for (const e of this.active) {
-      for (const [aspect, at] of e.aspects) if (now - at >= this.settings.ttlNs) e.aspects.delete(aspect);
-      if (now - e.lastAsserted >= this.settings.ttlNs || (!e.held && e.aspects.size === 0)) this.end(e);
+      if (e.aspects.size > 0) e.aspects.forEach((at, aspect, aspects) => {
+        if (at <= cutoff) aspects.delete(aspect);
+      });
+      if (e.lastAsserted <= cutoff || (!e.held && e.aspects.size === 0)) this.end(e);
     }
     return NO_FINDINGS;
   }
@@ -101,7 +124,7 @@ export class SymptomBoard implements Observer {
       e.lastAsserted = now;
       return;
     }
-    this.add({ subject: entity, info, stage, first, severity, confidence, lastAsserted: now, broker: undefined, cluster: info.cluster, held: true, aspects: new Map() }, stage);
+    this.add({ subject: entity, info, stage, first, severity, confidence, lastAsserted: now, broker: undefined, cluster: info.cluster, held: true, aspects: new Map(), order: 0 }, stage);
   }
 
   release(entity: string, stage: Stage): void {
@@ -109,9 +132,22 @@ export class SymptomBoard implements Observer {
     if (e?.held) this.end(e);
   }
 
+  /**
+   * When the pod's episodes last started or ended (a version; undefined: it has none): readers of
+   * inPod() can tell nothing moved there, whatever moved elsewhere.
+   */
+  podStamp(podPath: string): number | undefined {
+    return this.podStamps.get(podPath);
+  }
+
   /** Episodes in the pod at service/<s>/pod/<p>. */
   inPod(podPath: string): ReadonlySet<Episode> {
     return this.byPod.get(podPath) ?? EMPTY;
+  }
+
+  /** The active episodes in `cluster` (undefined: those naming none), in the board's order. */
+  inClusterOf(cluster: string | undefined): ReadonlySet<Episode> {
+    return this.inCluster.get(cluster) ?? EMPTY;
   }
 
   get(entity: string, stage: Stage): Episode | undefined {
@@ -122,14 +158,20 @@ export class SymptomBoard implements Observer {
     let stages = this.byEntity.get(e.subject);
     if (!stages) this.byEntity.set(e.subject, (stages = new Map()));
     stages.set(key, e);
+    e.order = ++this.added;
     this.active.add(e);
+    let peers = this.inCluster.get(e.cluster);
+    if (!peers) this.inCluster.set(e.cluster, (peers = new Set()));
+    peers.add(e);
+    this.moved.add(e.cluster);
     const pod = e.info.podPath;
+    this.version++;
     if (pod !== undefined) {
       let set = this.byPod.get(pod);
       if (!set) this.byPod.set(pod, (set = new Set()));
       set.add(e);
+      this.podStamps.set(pod, this.version);
     }
-    this.version++;
   }
 
   private end(e: Episode): void {
@@ -137,13 +179,20 @@ export class SymptomBoard implements Observer {
     stages?.delete(keyOf(e.stage, PER_BROKER.has(e.stage) ? e.broker : undefined));
     if (stages?.size === 0) this.byEntity.delete(e.subject);
     this.active.delete(e);
+    const peers = this.inCluster.get(e.cluster);
+    peers?.delete(e);
+    if (peers?.size === 0) this.inCluster.delete(e.cluster);
+    this.moved.add(e.cluster);
     const pod = e.info.podPath;
+    this.version++;
     if (pod !== undefined) {
       const set = this.byPod.get(pod);
       set?.delete(e);
-      if (set?.size === 0) this.byPod.delete(pod);
+      if (set?.size === 0) {
+        this.byPod.delete(pod);
+        this.podStamps.delete(pod);
+      } else this.podStamps.set(pod, this.version);
     }
-    this.version++;
   }
 }
 

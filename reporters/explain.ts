@@ -6,6 +6,7 @@
 // reads them, the text says so.
 import { CTX, Situation_Level, Status_Condition, Status_Confidence, entityOf, parseCellPath, type Evidence, type Finding, type SubjectInfo } from '../proto/index.js';
 import type { HierarchyView } from '../hierarchy/manager.js';
+import { fmt } from '../observers/slow-consumer.js';
 
 export interface Explanation {
   situation: string;
@@ -53,14 +54,15 @@ interface Cast {
 }
 
 /** Who is involved, in causal order: the chain's entities, then the findings' own. */
-function castOf(findings: Iterable<Finding>, chain: readonly Evidence[]): Cast {
+function castOf(findings: Iterable<Finding>, chain: readonly Evidence[], tree: HierarchyView): Cast {
   const cast: Cast = { producers: new Map(), groups: new Set(), consumers: new Map(), buffers: [], lag: [] };
   const seen = new Set<string>();
   const add = (subject: string): void => {
     const e = entityOf(subject);
     if (seen.has(e)) return;
     seen.add(e);
-    const i = parseCellPath(e);
+    // The tree has read the entity already (every evidence subject is a cell of it, or was).
+    const i = tree.state(e)?.info ?? parseCellPath(e);
     if (!i) return;
     if (i.kind === 'client' && i.role === 'producer') push(cast.producers, i.service!, i);
     else if (i.kind === 'client' && i.role === 'consumer') push(cast.consumers, i.service!, i);
@@ -93,7 +95,7 @@ function clients(m: Map<string, SubjectInfo[]>): string {
 const cap = (s: string): string => s.charAt(0).toUpperCase() + s.slice(1);
 
 export function explain(root: Finding, findings: Finding[], chain: readonly Evidence[], tree: HierarchyView): Explanation {
-  const cast = castOf(findings, chain);
+  const cast = castOf(findings, chain, tree);
   switch (root.observer) {
     case 'cascading-failure':
       return cascade(root, cast);
@@ -347,5 +349,5 @@ function rebalance(root: Finding, findings: Finding[]): Explanation {
 
 function num(v: string): string {
   const n = Number(v);
-  return Number.isFinite(n) ? (n >= 10 ? Math.round(n).toLocaleString('en-US') : String(Number(n.toPrecision(2)))) : v;
+  return Number.isFinite(n) ? (n >= 10 ? fmt(n) : String(Number(n.toPrecision(2)))) : v;
 }

@@ -27,7 +27,7 @@ import {
 } from '../proto/index.js';
 import type { HierarchyView } from '../hierarchy/manager.js';
 import { orderChain } from './chain.js';
-import { explain, levelOf, rootRank } from './explain.js';
+import { explain, levelOf, rootRank, type Explanation } from './explain.js';
 
 export interface NarrativeSettings {
   /** How long an incident rooted only in a symptom waits for its cause before it is published. */
@@ -82,6 +82,8 @@ interface Incident {
   openedAt: bigint;
   revision: number;
   key: string;
+  /** What `key` was made of. */
+  keyParts: { x: Explanation; level: Situation_Level; confidence: Status_Confidence; shown: readonly Evidence[]; findingIds: readonly string[] } | undefined;
   last: Narrative | undefined;
   lastEmitAt: bigint;
   /** Something changed since the last update, which waits for minUpdateGapNs. */
@@ -167,7 +169,8 @@ export class NarrativeReporter {
 
   /** Time passing: incidents done waiting for a cause publish, quiet ones resolve. */
   tick(now: bigint, out: Narrative[]): void {
-    for (const inc of [...this.incidents]) if (!inc.published || inc.quietSince !== undefined || inc.dirty) this.settle(inc, now, out, inc.dirty);
+    // Settling only ever drops the incident settled (a Set's iteration goes on past a deletion): no copy.
+    for (const inc of this.incidents) if (!inc.published || inc.quietSince !== undefined || inc.dirty) this.settle(inc, now, out, inc.dirty);
   }
 
   list(req: ListNarrativesRequest): ListNarrativesResponse {
@@ -215,7 +218,7 @@ export class NarrativeReporter {
     }
     const inc: Incident = {
       id: this.newId(f), findings: new Map(), told: new Map(), root: f, evidence: new Map(), chain: undefined, confidence: f.confidence, peak: Situation_Level.NORMAL, members: new Set(), createdAt: now,
-      published: false, openedAt: 0n, revision: 0, key: '', last: undefined, lastEmitAt: 0n, dirty: false, quietSince: undefined,
+      published: false, openedAt: 0n, revision: 0, key: '', keyParts: undefined, last: undefined, lastEmitAt: 0n, dirty: false, quietSince: undefined,
     };
     this.incidents.add(inc);
     return inc;
@@ -323,17 +326,20 @@ export class NarrativeReporter {
 
   /** Renders the incident; emits it when it is new, resolved, or says something new. */
   private emit(inc: Incident, state: Narrative_State, now: bigint, out: Narrative[]): void {
-    const findings = [...inc.findings.values()];
     const chain = (inc.chain ??= orderChain([...inc.evidence.values()]));
     const told = [...inc.told.values()];
     const x = explain(inc.told.get(inc.root.id) ?? inc.root, told, chain, this.tree);
     const level = inc.peak;
-    const findingIds = findings.map((f) => f.id);
+    inc.dirty = false;
+    // An update that says what the last one said is not emitted. The parts of the key equal to
+    // those it was made of mean the same key: no need to write it (half the updates say nothing new).
+    if (state === Narrative_State.UPDATED && sameAsTold(inc, x, level, chain, this.settings.maxChain)) return;
+    const findingIds = [...inc.findings.keys()];
     const shown = chain.slice(0, this.settings.maxChain);
     const key = [x.situation, x.rootCause, x.recommendation, level, inc.confidence, shown.map((e) => `${e.subject}|${e.stage}`).join(','), findingIds.join(',')].join('\n');
-    inc.dirty = false;
     if (state === Narrative_State.UPDATED && key === inc.key) return;
     inc.key = key;
+    inc.keyParts = { x, level, confidence: inc.confidence, shown, findingIds };
     inc.lastEmitAt = now;
     inc.revision++;
     const n: Narrative = {
@@ -359,6 +365,23 @@ export class NarrativeReporter {
     else this.stats.resolved++;
     out.push(n);
   }
+}
+
+/** Whether the key of the incident told now would be the one of its last telling, from the parts it was made of. */
+function sameAsTold(inc: Incident, x: Explanation, level: Situation_Level, chain: readonly Evidence[], maxChain: number): boolean {
+  const k = inc.keyParts;
+  if (!k || k.level !== level || k.confidence !== inc.confidence || k.x.situation !== x.situation || k.x.rootCause !== x.rootCause || k.x.recommendation !== x.recommendation) return false;
+  const shown = Math.min(chain.length, maxChain);
+  if (k.shown.length !== shown) return false;
+  for (let i = 0; i < shown; i++) {
+    const a = k.shown[i]!;
+    const b = chain[i]!;
+    if (a !== b && (a.subject !== b.subject || a.stage !== b.stage)) return false;
+  }
+  if (k.findingIds.length !== inc.findings.size) return false;
+  let i = 0;
+  for (const id of inc.findings.keys()) if (k.findingIds[i++] !== id) return false;
+  return true;
 }
 
 /** FNV-1a, 64 bits, as 16 hex digits: a stable name for a string (not a security hash). */

@@ -24,7 +24,8 @@ interface SubjectState {
 
 export class SituationReporter {
   private readonly subjects = new Map<string, SubjectState>();
-  private readonly lowering = new Set<string>();
+  /** Subjects waiting to lower their level (lowerSince set), with their state. */
+  private readonly lowering = new Map<string, SubjectState>();
 
   constructor(private readonly settings: SituationSettings) {}
 
@@ -58,7 +59,12 @@ export class SituationReporter {
   }
 
   tick(now: bigint, out: Situation[]): void {
-    for (const subject of this.lowering) this.settle(subject, this.subjects.get(subject)!, now, out);
+    // Between two accepts a subject's findings stand still: settling one that has not waited
+    // lowerAfterNs yet changes nothing, so only those due are settled (in the same order).
+    const due = now - this.settings.lowerAfterNs;
+    this.lowering.forEach((s, subject) => {
+      if (s.lowerSince !== undefined && s.lowerSince <= due) this.settle(subject, s, now, out);
+    });
   }
 
   private settle(subject: string, s: SubjectState, now: bigint, out: Situation[]): void {
@@ -74,7 +80,7 @@ export class SituationReporter {
       this.show(subject, s, wanted, reason, now, out);
     } else if (wanted < s.shown) {
       s.lowerSince ??= now;
-      this.lowering.add(subject);
+      if (!this.lowering.has(subject)) this.lowering.set(subject, s);
       if (now - s.lowerSince >= this.settings.lowerAfterNs) {
         this.show(subject, s, wanted, reason || `nothing calls for ${Situation_Level[s.shown]} any more`, now, out);
       }

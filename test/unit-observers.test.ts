@@ -5,6 +5,7 @@ import * as assert from 'uvu/assert';
 import { Service_Orientation, Service_Sign, Status_Condition as C, Status_Confidence as K, type Evidence, type Signal } from '../proto/index.js';
 import { Pipeline } from '../aggregator/pipeline.js';
 import { orderChain } from '../reporters/chain.js';
+import { fmt } from '../observers/slow-consumer.js';
 import { findingsOf, replay, SECOND } from './support/scenarios.js';
 import { signal } from './support/client.js';
 
@@ -101,6 +102,12 @@ test('unreadable context values are counted, not fatal', () => {
   replay(p, [lag(0, 100), signal({ sourceId: 'lag', subject: 'cluster/p/group/g#lag', timestamp: T0 + 10n * SECOND, queue: undefined, status: { condition: C.DIVERGING, confidence: K.MEASURED }, context: { 'total-lag': 'lots' } })], { from: T0 });
   assert.is(p.observerSet.numbers.unreadable.get('total-lag'), 1);
   assert.equal([...p.stats.observerErrors], []);
+});
+
+test('lag counts read as en-US writes them (the fast path agrees with toLocaleString)', () => {
+  const values = [0, -0, 0.4, -0.4, 7, 999, 999.5, 1000, -1000, 12_345, -12_345.6, 1_000_000, 123_456_789, 2 ** 53 + 10, -(2 ** 60), Infinity, -Infinity, NaN];
+  for (let x = 1; x < 1e15; x *= 7.3) values.push(x, -x);
+  for (const v of values) assert.is(fmt(v), Math.round(v).toLocaleString('en-US'), String(v));
 });
 
 test.run();

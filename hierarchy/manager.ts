@@ -572,49 +572,11 @@ export class HierarchyManager implements HierarchyView {
   }
 }
 
-/**
- * A cell's info in one shape whatever its kind (absent names undefined): parseCellPath's literals
- * differ by kind, which makes every read of an info in the observers (kind, entity, cluster...)
- * megamorphic. Kept per cell; a few pointers a cell more.
- */
-class CellInfo implements SubjectInfo {
-  readonly kind: SubjectInfo['kind'];
-  readonly subject: string;
-  readonly entity: string;
-  readonly aspect: string;
-  readonly cluster: string | undefined;
-  readonly broker: string | undefined;
-  readonly topic: string | undefined;
-  readonly partition: string | undefined;
-  readonly group: string | undefined;
-  readonly service: string | undefined;
-  readonly pod: string | undefined;
-  readonly podPath: string | undefined;
-  readonly role: SubjectInfo['role'];
-  readonly clientId: string | undefined;
-  constructor(i: SubjectInfo) {
-    this.kind = i.kind;
-    this.subject = i.subject;
-    this.entity = i.entity;
-    this.aspect = i.aspect;
-    this.cluster = i.cluster;
-    this.broker = i.broker;
-    this.topic = i.topic;
-    this.partition = i.partition;
-    this.group = i.group;
-    this.service = i.service;
-    this.pod = i.pod;
-    this.podPath = i.podPath;
-    this.role = i.role;
-    this.clientId = i.clientId;
-  }
-}
-
 /** What a cell the tree made for an accepted subject is (parseCellPath cannot fail for those). */
 function infoOf(path: string, intern: (name: string) => string): SubjectInfo {
   const info = parseCellPath(path, intern);
   if (!info) throw new Error(`hierarchy: "${path}" is not a cell of the subject grammar`);
-  return new CellInfo(info);
+  return info;
 }
 
 function newNode(path: string, name: string, parent: Node | undefined, intern: (name: string) => string): Node {

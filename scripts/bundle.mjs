@@ -51,22 +51,27 @@ const slimPromClient = {
 };
 
 await rm(outdir, { recursive: true, force: true });
-const result = await build({
+/** What both bundles are: minified ESM for Node 20, names kept (error messages and logs name them). */
+const common = {
   absWorkingDir: root,
-  entryPoints: { agent: join(root, 'dist', 'bin', 'agent.js') },
   outdir,
   outExtension: { '.js': '.mjs' },
-  chunkNames: 'chunk-[hash]',
   bundle: true,
-  splitting: true,
   format: 'esm',
   platform: 'node',
   target: 'node20',
   minify: true,
-  // Names of classes and functions stay (error messages and logs name them).
   keepNames: true,
   sourcemap: 'linked',
   legalComments: 'none',
+  logLevel: 'warning',
+  metafile: true,
+};
+const result = await build({
+  ...common,
+  entryPoints: { agent: join(root, 'dist', 'bin', 'agent.js') },
+  chunkNames: 'chunk-[hash]',
+  splitting: true,
   // CommonJS packages (grpc-js, pino, prom-client) require Node's modules: give them a real require.
   banner: { js: "import { createRequire as __kafkaObsRequire } from 'node:module'; const require = __kafkaObsRequire(import.meta.url);" },
   // Loaded from node_modules when a configuration uses them, as packages: kafkajs (its chunk would
@@ -77,13 +82,10 @@ const result = await build({
   // (npm run bench -- rss) for not keeping its source.
   external: ['kafkajs', '@aws-sdk/*', '@smithy/*', '@jm18457/*', '@grpc/proto-loader'],
   plugins: [ownUrl, slimPromClient],
-  logLevel: 'warning',
-  metafile: true,
 });
 const outputs = Object.entries(result.metafile.outputs).filter(([f]) => f.endsWith('.mjs'));
 const kb = (n) => `${Math.round(n / 1024)} KB`;
 const entry = outputs.find(([, o]) => o.entryPoint);
-if (process.env.BUNDLE_META) { const { writeFileSync } = await import("node:fs"); writeFileSync(process.env.BUNDLE_META, JSON.stringify(result.metafile)); }
 console.log(`bundle: dist/bundle/agent.mjs ${kb(entry?.[1].bytes ?? 0)}, ${outputs.length - 1} chunks loaded when used (${kb(outputs.reduce((s, [, o]) => s + o.bytes, 0))} in all)`);
 
 // kafka-obs/instrument (package.json exports) runs inside the user's service, so what importing it
@@ -93,21 +95,9 @@ console.log(`bundle: dist/bundle/agent.mjs ${kb(entry?.[1].bytes ?? 0)}, ${outpu
 // instrument imports no package the service must provide (kafkajs is handed to it), so nothing is
 // external and the bundle needs none of the agent's dependencies.
 const instrument = await build({
-  absWorkingDir: root,
+  ...common,
   entryPoints: { instrument: join(root, 'dist', 'agent', 'instrument', 'index.js') },
-  outdir,
-  outExtension: { '.js': '.mjs' },
-  bundle: true,
-  format: 'esm',
-  platform: 'node',
-  target: 'node20',
-  minify: true,
-  keepNames: true,
-  sourcemap: 'linked',
-  legalComments: 'none',
   plugins: [ownUrl],
-  logLevel: 'warning',
-  metafile: true,
 });
 const instrumentOut = Object.entries(instrument.metafile.outputs).find(([f]) => f.endsWith('.mjs'));
 console.log(`bundle: dist/bundle/instrument.mjs ${kb(instrumentOut?.[1].bytes ?? 0)} (kafka-obs/instrument)`);

@@ -141,22 +141,23 @@ function close(start: number): void {
   pos += len;
 }
 
+/** A string field (`tag` is its key byte), left out when empty as proto3 leaves it. */
+function stringField(tag: number, value: string): void {
+  if (value === '') return;
+  room(1);
+  buf[pos++] = tag;
+  string(value);
+}
+
 function signal(s: Signal): void {
   room(32);
-  if (s.sourceId !== '') {
-    buf[pos++] = 10;
-    string(s.sourceId);
-  }
+  stringField(10, s.sourceId);
   if (s.seq !== 0n) {
     room(11);
     buf[pos++] = 16;
     uint64(s.seq, 'seq');
   }
-  if (s.subject !== '') {
-    room(1);
-    buf[pos++] = 26;
-    string(s.subject);
-  }
+  stringField(26, s.subject);
   if (s.timestamp !== 0n) {
     room(11);
     buf[pos++] = 32;
@@ -173,27 +174,15 @@ function signal(s: Signal): void {
   for (const key in context) {
     const value = context[key]!;
     const start = open(162);
-    if (key !== '') {
-      room(1);
-      buf[pos++] = 10;
-      string(key);
-    }
-    if (value !== '') {
-      room(1);
-      buf[pos++] = 18;
-      string(value);
-    }
+    stringField(10, key);
+    stringField(18, value);
     close(start);
   }
   const clock = s.clock;
   for (const key in clock) {
     const value = clock[key]!;
     const start = open(170);
-    if (key !== '') {
-      room(1);
-      buf[pos++] = 10;
-      string(key);
-    }
+    stringField(10, key);
     if (value !== 0n) {
       room(11);
       buf[pos++] = 16;

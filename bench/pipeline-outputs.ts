@@ -19,9 +19,20 @@ import { EPOCH_NS, TICK_NS, buildEstate, instantiate } from './pipeline.js';
 
 const args = process.argv.slice(2).filter((a) => a !== '--unnamed');
 const unnamed = process.argv.includes('--unnamed');
+const USAGE = 'usage: node dist/bench/pipeline-outputs.js [copies=2] [laps=2] [file] [--unnamed]';
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  console.log(USAGE);
+  process.exit(0);
+}
 const copies = Number(args[0] ?? 2);
 const laps = Number(args[1] ?? 2);
 const file = args[2];
+for (const [what, n] of [['copies', copies], ['laps', laps]] as const) {
+  if (!Number.isInteger(n) || n < 1) {
+    console.error(`${what} must be a whole number of at least 1, not "${what === 'copies' ? args[0] : args[1]}"\n${USAGE}`);
+    process.exit(2);
+  }
+}
 
 const estate = buildEstate(copies);
 const pipeline = new Pipeline(pipelineSettings(AGGREGATOR_DEFAULTS, 'n-'));

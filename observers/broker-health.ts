@@ -34,6 +34,22 @@ export interface BrokerTrouble {
   readonly causes: readonly string[];
 }
 
+/**
+ * A trouble source's open episodes as a list, made again only when its version moves (the cascade
+ * asks at every signal; which are open changes far less often).
+ */
+export class OpenTroubles<T extends BrokerTrouble & { readonly open: boolean }> {
+  private list: readonly T[] = [];
+  private at = 0;
+  of(episodes: ReadonlyMap<string, T>, version: number): readonly T[] {
+    if (this.at !== version) {
+      this.list = [...episodes.values()].filter((e) => e.open);
+      this.at = version;
+    }
+    return this.list;
+  }
+}
+
 export interface BrokerTroubleSource {
   /** Increases whenever the set of troubled brokers or their condition changes. */
   readonly version: number;
@@ -101,15 +117,9 @@ export class BrokerHealth implements Observer, BrokerTroubleSource {
   }
 
   troubled(): Iterable<BrokerTrouble> {
-    // Which are open moves only with the version: the list is made again only then.
-    if (this.troubledAt !== this.version) {
-      this.troubledList = [...this.episodes.values()].filter((e) => e.open);
-      this.troubledAt = this.version;
-    }
-    return this.troubledList;
+    return this.openTroubles.of(this.episodes, this.version);
   }
-  private troubledList: readonly BrokerTrouble[] = [];
-  private troubledAt = 0;
+  private readonly openTroubles = new OpenTroubles<Episode>();
 
   observe(o: Observation, _tree: HierarchyView, now: bigint): readonly Finding[] {
     const { fact, signal, cell } = o;

@@ -9,7 +9,7 @@
 import { CTX, Status_Condition, Status_Confidence, entity, type Evidence, type Finding } from '../proto/index.js';
 import type { HierarchyView } from '../hierarchy/manager.js';
 import { Health } from './facts.js';
-import type { BrokerTrouble, BrokerTroubleSource } from './broker-health.js';
+import { OpenTroubles, type BrokerTrouble, type BrokerTroubleSource } from './broker-health.js';
 import { NO_FINDINGS, evidenceOf, finding, type Ids, type Observation, type Observer } from './observer.js';
 
 export interface BrokerInferenceSettings {
@@ -69,15 +69,9 @@ export class BrokerInferrer implements Observer, BrokerTroubleSource {
   }
 
   troubled(): Iterable<BrokerTrouble> {
-    // Which are open moves only with the version: the list is made again only then.
-    if (this.troubledAt !== this.version) {
-      this.troubledList = [...this.suspects.values()].filter((s) => s.open);
-      this.troubledAt = this.version;
-    }
-    return this.troubledList;
+    return this.openTroubles.of(this.suspects, this.version);
   }
-  private troubledList: readonly BrokerTrouble[] = [];
-  private troubledAt = 0;
+  private readonly openTroubles = new OpenTroubles<Suspect>();
 
   observe(o: Observation, tree: HierarchyView, now: bigint): readonly Finding[] {
     const f = o.fact;

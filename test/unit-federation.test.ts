@@ -88,14 +88,20 @@ test('bad input: a precise refusal, counted', () => {
   assert.equal(Object.fromEntries(up.stats.rejected), { invalid_event: 4, unexpected_kind: 1 });
 });
 
-test('an HA group: one narrative from two members (copies dropped, renumbered), resolved once when both or the survivor say so', () => {
-  const { up, log } = setup();
+/** The narratives the upstream appends to its event log, in order (the log still appends them). */
+function narrativesAppended(log: ReturnType<typeof setup>['log']): Narrative[] {
   const seen: Narrative[] = [];
   const append = log.append.bind(log);
   log.append = (p, t) => {
     if (p.narrative) seen.push(p.narrative);
     return append(p, t);
   };
+  return seen;
+}
+
+test('an HA group: one narrative from two members (copies dropped, renumbered), resolved once when both or the survivor say so', () => {
+  const { up, log } = setup();
+  const seen = narrativesAppended(log);
   const collect = (): void => {};
   const b = (leaf: string, offset: bigint, n: Narrative) => ({ leaf, journalId: `j-${leaf}`, group: 'pair', cells: [], events: [ev(offset, { narrative: n })] });
   up.connected('a', 'pair');
@@ -151,12 +157,7 @@ test('an HA group: raw signals once by (source, seq), findings from the primary 
 
 test('an HA group after an upstream restart: the journal\'s group narratives are known by id; resolved stays resolved', () => {
   const { up, log } = setup();
-  const seen: Narrative[] = [];
-  const append = log.append.bind(log);
-  log.append = (p, t) => {
-    if (p.narrative) seen.push(p.narrative);
-    return append(p, t);
-  };
+  const seen = narrativesAppended(log);
   up.restoreNarrative({ ...narrative('h-open', Narrative_State.UPDATED, 4), leaf: 'a', group: 'pair' });
   up.restoreNarrative({ ...narrative('h-done', Narrative_State.RESOLVED, 3), leaf: 'a', group: 'pair' });
   up.connected('a', 'pair');
